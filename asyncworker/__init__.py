@@ -1,0 +1,27 @@
+"""asyncworker: an async, high-throughput worker pool for Amazon SWF activity tasks."""
+
+from asyncworker.activity import ActivityContext, ActivityDefinition, ActivityRegistry
+from asyncworker.codec import JSON, RAW
+from asyncworker.errors import (
+    ActivityCanceled,
+    ActivityFailed,
+    AsyncWorkerError,
+    ConfigError,
+)
+from asyncworker.settings import WorkerSettings, load_settings
+from asyncworker.task import ActivityType
+
+__all__ = [
+    "JSON",
+    "RAW",
+    "ActivityCanceled",
+    "ActivityContext",
+    "ActivityDefinition",
+    "ActivityFailed",
+    "ActivityRegistry",
+    "ActivityType",
+    "AsyncWorkerError",
+    "ConfigError",
+    "WorkerSettings",
+    "load_settings",
+]

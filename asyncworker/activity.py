@@ -1,0 +1,241 @@
+"""The activity API: a registry of handlers by SWF activity type, and the context they receive.
+
+```python
+registry = ActivityRegistry(task_list="default")
+
+@registry.activity(version="1", start_to_close=60)
+async def echo(text: str, ctx: ActivityContext) -> str:
+    return text
+```
+Handlers may be `async def` (run on the event loop) or plain `def` (run in a worker thread under
+the worker's thread limit), and take `(input)` or `(input, ctx)`.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+from asyncworker.codec import RAW, Codec
+from asyncworker.errors import ActivityCanceled
+from asyncworker.task import ActivityTask, ActivityType
+
+DEFAULT_HEARTBEAT_INTERVAL = 10.0
+"""Seconds between heartbeats of an activity that declares no heartbeat timeout."""
+
+Handler = Callable[..., Any]
+F = TypeVar("F", bound=Handler)
+
+
+def _check_timeout(name: str, value: int | None) -> int | None:
+    if value is not None and value <= 0:
+        raise ValueError(f"{name} must be a positive number of seconds or None, got {value}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityDefinition:
+    """A registered handler and its SWF activity type's registration defaults."""
+
+    activity_type: ActivityType
+    handler: Handler
+    is_async: bool
+    takes_context: bool
+    codec: Codec
+    task_list: str
+    start_to_close: int | None = None
+    """Default start-to-close timeout (s); also the worker's local deadline for the handler."""
+    heartbeat_timeout: int | None = None
+    schedule_to_start: int | None = None
+    schedule_to_close: int | None = None
+    auto_heartbeat: bool = False
+    """Heartbeat automatically (with the latest details) while the handler runs."""
+    heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL
+    """At most one heartbeat per interval; a third of the heartbeat timeout when one is declared."""
+    description: str | None = None
+
+
+class TaskControl(Protocol):
+    """The executor's side of a running task, as its context sees it."""
+
+    @property
+    def cancel_requested(self) -> bool: ...
+
+    def heartbeat(self, details: str | None) -> None: ...
+
+
+class ActivityContext:
+    """What a handler knows about its task, and how it heartbeats.
+
+    `heartbeat()` never blocks and may be called from any thread: it records the latest details and
+    the worker sends them at most once per heartbeat interval (coalescing), or at once the first
+    time. `cancel_requested` turns true when a heartbeat reported that the decider asked to cancel,
+    or when the worker is giving up on the task (deadline, shutdown).
+    """
+
+    __slots__ = ("_control", "_task", "deadline")
+
+    def __init__(self, task: ActivityTask, deadline: float | None, control: TaskControl) -> None:
+        self._task = task
+        self._control = control
+        self.deadline = deadline
+        """The local deadline on the `anyio.current_time()` / `time.monotonic()` clock, if known."""
+
+    @property
+    def activity_id(self) -> str:
+        return self._task.activity_id
+
+    @property
+    def activity_type(self) -> ActivityType:
+        return self._task.activity_type
+
+    @property
+    def workflow_id(self) -> str:
+        return self._task.workflow_id
+
+    @property
+    def run_id(self) -> str:
+        return self._task.run_id
+
+    @property
+    def task_list(self) -> str:
+        return self._task.task_list
+
+    @property
+    def task_token(self) -> str:
+        """The task's token, for completing it from elsewhere. A secret: never log it."""
+        return self._task.token
+
+    @property
+    def cancel_requested(self) -> bool:
+        return self._control.cancel_requested
+
+    def heartbeat(self, details: str | None = None) -> None:
+        self._control.heartbeat(details)
+
+    def raise_if_cancel_requested(self, details: str | None = None) -> None:
+        """For sync handlers: raise `ActivityCanceled` once cancellation was requested."""
+        if self._control.cancel_requested:
+            raise ActivityCanceled(details)
+
+    def __repr__(self) -> str:
+        return f"ActivityContext({self._task!r})"
+
+
+class ActivityRegistry:
+    """Activity handlers by SWF activity type `(name, version)`."""
+
+    def __init__(self, *, task_list: str = "default") -> None:
+        self.task_list = task_list
+        self._definitions: dict[ActivityType, ActivityDefinition] = {}
+
+    def activity(
+        self,
+        name: str | None = None,
+        *,
+        version: str = "1",
+        task_list: str | None = None,
+        start_to_close: int | None = None,
+        heartbeat_timeout: int | None = None,
+        schedule_to_start: int | None = None,
+        schedule_to_close: int | None = None,
+        auto_heartbeat: bool = False,
+        heartbeat_interval: float | None = None,
+        codec: Codec = RAW,
+        description: str | None = None,
+    ) -> Callable[[F], F]:
+        """Register the decorated function as the handler of activity type `name:version`."""
+
+        def register(handler: F) -> F:
+            self.add(
+                handler,
+                name=name,
+                version=version,
+                task_list=task_list,
+                start_to_close=start_to_close,
+                heartbeat_timeout=heartbeat_timeout,
+                schedule_to_start=schedule_to_start,
+                schedule_to_close=schedule_to_close,
+                auto_heartbeat=auto_heartbeat,
+                heartbeat_interval=heartbeat_interval,
+                codec=codec,
+                description=description,
+            )
+            return handler
+
+        return register
+
+    def add(
+        self,
+        handler: Handler,
+        *,
+        name: str | None = None,
+        version: str = "1",
+        task_list: str | None = None,
+        start_to_close: int | None = None,
+        heartbeat_timeout: int | None = None,
+        schedule_to_start: int | None = None,
+        schedule_to_close: int | None = None,
+        auto_heartbeat: bool = False,
+        heartbeat_interval: float | None = None,
+        codec: Codec = RAW,
+        description: str | None = None,
+    ) -> ActivityDefinition:
+        """Register `handler`; see `activity()`. Raises ValueError on a duplicate or bad value."""
+        activity_type = ActivityType(name or handler.__name__, version)
+        if activity_type in self._definitions:
+            raise ValueError(f"activity type {activity_type} is already registered")
+        if not 1 <= len(activity_type.name) <= 256 or not 1 <= len(version) <= 64:
+            raise ValueError(f"bad activity type {activity_type}: name 1-256, version 1-64 chars")
+        if auto_heartbeat and heartbeat_timeout is None:
+            raise ValueError(f"{activity_type}: auto_heartbeat needs a heartbeat_timeout")
+        if heartbeat_interval is None:
+            heartbeat_interval = (
+                heartbeat_timeout / 3 if heartbeat_timeout else DEFAULT_HEARTBEAT_INTERVAL
+            )
+        elif heartbeat_interval <= 0:
+            raise ValueError(f"{activity_type}: heartbeat_interval must be positive")
+        definition = ActivityDefinition(
+            activity_type=activity_type,
+            handler=handler,
+            is_async=inspect.iscoroutinefunction(handler),
+            takes_context=_takes_context(handler),
+            codec=codec,
+            task_list=task_list or self.task_list,
+            start_to_close=_check_timeout("start_to_close", start_to_close),
+            heartbeat_timeout=_check_timeout("heartbeat_timeout", heartbeat_timeout),
+            schedule_to_start=_check_timeout("schedule_to_start", schedule_to_start),
+            schedule_to_close=_check_timeout("schedule_to_close", schedule_to_close),
+            auto_heartbeat=auto_heartbeat,
+            heartbeat_interval=heartbeat_interval,
+            description=description or inspect.getdoc(handler),
+        )
+        self._definitions[activity_type] = definition
+        return definition
+
+    def get(self, activity_type: ActivityType) -> ActivityDefinition | None:
+        return self._definitions.get(activity_type)
+
+    def __iter__(self) -> Iterator[ActivityDefinition]:
+        return iter(self._definitions.values())
+
+    def __len__(self) -> int:
+        return len(self._definitions)
+
+    def names(self) -> list[str]:
+        """The registered types as `name:version`, sorted."""
+        return sorted(str(t) for t in self._definitions)
+
+
+def _takes_context(handler: Handler) -> bool:
+    """Whether `handler` takes `(input, ctx)` rather than `(input)`."""
+    params = [
+        p
+        for p in inspect.signature(handler).parameters.values()
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    if len(params) not in (1, 2):
+        raise ValueError(f"{handler.__name__}: a handler takes (input) or (input, ctx)")
+    return len(params) == 2

@@ -1,0 +1,83 @@
+"""Idempotent registration of domains and activity types (`asyncworker register`)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import botocore.exceptions
+
+from asyncworker.activity import ActivityDefinition, ActivityRegistry
+from asyncworker.errors import UnknownResourceFault
+from asyncworker.swf import classify
+
+if TYPE_CHECKING:
+    from types_aiobotocore_swf import SWFClient
+
+
+def _code(exc: botocore.exceptions.ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _seconds(value: int | None) -> str:
+    return "NONE" if value is None else str(value)
+
+
+async def domain_exists(client: SWFClient, domain: str) -> bool:
+    """Whether `domain` is registered; other errors raise typed faults."""
+    try:
+        await client.describe_domain(name=domain)
+    except Exception as exc:
+        fault = classify("DescribeDomain", exc)
+        if isinstance(fault, UnknownResourceFault):
+            return False
+        if fault is None:
+            raise
+        raise fault from exc
+    return True
+
+
+async def ensure_domain(client: SWFClient, domain: str, *, retention_days: int = 1) -> bool:
+    """Register `domain` unless it exists; returns whether it was created."""
+    try:
+        await client.register_domain(
+            name=domain, workflowExecutionRetentionPeriodInDays=str(retention_days)
+        )
+    except botocore.exceptions.ClientError as exc:
+        if _code(exc) == "DomainAlreadyExistsFault":
+            return False
+        raise
+    return True
+
+
+async def register_activity_type(
+    client: SWFClient, domain: str, definition: ActivityDefinition
+) -> bool:
+    """Register one activity type with its defaults; returns False if it already existed."""
+    try:
+        await client.register_activity_type(
+            domain=domain,
+            name=definition.activity_type.name,
+            version=definition.activity_type.version,
+            description=(definition.description or "")[:1024],
+            defaultTaskList={"name": definition.task_list},
+            defaultTaskStartToCloseTimeout=_seconds(definition.start_to_close),
+            defaultTaskHeartbeatTimeout=_seconds(definition.heartbeat_timeout),
+            defaultTaskScheduleToStartTimeout=_seconds(definition.schedule_to_start),
+            defaultTaskScheduleToCloseTimeout=_seconds(definition.schedule_to_close),
+        )
+    except botocore.exceptions.ClientError as exc:
+        if _code(exc) == "TypeAlreadyExistsFault":
+            return False
+        raise
+    return True
+
+
+async def ensure_activity_types(
+    client: SWFClient, domain: str, registry: ActivityRegistry
+) -> list[str]:
+    """Register every type of `registry` in `domain`; returns the `name:version`s newly created."""
+    return [
+        str(definition.activity_type)
+        for definition in registry
+        if await register_activity_type(client, domain, definition)
+    ]

@@ -1,0 +1,58 @@
+"""Example activities used by the demo, the load-testing rig and the tests (all version "1").
+
+`asyncworker run asyncworker.examples.basic:registry --domain D --task-list default`
+"""
+
+from __future__ import annotations
+
+import time
+
+import anyio
+
+from asyncworker.activity import ActivityContext, ActivityRegistry
+from asyncworker.errors import ActivityFailed
+
+registry = ActivityRegistry(task_list="default")
+
+
+@registry.activity(version="1", start_to_close=300, schedule_to_start=3600)
+async def echo(text: str) -> str:
+    """Return the input unchanged."""
+    return text
+
+
+@registry.activity(version="1", start_to_close=3600, schedule_to_start=3600)
+async def sleep(seconds: str) -> str:
+    """Sleep `input` seconds (a float) on the event loop; cancellation stops it at once."""
+    await anyio.sleep(float(seconds))
+    return seconds
+
+
+@registry.activity(version="1", start_to_close=300, schedule_to_start=3600)
+async def fail(reason: str) -> None:
+    """Fail on purpose, with the input as the reason."""
+    raise ActivityFailed(reason=reason)
+
+
+@registry.activity(version="1", start_to_close=3600, schedule_to_start=3600)
+def cpu(milliseconds: str, ctx: ActivityContext) -> str:
+    """Burn `input` milliseconds of CPU in a worker thread, stopping early if cancelled."""
+    deadline = time.perf_counter() + float(milliseconds) / 1000
+    spins = 0
+    while time.perf_counter() < deadline:
+        spins += 1
+        if spins % 10_000 == 0:
+            ctx.raise_if_cancel_requested()
+    return str(spins)
+
+
+@registry.activity(version="1", start_to_close=3600, schedule_to_start=3600, heartbeat_timeout=10)
+async def heartbeat(seconds: str, ctx: ActivityContext) -> str:
+    """Heartbeat every 0.2 s for `input` seconds (a float); a cancel request stops it."""
+    end = anyio.current_time() + float(seconds)
+    beats = 0
+    while anyio.current_time() < end:
+        beats += 1
+        ctx.heartbeat(f"beat {beats}")
+        await anyio.sleep(min(0.2, max(0.0, end - anyio.current_time())))
+    return f"{beats} heartbeats"

@@ -1,0 +1,334 @@
+"""The executor: runs each activity in its own child task and maps every ending to one outcome.
+
+Each task runs in the worker's task group under its own cancel scope, whose deadline is the local
+start-to-close deadline when the activity type declares one. Async handlers run on the event loop;
+sync handlers in worker threads under the thread limit. `_settle()` is the one place that decides
+what SWF is told; nothing a handler does (any exception, BaseException subclasses included, bad
+results, ignoring cancellation) escapes it.
+"""
+
+from __future__ import annotations
+
+import math
+import traceback
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import anyio
+import structlog
+from anyio.abc import TaskGroup
+from anyio.streams.memory import MemoryObjectSendStream
+
+from asyncworker.activity import ActivityContext, ActivityDefinition, ActivityRegistry
+from asyncworker.codec import MAX_DATA, MAX_REASON, check_text, fit, fits, utf16_length
+from asyncworker.errors import ActivityCanceled, ActivityFailed
+from asyncworker.heartbeat import HeartbeatHandle, Heartbeats
+from asyncworker.metrics import Metrics
+from asyncworker.task import ActivityTask, CancelReason, Outcome, OutcomeKind, Slot, redact
+
+log = structlog.get_logger(__name__)
+
+_NOTHING: Any = object()
+SHUTDOWN_REASON = "worker shutdown"
+
+
+class ExecutorStatistics(NamedTuple):
+    running: int
+    started: int
+    finished: int
+
+
+class RunningTask:
+    """One running handler: its scope, why it was cancelled, and its context's control side."""
+
+    __slots__ = ("answered", "beats", "definition", "reason", "requested", "scope", "slot", "task")
+
+    def __init__(self, task: ActivityTask, slot: Slot, definition: ActivityDefinition) -> None:
+        self.task = task
+        self.slot = slot
+        self.definition = definition
+        self.scope: anyio.CancelScope | None = None
+        self.reason: CancelReason | None = None
+        self.requested = False
+        self.answered = False
+        self.beats: HeartbeatHandle | None = None
+
+    @property
+    def cancel_requested(self) -> bool:
+        return self.requested
+
+    def heartbeat(self, details: str | None) -> None:
+        if self.beats is not None:
+            self.beats.beat(details)
+
+    def cancel(self, reason: CancelReason) -> None:
+        """Stop the handler. A sync handler asked to cancel only sees the flag (threads can't be
+        interrupted); otherwise the scope is cancelled (a sync handler's thread is abandoned)."""
+        if self.reason is None or reason is CancelReason.ABANDONED:
+            self.reason = reason
+        self.requested = True
+        if self.scope is not None and (
+            reason is not CancelReason.REQUESTED or self.definition.is_async
+        ):
+            self.scope.cancel()
+
+
+class Executor:
+    """Runs polled tasks and sends their outcomes to the responder."""
+
+    def __init__(
+        self,
+        registry: ActivityRegistry,
+        heartbeats: Heartbeats,
+        outcomes: MemoryObjectSendStream[Outcome],
+        metrics: Metrics,
+        *,
+        thread_limit: int,
+    ) -> None:
+        self._registry = registry
+        self._heartbeats = heartbeats
+        self._outcomes = outcomes
+        self._metrics = metrics
+        self._threads = anyio.CapacityLimiter(thread_limit)
+        self._tg: TaskGroup | None = None
+        self._running: set[RunningTask] = set()
+        self._idle = anyio.Event()
+        self._idle.set()
+        self._closed = False
+        self._started = 0
+        self._finished = 0
+
+    def statistics(self) -> ExecutorStatistics:
+        return ExecutorStatistics(len(self._running), self._started, self._finished)
+
+    def bind(self, tg: TaskGroup) -> None:
+        """Run tasks as children of `tg` (the worker's task group)."""
+        self._tg = tg
+
+    def submit(self, task: ActivityTask, slot: Slot) -> None:
+        """Start running `task`, which holds `slot` until its outcome is acknowledged."""
+        assert self._tg is not None, "bind() the executor to a task group first"
+        self._started += 1
+        if self._idle.is_set():
+            self._idle = anyio.Event()
+        self._tg.start_soon(self._run, task, slot, name=f"activity {task.activity_type}")
+
+    async def wait_idle(self) -> None:
+        """Return once no task is running."""
+        await self._idle.wait()
+
+    def cancel_all(self, reason: CancelReason) -> None:
+        for running in list(self._running):
+            running.cancel(reason)
+
+    async def answer_stuck(self) -> int:
+        """Answer Failed(`worker shutdown`) for handlers still running after cancellation.
+
+        A handler that ignores cancellation can't be stopped in Python; its task is answered so
+        the decider can reschedule it, and whatever the handler does later is dropped.
+        """
+        stuck = [running for running in self._running if not running.answered]
+        for running in stuck:
+            log.error("handler ignores cancellation; answering for it", task=repr(running.task))
+            running.answered = True
+            await self._finish(
+                Outcome(running.task, running.slot, OutcomeKind.FAILED, reason=SHUTDOWN_REASON)
+            )
+        return len(stuck)
+
+    async def close(self) -> None:
+        """No more outcomes: the responder drains what it has and stops."""
+        self._closed = True
+        await self._outcomes.aclose()
+
+    async def _run(self, task: ActivityTask, slot: Slot) -> None:
+        definition = self._registry.get(task.activity_type)
+        if definition is None:
+            await self._finish(self._unknown_type(task, slot))
+            return
+        running = RunningTask(task, slot, definition)
+        running.beats = self._heartbeats.track(
+            task.token, definition.heartbeat_interval, definition.auto_heartbeat, running.cancel
+        )
+        self._running.add(running)
+        try:
+            outcome = await self._execute(running, slot)
+            running.beats.close()
+            if not running.answered:  # answer_stuck() may have answered for a stuck handler
+                running.answered = True
+                await self._finish(outcome)
+        except BaseException:
+            slot.release()  # only an outer cancellation gets here: the worker itself is stopping
+            raise
+        finally:
+            running.beats.close()
+            self._running.discard(running)  # only now: its outcome is with the responder
+            if not self._running:
+                self._idle.set()
+
+    async def _execute(self, running: RunningTask, slot: Slot) -> Outcome:
+        task, definition = running.task, running.definition
+        deadline = task.polled_at + definition.start_to_close if definition.start_to_close else None
+        try:
+            data = definition.codec.decode(task.input)
+        except Exception as exc:
+            return _failed(task, slot, f"bad input: {exc}", None, 0.0, deadline)
+        ctx = ActivityContext(task, deadline, running)
+        value, error = _NOTHING, None
+        started = anyio.current_time()
+        with anyio.CancelScope(deadline=math.inf if deadline is None else deadline) as scope:
+            running.scope = scope
+            if running.reason is not None and running.reason is not CancelReason.REQUESTED:
+                scope.cancel()
+            try:
+                value = await self._call(definition, data, ctx)
+            except anyio.get_cancelled_exc_class() as exc:
+                if scope.cancel_called:
+                    raise
+                error = exc  # the handler raised a cancellation of its own making
+            except BaseException as exc:  # every way a handler can fail, pathologies included
+                error = exc
+        elapsed = anyio.current_time() - started
+        return self._settle(running, slot, value, error, elapsed, deadline)
+
+    async def _call(self, definition: ActivityDefinition, data: Any, ctx: ActivityContext) -> Any:
+        args = (data, ctx) if definition.takes_context else (data,)
+        if definition.is_async:
+            return await definition.handler(*args)
+        return await anyio.to_thread.run_sync(
+            definition.handler, *args, abandon_on_cancel=True, limiter=self._threads
+        )
+
+    def _settle(
+        self,
+        running: RunningTask,
+        slot: Slot,
+        value: Any,
+        error: BaseException | None,
+        elapsed: float,
+        deadline: float | None,
+    ) -> Outcome:
+        """The one mapping from how a handler ended to what SWF is told."""
+        task, reason = running.task, running.reason
+
+        def outcome(kind: OutcomeKind, **fields: Any) -> Outcome:
+            return Outcome(task, slot, kind, handler_seconds=elapsed, deadline=deadline, **fields)
+
+        if reason is CancelReason.ABANDONED:
+            return outcome(OutcomeKind.ABANDONED)
+        if value is _NOTHING and error is None:  # our scope was cancelled
+            if reason is CancelReason.REQUESTED:
+                return outcome(OutcomeKind.CANCELED)
+            if reason is CancelReason.SHUTDOWN:
+                return outcome(OutcomeKind.FAILED, reason=SHUTDOWN_REASON)
+            return outcome(OutcomeKind.TIMED_OUT)
+        if error is not None:
+            if isinstance(error, ActivityCanceled) or reason is CancelReason.REQUESTED:
+                if running.requested:
+                    details = error.details if isinstance(error, ActivityCanceled) else None
+                    return outcome(OutcomeKind.CANCELED, details=_fit_data(details))
+                return outcome(
+                    OutcomeKind.FAILED, reason="ActivityCanceled raised without a cancel request"
+                )
+            if reason is CancelReason.SHUTDOWN:
+                return outcome(OutcomeKind.FAILED, reason=SHUTDOWN_REASON)
+            if isinstance(error, ActivityFailed):
+                return outcome(
+                    OutcomeKind.FAILED,
+                    reason=fit(_text(error.reason), MAX_REASON),
+                    details=_fit_data(None if error.details is None else _text(error.details)),
+                )
+            summary, trace = _describe(error)
+            return outcome(OutcomeKind.FAILED, reason=fit(summary, MAX_REASON), details=trace)
+        return self._completed(running.definition, value, outcome)
+
+    @staticmethod
+    def _completed(
+        definition: ActivityDefinition, value: Any, outcome: Callable[..., Outcome]
+    ) -> Outcome:
+        try:
+            result = definition.codec.encode(value)
+            if result is not None:
+                check_text(result, "the result")
+        except Exception as exc:
+            return outcome(OutcomeKind.FAILED, reason=fit(f"bad result: {exc}", MAX_REASON))
+        if result is not None and not fits(result, MAX_DATA):
+            size = utf16_length(result)
+            return outcome(
+                OutcomeKind.FAILED,
+                reason="result too large",
+                details=f"the result has {size} characters; SWF allows {MAX_DATA}",
+            )
+        return outcome(OutcomeKind.COMPLETED, result=result)
+
+    def _unknown_type(self, task: ActivityTask, slot: Slot) -> Outcome:
+        registered = ", ".join(self._registry.names()) or "none"
+        return _failed(
+            task,
+            slot,
+            f"unknown activity type {task.activity_type}",
+            f"this worker handles: {registered}",
+            0.0,
+            None,
+        )
+
+    async def _finish(self, outcome: Outcome) -> None:
+        self._finished += 1
+        label = str(outcome.task.activity_type)
+        self._metrics.activity_tasks.labels(label, outcome.kind.value).inc()
+        self._metrics.activity_duration.labels(label).observe(outcome.handler_seconds)
+        log.debug(
+            "activity ended",
+            activity_type=label,
+            outcome=outcome.kind.value,
+            activity_id=outcome.task.activity_id,
+            task_token=redact(outcome.task.token),
+            seconds=round(outcome.handler_seconds, 6),
+        )
+        if not outcome.needs_response or self._closed:
+            if self._closed and outcome.needs_response:
+                log.warning("outcome after the responder closed; dropped", task=repr(outcome.task))
+            outcome.slot.release()
+            return
+        await self._outcomes.send(outcome)
+
+
+def _failed(
+    task: ActivityTask,
+    slot: Slot,
+    reason: str,
+    details: str | None,
+    elapsed: float,
+    deadline: float | None,
+) -> Outcome:
+    return Outcome(
+        task,
+        slot,
+        OutcomeKind.FAILED,
+        reason=fit(reason, MAX_REASON),
+        details=_fit_data(details),
+        handler_seconds=elapsed,
+        deadline=deadline,
+    )
+
+
+def _fit_data(text: str | None) -> str | None:
+    return None if text is None else fit(text, MAX_DATA)
+
+
+def _text(value: object) -> str:
+    """`str(value)` that survives a hostile `__str__`."""
+    try:
+        return value if isinstance(value, str) else str(value)
+    except Exception:
+        return f"<unprintable {type(value).__name__}>"
+
+
+def _describe(error: BaseException) -> tuple[str, str]:
+    """`ExcType: message` and the traceback, fitted; robust to exceptions that fail to print."""
+    summary = f"{type(error).__name__}: {_text(error)}"
+    try:
+        trace = "".join(traceback.format_exception(error))
+    except Exception:
+        trace = summary
+    return summary, fit(trace, MAX_DATA)

@@ -1,0 +1,221 @@
+"""Heartbeats: coalesced latest details per task, a rate budget, and cancellation.
+
+One service task sends every heartbeat from a timer heap, so the cost is per heartbeat, not per
+running task. A handler's `ctx.heartbeat(details)` only records the details (from any thread) and
+schedules a send: at once the first time, then at most once per the activity's interval; activities
+with `auto_heartbeat` are heartbeaten every interval whatever the handler does.
+
+What SWF answers drives the task: `cancelRequested` → the task is cancelled with reason REQUESTED;
+UnknownResourceFault → the task is gone (timed out, closed): ABANDONED, nothing more is sent.
+Throttling and transient errors are retried with backoff, never fatal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import math
+import threading
+from collections.abc import Callable
+from typing import NamedTuple
+
+import anyio
+import structlog
+
+from asyncworker.codec import MAX_HEARTBEAT_DETAILS, fit
+from asyncworker.errors import SwfFault, UnknownResourceFault
+from asyncworker.metrics import Metrics
+from asyncworker.swf import HEARTBEAT_CONCURRENCY, ActivityApi, retry_delay
+from asyncworker.task import CancelReason, redact
+
+log = structlog.get_logger(__name__)
+
+
+class HeartbeatStatistics(NamedTuple):
+    tracked: int
+    scheduled: int
+    in_flight: int
+    sent: int
+
+
+class HeartbeatHandle:
+    """The heartbeat state of one running task."""
+
+    __slots__ = (
+        "_owner", "auto", "closed", "details", "dirty", "failures",
+        "interval", "last_sent", "next_due", "on_cancel", "token",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        owner: Heartbeats,
+        token: str,
+        interval: float,
+        auto: bool,
+        on_cancel: Callable[[CancelReason], None],
+    ) -> None:
+        self._owner = owner
+        self.token = token
+        self.interval = interval
+        self.auto = auto
+        self.on_cancel = on_cancel
+        self.details: str | None = None
+        self.dirty = False
+        self.closed = False
+        self.failures = 0
+        self.last_sent = -math.inf
+        self.next_due: float | None = None
+
+    def beat(self, details: str | None) -> None:
+        """Record the latest details and ask for a send; never blocks, safe from any thread."""
+        self.details = details
+        self.dirty = True
+        self._owner.request(self)
+
+    def close(self) -> None:
+        """The task ended: send nothing more for it. Idempotent."""
+        if not self.closed:
+            self.closed = True
+            self._owner.untrack(self)
+
+
+class Heartbeats:
+    """The heartbeat service of one worker."""
+
+    def __init__(self, api: ActivityApi, metrics: Metrics, *, rate: float) -> None:
+        self._api = api
+        self._outcomes = metrics.heartbeats
+        self._rate = rate
+        self._tokens = rate
+        self._refilled = 0.0
+        self._heap: list[tuple[float, int, HeartbeatHandle]] = []
+        self._seq = itertools.count()
+        self._tracked = 0
+        self._sent = 0
+        self._in_flight = anyio.CapacityLimiter(HEARTBEAT_CONCURRENCY)
+        self._wake = anyio.Event()
+        self._wake_at = math.inf
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread = 0
+
+    def statistics(self) -> HeartbeatStatistics:
+        return HeartbeatStatistics(
+            tracked=self._tracked,
+            scheduled=len(self._heap),
+            in_flight=self._in_flight.borrowed_tokens,
+            sent=self._sent,
+        )
+
+    def track(
+        self, token: str, interval: float, auto: bool, on_cancel: Callable[[CancelReason], None]
+    ) -> HeartbeatHandle:
+        """Start tracking a task; with `auto`, its first heartbeat is due after one interval."""
+        handle = HeartbeatHandle(self, token, interval, auto, on_cancel)
+        self._tracked += 1
+        if auto:
+            self._schedule(handle, anyio.current_time() + interval)
+        return handle
+
+    def untrack(self, handle: HeartbeatHandle) -> None:
+        self._tracked -= 1
+
+    def request(self, handle: HeartbeatHandle) -> None:
+        """Schedule a send for `handle` (coalesced); hops to the event loop if called off it."""
+        if self._loop is not None and threading.get_ident() != self._thread:
+            self._loop.call_soon_threadsafe(self.request, handle)
+            return
+        if not handle.closed:
+            self._schedule(handle, max(anyio.current_time(), handle.last_sent + handle.interval))
+
+    def _schedule(self, handle: HeartbeatHandle, due: float) -> None:
+        if handle.next_due is not None and handle.next_due <= due:
+            return  # already due sooner: the send will carry the latest details
+        handle.next_due = due
+        heapq.heappush(self._heap, (due, next(self._seq), handle))
+        if due < self._wake_at:
+            self._wake.set()
+
+    async def run(
+        self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Send heartbeats as they fall due, until cancelled."""
+        self._loop = asyncio.get_running_loop()
+        self._thread = threading.get_ident()
+        async with anyio.create_task_group() as tg:
+            task_status.started()
+            while True:
+                handle = await self._next_due()
+                await self._take_budget()
+                await self._in_flight.acquire_on_behalf_of(handle)
+                tg.start_soon(self._send, handle)
+
+    async def _next_due(self) -> HeartbeatHandle:
+        while True:
+            while self._heap:
+                due, _, handle = self._heap[0]
+                if handle.closed or handle.next_due != due:
+                    heapq.heappop(self._heap)  # stale: rescheduled sooner, or the task ended
+                    continue
+                now = anyio.current_time()
+                if due <= now:
+                    heapq.heappop(self._heap)
+                    handle.next_due = None
+                    return handle
+                break
+            self._wake = anyio.Event()
+            self._wake_at = self._heap[0][0] if self._heap else math.inf
+            with anyio.move_on_after(self._wake_at - anyio.current_time()):
+                await self._wake.wait()
+            self._wake_at = math.inf
+
+    async def _take_budget(self) -> None:
+        """A token bucket of `rate` per second with one second of burst."""
+        now = anyio.current_time()
+        self._tokens = min(self._rate, self._tokens + (now - self._refilled) * self._rate)
+        self._refilled = now
+        if self._tokens < 1:
+            await anyio.sleep((1 - self._tokens) / self._rate)
+            self._tokens = 1.0
+            self._refilled = anyio.current_time()
+        self._tokens -= 1
+
+    async def _send(self, handle: HeartbeatHandle) -> None:
+        try:
+            await self._beat(handle)
+        finally:
+            self._in_flight.release_on_behalf_of(handle)
+
+    async def _beat(self, handle: HeartbeatHandle) -> None:
+        details = handle.details
+        handle.dirty = False
+        handle.last_sent = anyio.current_time()
+        try:
+            cancel = await self._api.heartbeat(
+                handle.token, None if details is None else fit(details, MAX_HEARTBEAT_DETAILS)
+            )
+        except UnknownResourceFault:
+            self._outcomes.labels("unknown_resource").inc()
+            log.info("heartbeat: task is gone, abandoning it", task_token=redact(handle.token))
+            if not handle.closed:
+                handle.on_cancel(CancelReason.ABANDONED)
+            return
+        except SwfFault as fault:
+            self._outcomes.labels("error").inc()
+            handle.failures += 1
+            handle.dirty = handle.dirty or details is not None
+            delay = min(retry_delay(fault, handle.failures), handle.interval)
+            log.warning("heartbeat failed, retrying", error=str(fault), retry_in=round(delay, 3))
+            if not handle.closed:
+                self._schedule(handle, anyio.current_time() + delay)
+            return
+        self._sent += 1
+        handle.failures = 0
+        if cancel:
+            self._outcomes.labels("cancel_requested").inc()
+            if not handle.closed:
+                handle.on_cancel(CancelReason.REQUESTED)
+        else:
+            self._outcomes.labels("ok").inc()
+        if not handle.closed and (handle.auto or handle.dirty):
+            self._schedule(handle, handle.last_sent + handle.interval)

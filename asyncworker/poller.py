@@ -1,0 +1,171 @@
+"""Slot-holding long pollers, supervised.
+
+Each poller takes a slot *before* it polls (SWF-FACTS gotcha 3), so a task never arrives without
+capacity to run it; an empty poll keeps its slot for the next poll. The poll call itself is
+shielded from cancellation: an in-flight poll is never aborted (gotcha 2), since SWF may hand it a
+task after the client went away. Stopping only stops *new* polls; what in-flight polls bring is run.
+
+Errors back off with jitter (longer on throttling and LimitExceeded); an empty poll that comes back
+early (moto answers after 1 s; a broken proxy at once) is paced so it never becomes a hot loop. A
+poller that dies of an unexpected error is restarted and counted.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import anyio
+import structlog
+
+from asyncworker.errors import LimitExceededFault, SwfFault, ThrottledFault
+from asyncworker.metrics import Metrics
+from asyncworker.swf import ActivityApi, retry_delay
+from asyncworker.task import ActivityTask, Slot
+
+log = structlog.get_logger(__name__)
+
+MIN_POLL_INTERVAL = 1.0
+"""An empty poll that returns sooner than this after it started waits out the rest."""
+RESTART_DELAY = 1.0
+
+
+class PollerState(enum.StrEnum):
+    WAITING_FOR_SLOT = "waiting_for_slot"
+    POLLING = "polling"
+    BACKING_OFF = "backing_off"
+    STOPPED = "stopped"
+
+
+class PollerStatistics(NamedTuple):
+    states: dict[tuple[str, str], int]
+    """(task_list, state) → pollers in that state."""
+    last_poll: dict[str, float]
+    """task_list → Unix time the last poll returned."""
+    restarts: int
+    alive: bool
+    """Every poller is running (or all were stopped on purpose)."""
+
+
+class _Poller:
+    __slots__ = ("index", "scope", "state", "task_list")
+
+    def __init__(self, task_list: str, index: int) -> None:
+        self.task_list = task_list
+        self.index = index
+        self.state = PollerState.WAITING_FOR_SLOT
+        self.scope: anyio.CancelScope | None = None
+
+
+class Pollers:
+    """N pollers per task list, feeding the executor."""
+
+    def __init__(
+        self,
+        api: ActivityApi,
+        slots: anyio.CapacityLimiter,
+        submit: Callable[[ActivityTask, Slot], None],
+        metrics: Metrics,
+        *,
+        task_lists: tuple[str, ...],
+        per_task_list: int,
+    ) -> None:
+        self._api = api
+        self._slots = slots
+        self._submit = submit
+        self._metrics = metrics
+        self._pollers = [_Poller(name, i) for name in task_lists for i in range(per_task_list)]
+        self._last_poll: dict[str, float] = {}
+        self._restarts = 0
+        self._stopping = False
+        self.stopped = anyio.Event()
+
+    def statistics(self) -> PollerStatistics:
+        states = Counter((p.task_list, p.state.value) for p in self._pollers)
+        alive = self._stopping or all(p.state is not PollerState.STOPPED for p in self._pollers)
+        return PollerStatistics(dict(states), dict(self._last_poll), self._restarts, alive)
+
+    async def run(
+        self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Run every poller until `stop()`; returns when the last in-flight poll has returned."""
+        try:
+            async with anyio.create_task_group() as tg:
+                for poller in self._pollers:
+                    tg.start_soon(self._supervise, poller, name=f"poller {poller.task_list}")
+                task_status.started()
+        finally:
+            self.stopped.set()
+
+    def stop(self) -> None:
+        """Start no new polls. Pollers waiting for a slot or backing off stop at once; in-flight
+        polls return in their own time and their tasks are run."""
+        self._stopping = True
+        for poller in self._pollers:
+            if poller.scope is not None:
+                poller.scope.cancel()
+
+    async def _supervise(self, poller: _Poller) -> None:
+        with anyio.CancelScope() as poller.scope:
+            while not self._stopping:
+                try:
+                    await self._poll_loop(poller)
+                except Exception:
+                    self._restarts += 1
+                    self._metrics.poller_restarts.labels(poller.task_list).inc()
+                    log.exception("poller died; restarting it", task_list=poller.task_list)
+                    poller.state = PollerState.BACKING_OFF
+                    await anyio.sleep(RESTART_DELAY)
+        poller.state = PollerState.STOPPED
+
+    async def _poll_loop(self, poller: _Poller) -> None:
+        slot: Slot | None = None
+        failures = 0
+        try:
+            while not self._stopping:
+                if slot is None:
+                    poller.state = PollerState.WAITING_FOR_SLOT
+                    slot = await Slot.acquire(self._slots)
+                    continue  # re-check stopping: the wait may have been long
+                poller.state = PollerState.POLLING
+                started = anyio.current_time()
+                try:
+                    with anyio.CancelScope(shield=True):
+                        response = await self._poll(poller.task_list)
+                except SwfFault as fault:
+                    failures += 1
+                    poller.state = PollerState.BACKING_OFF
+                    delay = retry_delay(fault, failures)
+                    log.warning("poll failed", task_list=poller.task_list, error=str(fault),
+                                retry_in=round(delay, 3))  # fmt: skip
+                    await anyio.sleep(delay)
+                    continue
+                failures = 0
+                if response.get("taskToken"):
+                    task = ActivityTask.from_poll(response, poller.task_list, anyio.current_time())
+                    self._submit(task, slot)  # synchronous: no checkpoint between poll and hand-off
+                    slot = None
+                elif (early := MIN_POLL_INTERVAL - (anyio.current_time() - started)) > 0:
+                    poller.state = PollerState.BACKING_OFF
+                    await anyio.sleep(early)
+        finally:
+            if slot is not None:
+                slot.release()
+
+    async def _poll(self, task_list: str) -> dict[str, Any]:
+        started = time.perf_counter()
+        try:
+            response = await self._api.poll(task_list)
+        except SwfFault as fault:
+            throttled = isinstance(fault, ThrottledFault | LimitExceededFault)
+            self._metrics.polls.labels(task_list, "throttled" if throttled else "error").inc()
+            raise
+        finally:
+            self._metrics.poll_duration.labels(task_list).observe(time.perf_counter() - started)
+        self._last_poll[task_list] = time.time()
+        outcome = "task" if response.get("taskToken") else "empty"
+        self._metrics.polls.labels(task_list, outcome).inc()
+        return response

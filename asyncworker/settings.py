@@ -1,0 +1,224 @@
+"""WorkerSettings: the one validated settings object.
+
+Every setting comes, highest precedence first, from a CLI flag, an `ASYNCWORKER_<NAME>` environment
+variable, the `[worker]` table of a TOML file (`--config` or `ASYNCWORKER_CONFIG`), or its default.
+`load_settings()` is the only way the CLI builds it, and turns any invalid value into a one-line
+`ConfigError` naming the setting.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tomllib
+from collections.abc import Mapping
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from asyncworker.errors import ConfigError
+
+ENV_PREFIX = "ASYNCWORKER_"
+CONFIG_ENV = "ASYNCWORKER_CONFIG"
+MAX_POLLERS_PER_TASK_LIST = 1_000
+"""SWF rejects more than 1,000 concurrent polls on one task list (LimitExceededFault)."""
+
+_config_file: ContextVar[Path | None] = ContextVar("asyncworker_config_file", default=None)
+
+
+def default_identity() -> str:
+    """`host:pid`, as SWF shows it in ActivityTaskStarted events."""
+    return f"{socket.gethostname()}:{os.getpid()}"[:256]
+
+
+class WorkerSettings(BaseSettings):
+    """Settings of a worker pool, validated once at start."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, frozen=True, extra="forbid", validate_default=True
+    )
+
+    domain: str = Field(min_length=1, max_length=256, description="SWF domain to poll.")
+    task_lists: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=("default",),
+        min_length=1,
+        description="Task lists to poll (env: comma-separated).",
+    )
+    pollers: int = Field(
+        default=4, ge=1, le=MAX_POLLERS_PER_TASK_LIST, description="Concurrent polls per task list."
+    )
+    max_concurrency: int = Field(
+        default=100,
+        ge=1,
+        le=100_000,
+        description="Slots: tasks held from poll to acknowledged response.",
+    )
+    thread_limit: int = Field(default=40, ge=1, le=10_000, description="Threads for sync handlers.")
+    response_concurrency: int = Field(
+        default=32, ge=1, le=1_000, description="Respond* calls in flight at once."
+    )
+    batch_max: int = Field(default=64, ge=1, le=10_000, description="Outcomes drained per batch.")
+    drain_timeout: float = Field(
+        default=30.0, ge=0, le=86_400, description="Seconds running tasks get on shutdown."
+    )
+    identity: str = Field(
+        default_factory=default_identity,
+        min_length=1,
+        max_length=256,
+        description="Worker identity recorded by SWF (default host:pid).",
+    )
+    region: str = Field(default="us-east-1", min_length=1, description="AWS region.")
+    endpoint_url: str | None = Field(
+        default=None, description="SWF endpoint URL (the local endpoint, moto); default: AWS."
+    )
+    metrics_host: str = Field(
+        default="127.0.0.1",
+        min_length=1,
+        description="Bind address of /metrics, /healthz, /readyz (0.0.0.0 in containers).",
+    )
+    metrics_port: int | None = Field(
+        default=9464,
+        ge=0,
+        le=65_535,
+        description="Port of the HTTP server (0: any free; none: off).",
+    )
+    log_format: Literal["json", "console"] | None = Field(
+        default=None, description="json or console (default: console when stderr is a TTY)."
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
+        default="INFO", description="Log level."
+    )
+    heartbeat_rate: float = Field(
+        default=100.0, gt=0, le=10_000, description="Heartbeats per second this worker may send."
+    )
+    backlog_interval: float = Field(
+        default=0.0,
+        ge=0,
+        description="Seconds between CountPendingActivityTasks samples (0: off; at least 30).",
+    )
+
+    @field_validator("task_lists", mode="before")
+    @classmethod
+    def _split_task_lists(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("task_lists")
+    @classmethod
+    def _check_task_lists(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for name in value:
+            if not 1 <= len(name) <= 256:
+                raise ValueError(f"task list names are 1-256 characters, got {name!r}")
+        if len(set(value)) != len(value):
+            raise ValueError("task lists must not repeat")
+        return value
+
+    @field_validator("metrics_port", mode="before")
+    @classmethod
+    def _port_none(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip().lower() in {"none", "off"}:
+            return None
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("endpoint_url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            parts = urlsplit(value)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError("must be an http(s) URL")
+        return value
+
+    @field_validator("backlog_interval")
+    @classmethod
+    def _check_backlog(cls, value: float) -> float:
+        if 0 < value < 30:
+            raise ValueError("must be 0 (off) or at least 30 s: CountPendingActivityTasks is 6/s")
+        return value
+
+    @property
+    def total_pollers(self) -> int:
+        return self.pollers * len(self.task_lists)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        path = _config_file.get()
+        if path is None:
+            return (init_settings, env_settings)
+        file_source = TomlConfigSettingsSource(settings_cls, path, toml_table_header=("worker",))
+        return (init_settings, env_settings, file_source)
+
+
+def load_settings(
+    flags: Mapping[str, Any] | None = None, config_file: str | Path | None = None
+) -> WorkerSettings:
+    """Build WorkerSettings from flags > env > TOML `[worker]` table > defaults.
+
+    `flags` holds only what was given on the command line. Raises `ConfigError` with one line
+    naming the first bad setting.
+    """
+    if config_file is None and os.environ.get(CONFIG_ENV):
+        config_file = os.environ[CONFIG_ENV]
+    path = Path(config_file) if config_file is not None else None
+    if path is not None:
+        _check_config_file(path)
+    given = {key: value for key, value in (flags or {}).items() if value is not None}
+    token = _config_file.set(path)
+    try:
+        return WorkerSettings(**given)
+    except ValidationError as exc:
+        raise ConfigError(describe_error(exc, path)) from None
+    finally:
+        _config_file.reset(token)
+
+
+def _check_config_file(path: Path) -> None:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    if "worker" in data and not isinstance(data["worker"], dict):
+        raise ConfigError(f"config file {path}: [worker] must be a table")
+
+
+def describe_error(exc: ValidationError, config_file: Path | None = None) -> str:
+    """One line naming the first invalid setting, where it may come from, and why."""
+    error = exc.errors(include_url=False)[0]
+    name = str(error["loc"][0]) if error["loc"] else "settings"
+    sources = f"--{name.replace('_', '-')} / {ENV_PREFIX}{name.upper()}"
+    if config_file is not None:
+        sources += f" / [worker] {name} in {config_file}"
+    if error["type"] == "extra_forbidden":
+        where = f" in [worker] of {config_file}" if config_file is not None else ""
+        return f"unknown setting {name!r}{where}"
+    if error["type"] == "missing":
+        return f"setting {name!r} is required ({sources})"
+    message = error["msg"].removeprefix("Value error, ")
+    value = error.get("input")
+    shown = f" (got {value!r})" if isinstance(value, str | int | float) else ""
+    return f"invalid setting {name!r} ({sources}): {message}{shown}"

@@ -1,0 +1,131 @@
+"""What flows through the pipeline: a polled task, the slot it holds, and its outcome."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import anyio
+
+
+class ActivityType(NamedTuple):
+    """An SWF activity type; `str()` gives the `name:version` metric label."""
+
+    name: str
+    version: str
+
+    def __str__(self) -> str:
+        return f"{self.name}:{self.version}"
+
+
+def redact(token: str) -> str:
+    """Return a log-safe reference to a task token: its tail only, never the whole secret."""
+    return f"…{token[-8:]}" if len(token) > 8 else "…"
+
+
+@dataclass(slots=True, eq=False)
+class ActivityTask:
+    """An activity task as PollForActivityTask returned it, plus when and where it was polled."""
+
+    token: str
+    activity_id: str
+    started_event_id: int
+    workflow_id: str
+    run_id: str
+    activity_type: ActivityType
+    input: str | None
+    task_list: str
+    polled_at: float
+    """`anyio.current_time()` when the poll returned: SWF's start-to-close clock is running."""
+
+    @classmethod
+    def from_poll(cls, response: dict[str, Any], task_list: str, polled_at: float) -> ActivityTask:
+        execution = response["workflowExecution"]
+        kind = response["activityType"]
+        return cls(
+            token=response["taskToken"],
+            activity_id=response["activityId"],
+            started_event_id=response.get("startedEventId", 0),
+            workflow_id=execution["workflowId"],
+            run_id=execution["runId"],
+            activity_type=ActivityType(kind["name"], kind["version"]),
+            input=response.get("input"),
+            task_list=task_list,
+            polled_at=polled_at,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"ActivityTask({self.activity_type}, activity_id={self.activity_id!r}, "
+            f"workflow_id={self.workflow_id!r}, token={redact(self.token)!r})"
+        )
+
+
+class Slot:
+    """One unit of capacity, held from before the poll until the task's response is acknowledged.
+
+    It borrows a token of the worker's `CapacityLimiter` on its own behalf, so the poller can take
+    it and the responder (another task) can give it back. `release()` is idempotent.
+    """
+
+    __slots__ = ("_limiter", "_released")
+
+    def __init__(self, limiter: anyio.CapacityLimiter) -> None:
+        self._limiter = limiter
+        self._released = True
+
+    @classmethod
+    async def acquire(cls, limiter: anyio.CapacityLimiter) -> Slot:
+        slot = cls(limiter)
+        await limiter.acquire_on_behalf_of(slot)
+        slot._released = False
+        return slot
+
+    def release(self) -> None:
+        if not self._released:
+            self._released = True
+            self._limiter.release_on_behalf_of(self)
+
+
+class OutcomeKind(enum.StrEnum):
+    """How a task ended; the `outcome` label of `asyncworker_activity_tasks_total`."""
+
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELED = "canceled"
+    TIMED_OUT = "timed_out"
+    ABANDONED = "abandoned"
+
+
+@dataclass(slots=True, eq=False)
+class Outcome:
+    """Exactly one per task: what to tell SWF, already fitted to SWF's limits."""
+
+    task: ActivityTask
+    slot: Slot
+    kind: OutcomeKind
+    result: str | None = None
+    reason: str | None = None
+    details: str | None = None
+    handler_seconds: float = 0.0
+    deadline: float | None = None
+    """When SWF will have timed the task out, if known: responses are not retried past it."""
+
+    @property
+    def needs_response(self) -> bool:
+        return self.kind in _ANSWERED
+
+
+_ANSWERED = frozenset({OutcomeKind.COMPLETED, OutcomeKind.FAILED, OutcomeKind.CANCELED})
+
+
+class CancelReason(enum.Enum):
+    """Why the worker stops a running handler; a local deadline has no reason (it just expires)."""
+
+    REQUESTED = "cancel requested"
+    """A heartbeat said the decider asked to cancel: answer Canceled."""
+    ABANDONED = "abandoned"
+    """SWF no longer knows the task (UnknownResourceFault): answer nothing."""
+    SHUTDOWN = "worker shutdown"
+    """The drain timed out: answer Failed so the decider can reschedule at once."""

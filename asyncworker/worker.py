@@ -1,0 +1,335 @@
+"""Worker: composes the pipeline stages and owns the lifecycle.
+
+```
+slots ─► pollers ─► executor ─► outcome stream ─► responder ─► slot released
+                       ▲ heartbeats (cancel requested, task gone, deadlines)
+```
+Start: check the domain → responder, heartbeats, HTTP → pollers → ready. Drain (`drain()`, or
+SIGTERM in the daemon): not ready → no new polls, in-flight polls return in their own time and
+what they bring is run → running tasks get `drain_timeout` (heartbeats go on) → what is left is
+cancelled and answered Failed(`worker shutdown`) → the responder flushes → `run()` returns.
+A second `drain()` cuts the wait for running tasks short; in-flight polls are never aborted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
+from types import TracebackType
+from typing import TYPE_CHECKING, NamedTuple
+
+import anyio
+import structlog
+
+from asyncworker.activity import ActivityRegistry
+from asyncworker.admin import domain_exists
+from asyncworker.backlog import BacklogSampler
+from asyncworker.errors import ConfigError, SwfFault
+from asyncworker.executor import Executor, ExecutorStatistics
+from asyncworker.heartbeat import Heartbeats, HeartbeatStatistics
+from asyncworker.metrics import GaugeSnapshot, Metrics
+from asyncworker.poller import Pollers, PollerState, PollerStatistics
+from asyncworker.responder import Responder, ResponderStatistics
+from asyncworker.service import HttpService, LoopMonitor
+from asyncworker.settings import WorkerSettings
+from asyncworker.swf import ActivityApi, open_activity_apis, retry_delay
+from asyncworker.task import CancelReason, Outcome
+
+if TYPE_CHECKING:
+    from types_aiobotocore_swf import SWFClient
+
+log = structlog.get_logger(__name__)
+
+STUCK_GRACE = 5.0
+"""Seconds handlers get to end after being cancelled before their tasks are answered for them."""
+FLUSH_TIMEOUT = 10.0
+"""Seconds the responder may keep retrying once the drain reached the flush."""
+START_TIMEOUT = 60.0
+"""Seconds to keep trying to reach SWF at start before giving up."""
+
+Apis = tuple[ActivityApi, ActivityApi, "SWFClient | None"]
+ApiFactory = Callable[[WorkerSettings, Metrics], AbstractAsyncContextManager[Apis]]
+
+
+class WorkerStatistics(NamedTuple):
+    ready: bool
+    draining: bool
+    slots_used: int
+    slots_total: int
+    pollers: PollerStatistics
+    executor: ExecutorStatistics
+    responder: ResponderStatistics
+    heartbeats: HeartbeatStatistics
+
+
+class _Pipeline(NamedTuple):
+    pollers: Pollers
+    executor: Executor
+    responder: Responder
+    heartbeats: Heartbeats
+
+
+class Worker:
+    """An SWF activity worker pool: `await worker.run()`, or `async with Worker(...) as worker`.
+
+    `api_factory` replaces the aiobotocore clients (tests inject an in-memory fake SWF).
+    """
+
+    def __init__(
+        self,
+        registry: ActivityRegistry,
+        settings: WorkerSettings,
+        *,
+        api_factory: ApiFactory | None = None,
+    ) -> None:
+        self.registry = registry
+        self.settings = settings
+        self.metrics = Metrics()
+        self._api_factory = api_factory or open_activity_apis
+        self._slots = anyio.CapacityLimiter(settings.max_concurrency)
+        self._monitor = LoopMonitor(self.metrics)
+        self._http: HttpService | None = None
+        if settings.metrics_port is not None:
+            self._http = HttpService(
+                self.metrics,
+                host=settings.metrics_host,
+                port=settings.metrics_port,
+                healthy=self.health,
+                ready=lambda: self.ready,
+            )
+        self._pipeline: _Pipeline | None = None
+        self._backlog: BacklogSampler | None = None
+        self._drain_requested = anyio.Event()
+        self._wait_scope: anyio.CancelScope | None = None
+        self._forced = False
+        self._ran = False
+        self._ready = False
+        self.started = anyio.Event()
+        """Set once the worker is ready (polling)."""
+        self._draining = False
+        self.drained = anyio.Event()
+        """Set once every task this worker took has been answered (or given up on)."""
+        self.stuck = 0
+        """Handlers that ignored cancellation at shutdown (their tasks were answered for them)."""
+        self._stack: AsyncExitStack | None = None
+        self.metrics.initialise(settings.task_lists, registry.names())
+        self.metrics.watch(self._gauges)
+
+    @property
+    def ready(self) -> bool:
+        return self._ready and not self._draining
+
+    @property
+    def draining(self) -> bool:
+        return self._draining
+
+    @property
+    def metrics_url(self) -> str | None:
+        """`http://host:port/metrics` once the HTTP server runs (None when it is off)."""
+        url = self._http.url if self._http else None
+        return f"{url}/metrics" if url else None
+
+    def drain(self) -> None:
+        """Begin a graceful drain (readiness drops at once); called again, stop waiting for
+        running tasks."""
+        self._draining = True
+        if self._drain_requested.is_set():
+            self._forced = True
+            if self._wait_scope is not None:
+                self._wait_scope.cancel()
+        self._drain_requested.set()
+
+    async def run(
+        self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Run until drained. Raises ConfigError when the domain does not exist."""
+        if self._ran:
+            raise RuntimeError("a Worker runs once")
+        self._ran = True
+        try:
+            async with self._api_factory(self.settings, self.metrics) as (poll, respond, client):
+                if client is not None:
+                    await self._check_domain(client)
+                await self._serve(poll, respond, client, task_status)
+        finally:
+            self._ready = False
+            self.drained.set()
+
+    async def _serve(
+        self,
+        poll_api: ActivityApi,
+        respond_api: ActivityApi,
+        client: SWFClient | None,
+        task_status: anyio.abc.TaskStatus[None],
+    ) -> None:
+        s = self.settings
+        send, receive = anyio.create_memory_object_stream[Outcome](s.batch_max)
+        heartbeats = Heartbeats(respond_api, self.metrics, rate=s.heartbeat_rate)
+        responder = Responder(
+            respond_api,
+            receive,
+            self.metrics,
+            batch_max=s.batch_max,
+            concurrency=s.response_concurrency,
+        )
+        executor = Executor(
+            self.registry, heartbeats, send, self.metrics, thread_limit=s.thread_limit
+        )
+        pollers = Pollers(
+            poll_api,
+            self._slots,
+            executor.submit,
+            self.metrics,
+            task_lists=s.task_lists,
+            per_task_list=s.pollers,
+        )
+        self._pipeline = pipeline = _Pipeline(pollers, executor, responder, heartbeats)
+        async with anyio.create_task_group() as tg:
+            executor.bind(tg)
+            await tg.start(self._monitor.run)
+            if self._http is not None:
+                await tg.start(self._http.run)
+            if client is not None and s.backlog_interval:
+                self._backlog = BacklogSampler(client, s.domain, s.task_lists, s.backlog_interval)
+                tg.start_soon(self._backlog.run)
+            await tg.start(heartbeats.run)
+            await tg.start(responder.run)
+            await tg.start(pollers.run)
+            self._ready = True
+            log.info(
+                "worker ready",
+                domain=s.domain,
+                task_lists=list(s.task_lists),
+                pollers=s.total_pollers,
+                max_concurrency=s.max_concurrency,
+                identity=s.identity,
+                activity_types=self.registry.names(),
+            )
+            self.started.set()
+            task_status.started()
+            await self._drain_requested.wait()
+            await self._drain(pipeline)
+            tg.cancel_scope.cancel()
+
+    async def _drain(self, p: _Pipeline) -> None:
+        started = anyio.current_time()
+        log.info("draining: no new polls; waiting for in-flight polls to return")
+        p.pollers.stop()
+        await p.pollers.stopped.wait()
+        running = p.executor.statistics().running
+        log.info("polls stopped", running=running, drain_timeout=self.settings.drain_timeout)
+        if running and not self._forced:
+            with anyio.move_on_after(self.settings.drain_timeout) as self._wait_scope:
+                await p.executor.wait_idle()
+        if left := p.executor.statistics().running:
+            log.warning("cancelling tasks still running", tasks=left, reason="worker shutdown")
+            p.executor.cancel_all(CancelReason.SHUTDOWN)
+            with anyio.move_on_after(STUCK_GRACE):
+                await p.executor.wait_idle()
+            self.stuck = await p.executor.answer_stuck()
+        p.responder.give_up_at(anyio.current_time() + FLUSH_TIMEOUT)
+        await p.executor.close()
+        await p.responder.done.wait()
+        stats = p.responder.statistics()
+        log.info(
+            "drained",
+            seconds=round(anyio.current_time() - started, 3),
+            answered=stats.acknowledged,
+            dropped=stats.dropped,
+            stuck=self.stuck,
+        )
+        self.drained.set()
+
+    async def _check_domain(self, client: SWFClient) -> None:
+        """Fail fast on a missing domain; wait (bounded) for an endpoint that is not up yet."""
+        give_up = anyio.current_time() + START_TIMEOUT
+        attempt = 0
+        while True:
+            try:
+                exists = await domain_exists(client, self.settings.domain)
+            except SwfFault as fault:
+                attempt += 1
+                if not fault.retryable or anyio.current_time() > give_up:
+                    raise ConfigError(f"cannot reach SWF to check the domain: {fault}") from None
+                log.warning("SWF not reachable yet; retrying", error=str(fault))
+                await anyio.sleep(retry_delay(fault, attempt))
+                continue
+            if not exists:
+                raise ConfigError(
+                    f"domain {self.settings.domain!r} is not registered"
+                    " (asyncworker register APP --domain NAME --create-domain)"
+                )
+            return
+
+    def health(self) -> tuple[bool, dict[str, object]]:
+        """Liveness: the event loop is responsive and every poller is alive."""
+        alive = self._pipeline.pollers.statistics().alive if self._pipeline else True
+        responsive = self._monitor.responsive
+        detail: dict[str, object] = {
+            "event_loop_responsive": responsive,
+            "event_loop_lag_seconds": round(self._monitor.last_lag, 6),
+            "pollers_alive": alive,
+        }
+        return responsive and alive, detail
+
+    def statistics(self) -> WorkerStatistics:
+        if self._pipeline is None:
+            raise RuntimeError("the worker has not started")
+        p = self._pipeline
+        return WorkerStatistics(
+            ready=self.ready,
+            draining=self._draining,
+            slots_used=self._slots.borrowed_tokens,
+            slots_total=int(self._slots.total_tokens),
+            pollers=p.pollers.statistics(),
+            executor=p.executor.statistics(),
+            responder=p.responder.statistics(),
+            heartbeats=p.heartbeats.statistics(),
+        )
+
+    def _gauges(self) -> GaugeSnapshot:
+        states: dict[tuple[str, str], int] = {
+            (task_list, state.value): 0
+            for task_list in self.settings.task_lists
+            for state in PollerState
+            if state is not PollerState.STOPPED
+        }
+        if self._pipeline is None:
+            return GaugeSnapshot(0, self.settings.max_concurrency, 0, self._draining, states)
+        stats = self.statistics()
+        for key, count in stats.pollers.states.items():
+            if key in states:
+                states[key] = count
+        return GaugeSnapshot(
+            slots_used=stats.slots_used,
+            slots_total=stats.slots_total,
+            response_queue_depth=stats.responder.queued,
+            draining=self._draining,
+            pollers=states,
+            last_poll=stats.pollers.last_poll,
+            backlog=dict(self._backlog.counts) if self._backlog else {},
+        )
+
+    async def __aenter__(self) -> Worker:
+        self._stack = AsyncExitStack()
+        tg = await self._stack.enter_async_context(anyio.create_task_group())
+        try:
+            await tg.start(self.run)
+        except BaseException:
+            await self._stack.aclose()
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Drain gracefully, even when the block raised; the block's exception propagates."""
+        assert self._stack is not None
+        self.drain()
+        try:
+            await self.drained.wait()
+        finally:
+            await self._stack.aclose()

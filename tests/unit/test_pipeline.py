@@ -1,0 +1,238 @@
+"""Slots, backpressure, drain, retries, heartbeats and deadlines, on the in-memory SWF."""
+
+from __future__ import annotations
+
+import threading
+
+import anyio
+import pytest
+
+from asyncworker import ActivityContext, ActivityRegistry
+from asyncworker.errors import ClientFault, NetworkFault, ServerFault, ThrottledFault
+from asyncworker.examples.basic import registry as examples
+from tests.unit.conftest import running
+from tests.unit.fakeswf import FakeSwf
+
+pytestmark = pytest.mark.anyio
+
+
+def sample(worker_metrics: object, name: str, **labels: str) -> float:
+    from asyncworker.worker import Worker
+
+    assert isinstance(worker_metrics, Worker)
+    value = worker_metrics.metrics.registry.get_sample_value(name, labels)
+    return 0.0 if value is None else value
+
+
+async def test_no_poll_without_a_slot(fake: FakeSwf) -> None:
+    """4 pollers, 2 slots: tasks held + polls in flight never exceed the slots."""
+    for _ in range(20):
+        fake.add_task("sleep", "0.05")
+    async with running(examples, fake, pollers=4, max_concurrency=2):
+        await fake.wait_for(lambda: len(fake.responses) == 20)
+    assert fake.max_outstanding <= 2
+    assert {r.kind for r in fake.responses} == {"completed"}
+
+
+async def test_blocked_responder_stops_polling(fake: FakeSwf) -> None:
+    fake.respond_gate = anyio.Event()
+    for _ in range(10):
+        fake.add_task("echo", "x")
+    async with running(examples, fake, pollers=2, max_concurrency=3) as worker:
+        await fake.wait_for(lambda: fake.tasks_handed_out == 3)
+        polls = fake.calls["PollForActivityTask"]
+        with anyio.move_on_after(0.5):
+            await fake.wait_for(lambda: fake.calls["PollForActivityTask"] > polls)
+        assert fake.calls["PollForActivityTask"] == polls, "polled without a free slot"
+        assert fake.tasks_handed_out == 3
+        assert worker.statistics().slots_used == 3
+        fake.respond_gate.set()
+        await fake.wait_for(lambda: len(fake.responses) == 10)
+
+
+async def test_drain_never_cancels_an_in_flight_poll_and_runs_what_it_brings() -> None:
+    fake = FakeSwf(poll_timeout=2.0)
+    async with running(examples, fake, pollers=1, max_concurrency=1) as worker:
+        await fake.wait_for(lambda: fake.polls_in_flight == 1)
+        worker.drain()
+        assert not worker.ready
+        await anyio.sleep(0.1)
+        token = fake.add_task(
+            "echo", "late"
+        )  # the in-flight poll receives it after the drain began
+        await worker.drained.wait()
+    assert fake.polls_cancelled == 0
+    assert fake.response_for(token).result == "late"
+    assert fake.calls["PollForActivityTask"] == 1  # no new poll after the drain began
+
+
+async def test_drain_timeout_fails_running_tasks_with_worker_shutdown(fake: FakeSwf) -> None:
+    token = fake.add_task("sleep", "60")
+    async with running(examples, fake, drain_timeout=0.2) as worker:
+        await fake.wait_for(lambda: fake.tasks_handed_out == 1)
+        worker.drain()
+    response = fake.response_for(token)
+    assert response.kind == "failed"
+    assert response.reason == "worker shutdown"
+
+
+async def test_second_drain_shortens_the_wait(fake: FakeSwf) -> None:
+    token = fake.add_task("sleep", "60")
+    async with running(examples, fake, drain_timeout=60) as worker:
+        await fake.wait_for(lambda: fake.tasks_handed_out == 1)
+        worker.drain()
+        await fake.wait_for(lambda: fake.polls_in_flight == 0)
+        worker.drain()
+    assert fake.response_for(token).reason == "worker shutdown"
+
+
+@pytest.mark.parametrize(
+    ("fault", "attempts", "kind"),
+    [
+        (ThrottledFault("complete", "Rate exceeded"), 2, "completed"),
+        (NetworkFault("complete", "reset"), 2, "completed"),
+        (ServerFault("complete", "InternalFailure"), 2, "completed"),
+        (ClientFault("complete", "ValidationException"), 1, None),
+    ],
+)
+async def test_response_retry_classification(
+    fake: FakeSwf, fault: Exception, attempts: int, kind: str | None
+) -> None:
+    fake.faults["complete"].append(fault)
+    token = fake.add_task("echo", "x")
+    async with running(examples, fake) as worker:
+        await fake.wait_for(lambda: fake.calls["complete"] == attempts)
+        await worker_settled(worker)
+        retries = sample(worker, "asyncworker_response_retries_total",
+                         operation="RespondActivityTaskCompleted")  # fmt: skip
+    assert retries == attempts - 1
+    if kind is None:
+        assert fake.responses == []
+    else:
+        assert fake.response_for(token).kind == kind
+
+
+async def worker_settled(worker: object) -> None:
+    from asyncworker.worker import Worker
+
+    assert isinstance(worker, Worker)
+    with anyio.fail_after(5):
+        while True:
+            stats = worker.statistics()
+            if not (stats.executor.running or stats.responder.in_flight or stats.responder.queued):
+                return
+            await anyio.sleep(0.01)
+
+
+async def test_unknown_resource_is_never_retried(fake: FakeSwf) -> None:
+    token = fake.add_task("sleep", "0.2")
+    async with running(examples, fake) as worker:
+        await fake.wait_for(lambda: fake.tasks_handed_out == 1)
+        fake.close_task(token)  # SWF timed it out meanwhile
+        await fake.wait_for(lambda: fake.calls["complete"] == 1)
+        await worker_settled(worker)
+        assert worker.statistics().responder.dropped == 1
+    assert fake.calls["complete"] == 1
+    assert fake.responses == []
+
+
+def cancellable() -> ActivityRegistry:
+    reg = ActivityRegistry()
+
+    @reg.activity(name="beat", heartbeat_timeout=3, heartbeat_interval=0.05)
+    async def beat(data: str, ctx: ActivityContext) -> str:
+        for i in range(1000):
+            ctx.heartbeat(f"step {i}")
+            await anyio.sleep(0.01)
+        return "finished"
+
+    @reg.activity(name="sync_beat", heartbeat_timeout=3, heartbeat_interval=0.05)
+    def sync_beat(data: str, ctx: ActivityContext) -> str:
+        pause = threading.Event()
+        for i in range(1000):
+            ctx.heartbeat(f"step {i}")
+            ctx.raise_if_cancel_requested(f"stopped at {i}")
+            pause.wait(0.01)  # a blocking handler, in its worker thread
+        return "finished"
+
+    @reg.activity(name="auto", heartbeat_timeout=3, auto_heartbeat=True, heartbeat_interval=0.05)
+    async def auto(data: str) -> str:
+        await anyio.sleep(float(data))
+        return "done"
+
+    @reg.activity(name="deadline", start_to_close=1)
+    async def deadline(data: str) -> str:
+        await anyio.sleep(30)
+        return "too late"
+
+    return reg
+
+
+@pytest.mark.parametrize("name", ["beat", "sync_beat"])
+async def test_cancel_requested_via_heartbeat(fake: FakeSwf, name: str) -> None:
+    token = fake.add_task(name, "")
+    async with running(cancellable(), fake):
+        await fake.wait_for(lambda: len(fake.heartbeats) >= 1)
+        fake.cancel_requested.add(token)
+        await fake.wait_for(lambda: len(fake.responses) == 1)
+    assert fake.response_for(token).kind == "canceled"
+
+
+async def test_heartbeats_are_coalesced_to_the_latest_details(fake: FakeSwf) -> None:
+    token = fake.add_task("beat", "")
+    async with running(cancellable(), fake):
+        await fake.wait_for(lambda: len(fake.heartbeats) >= 4)
+        fake.cancel_requested.add(token)
+        await fake.wait_for(lambda: len(fake.responses) == 1)
+    # ~5 ctx.heartbeat() calls per interval; only a fraction is sent, always the latest details
+    steps = [int(d.split()[1]) for _, d in fake.heartbeats if d]
+    assert steps == sorted(steps)
+    assert steps[-1] - steps[0] > len(steps)
+
+
+async def test_auto_heartbeat_and_task_gone_means_abandoned(fake: FakeSwf) -> None:
+    token = fake.add_task("auto", "30")
+    async with running(cancellable(), fake) as worker:
+        await fake.wait_for(lambda: len(fake.heartbeats) >= 2)
+        fake.close_task(token)
+        await worker_settled(worker)
+        abandoned = sample(worker, "asyncworker_activity_tasks_total",
+                           activity_type="auto:1", outcome="abandoned")  # fmt: skip
+    assert abandoned == 1
+    assert fake.responses == []
+
+
+async def test_local_deadline_times_out_without_answering(fake: FakeSwf) -> None:
+    fake.add_task("deadline", "")
+    async with running(cancellable(), fake) as worker:
+        await fake.wait_for(lambda: fake.tasks_handed_out == 1)
+        await fake.wait_for(  # pollers poll again once the slot is back: the fake wakes us
+            lambda: sample(
+                worker, "asyncworker_activity_tasks_total", activity_type="deadline:1",
+                outcome="timed_out",
+            )
+        )  # fmt: skip
+        assert worker.statistics().slots_used <= worker.settings.total_pollers
+    assert fake.responses == []
+
+
+async def test_a_poller_that_dies_is_restarted(fake: FakeSwf) -> None:
+    fake.faults["PollForActivityTask"].append(RuntimeError("bug in a poll"))
+    token = fake.add_task("echo", "after restart")
+    async with running(examples, fake, pollers=1) as worker:
+        await fake.wait_for(lambda: len(fake.responses) == 1)
+        assert worker.statistics().pollers.restarts == 1
+        assert worker.health()[0]
+    assert fake.response_for(token).result == "after restart"
+
+
+async def test_poll_errors_back_off_and_recover(fake: FakeSwf) -> None:
+    for _ in range(3):
+        fake.faults["PollForActivityTask"].append(ThrottledFault("poll", "Rate exceeded"))
+    token = fake.add_task("echo", "eventually")
+    async with running(examples, fake, pollers=1) as worker:
+        await fake.wait_for(lambda: len(fake.responses) == 1, within=20)
+        throttled = sample(worker, "asyncworker_polls_total", task_list="default",
+                           outcome="throttled")  # fmt: skip
+    assert throttled == 3
+    assert fake.response_for(token).result == "eventually"
