@@ -10,6 +10,7 @@ from asyncworker.errors import (
 )
 from asyncworker.settings import WorkerSettings, load_settings
 from asyncworker.task import ActivityType
+from asyncworker.worker import Worker, WorkerStatistics
 
 __all__ = [
     "JSON",
@@ -22,6 +23,8 @@ __all__ = [
     "ActivityType",
     "AsyncWorkerError",
     "ConfigError",
+    "Worker",
     "WorkerSettings",
+    "WorkerStatistics",
     "load_settings",
 ]

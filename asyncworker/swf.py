@@ -57,7 +57,8 @@ _THROTTLING_CODES = frozenset(
      "TooManyRequestsException", "RequestThrottled", "SlowDown"}
 )  # fmt: skip
 _NETWORK_ERRORS = (
-    botocore.exceptions.HTTPClientError,  # connection, read/connect timeouts, closed connections
+    botocore.exceptions.HTTPClientError,  # read timeouts, closed connections
+    botocore.exceptions.ConnectionError,  # endpoint unreachable, connect timeouts
     aiohttp.ClientError,
     asyncio.TimeoutError,
     ConnectionError,

@@ -1,0 +1,190 @@
+"""Helpers shared by integration and end-to-end tests: a scripted decider and daemon control."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+import anyio
+import botocore.exceptions
+
+if TYPE_CHECKING:
+    from types_aiobotocore_swf import SWFClient
+    from types_aiobotocore_swf.type_defs import DecisionTypeDef, WorkflowExecutionTypeDef
+
+WORKFLOW = ("asyncworker-test", "1")
+CLOSED = {
+    "ActivityTaskCompleted": "completed",
+    "ActivityTaskFailed": "failed",
+    "ActivityTaskTimedOut": "timed_out",
+    "ActivityTaskCanceled": "canceled",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def ensure_workflow_type(client: SWFClient, domain: str) -> None:
+    try:
+        await client.register_workflow_type(
+            domain=domain,
+            name=WORKFLOW[0],
+            version=WORKFLOW[1],
+            defaultTaskList={"name": "decisions"},
+            defaultTaskStartToCloseTimeout="60",
+            defaultExecutionStartToCloseTimeout="3600",
+            defaultChildPolicy="TERMINATE",
+        )
+    except botocore.exceptions.ClientError as exc:
+        if exc.response["Error"]["Code"] != "TypeAlreadyExistsFault":
+            raise
+
+
+async def schedule(
+    client: SWFClient,
+    domain: str,
+    activities: Sequence[tuple[str, str]],
+    *,
+    task_list: str = "default",
+    start_to_close: str | None = None,
+) -> WorkflowExecutionTypeDef:
+    """Start a workflow and schedule `(name, input)` activities (version 1) from its first
+    decision task; activity ids are `a0`, `a1`, ... in order."""
+    await ensure_workflow_type(client, domain)
+    workflow_id = f"wf-{uuid.uuid4().hex[:10]}"
+    started = await client.start_workflow_execution(
+        domain=domain,
+        workflowId=workflow_id,
+        workflowType={"name": WORKFLOW[0], "version": WORKFLOW[1]},
+        taskList={"name": "decisions"},
+    )
+    with anyio.fail_after(30):
+        while True:
+            task = await client.poll_for_decision_task(
+                domain=domain, taskList={"name": "decisions"}, identity="test-decider"
+            )
+            if task.get("taskToken"):
+                break
+    decisions: list[DecisionTypeDef] = []
+    for index, (name, data) in enumerate(activities):
+        attributes: Any = {
+            "activityType": {"name": name, "version": "1"},
+            "activityId": f"a{index}",
+            "input": data,
+            "taskList": {"name": task_list},
+        }
+        if start_to_close is not None:
+            attributes["startToCloseTimeout"] = start_to_close
+        decisions.append(
+            {
+                "decisionType": "ScheduleActivityTask",
+                "scheduleActivityTaskDecisionAttributes": attributes,
+            }
+        )
+    await client.respond_decision_task_completed(taskToken=task["taskToken"], decisions=decisions)
+    return {"workflowId": workflow_id, "runId": started["runId"]}
+
+
+async def closed_activities(
+    client: SWFClient, domain: str, execution: WorkflowExecutionTypeDef
+) -> dict[str, tuple[str, dict[str, Any]]]:
+    """activityId → (how it closed, the closing event's attributes), from the full history."""
+    events: list[Any] = []
+    kwargs: dict[str, Any] = {"domain": domain, "execution": execution}
+    while True:
+        page = await client.get_workflow_execution_history(**kwargs)
+        events.extend(page["events"])
+        if not page.get("nextPageToken"):
+            break
+        kwargs["nextPageToken"] = page["nextPageToken"]
+    scheduled = {
+        e["eventId"]: e["activityTaskScheduledEventAttributes"]["activityId"]
+        for e in events
+        if e["eventType"] == "ActivityTaskScheduled"
+    }
+    closed: dict[str, tuple[str, dict[str, Any]]] = {}
+    for event in events:
+        kind = CLOSED.get(event["eventType"])
+        if kind is not None:
+            key = event["eventType"][0].lower() + event["eventType"][1:] + "EventAttributes"
+            attributes = event[key]
+            closed[scheduled[attributes["scheduledEventId"]]] = (kind, attributes)
+    return closed
+
+
+async def wait_closed(
+    client: SWFClient, domain: str, execution: WorkflowExecutionTypeDef, count: int, within: float
+) -> dict[str, tuple[str, dict[str, Any]]]:
+    """Poll the history (bounded in time) until `count` activities have closed."""
+    with anyio.fail_after(within):
+        while len(closed := await closed_activities(client, domain, execution)) < count:  # noqa: ASYNC110
+            await anyio.sleep(0.25)  # SWF history can only be polled
+    return closed
+
+
+async def http_get(url: str) -> tuple[int, str]:
+    timeout = aiohttp.ClientTimeout(total=5)
+    async with aiohttp.ClientSession(timeout=timeout) as session, session.get(url) as response:
+        return response.status, await response.text()
+
+
+async def wait_http(url: str, status: int = 200, within: float = 20.0) -> str:
+    """GET `url` until it answers `status` (bounded); returns the body."""
+    with anyio.fail_after(within):
+        while True:
+            try:
+                got, body = await http_get(url)
+            except aiohttp.ClientError:
+                got, body = 0, ""
+            if got == status:
+                return body
+            await anyio.sleep(0.1)
+
+
+def cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "asyncworker.cli", *args]
+
+
+@dataclass
+class Daemon:
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def logs(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def stop(self, within: float = 30.0) -> int:
+        """SIGTERM, then wait (bounded) for the exit code."""
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=within)
+
+
+@contextmanager
+def daemon(args: Sequence[str], log: Path, env: dict[str, str] | None = None) -> Iterator[Daemon]:
+    """Run `asyncworker ARGS` as a subprocess logging to `log`; killed if the test leaves it."""
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            cli(*args),
+            env={**os.environ, "ASYNCWORKER_LOG_FORMAT": "json", **(env or {})},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        yield Daemon(process, log)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)

@@ -1,0 +1,104 @@
+"""Settings: precedence flag > env > TOML > default, and one clear line for every bad value."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from asyncworker.errors import ConfigError
+from asyncworker.settings import WorkerSettings, load_settings
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    for key in list(os.environ):
+        if key.startswith("ASYNCWORKER_"):
+            monkeypatch.delenv(key)
+
+
+def test_precedence_flag_env_file_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "worker.toml"
+    config.write_text(
+        '[worker]\ndomain = "file"\npollers = 3\nmax_concurrency = 50\nbatch_max = 7\n'
+    )
+    monkeypatch.setenv("ASYNCWORKER_POLLERS", "5")
+    monkeypatch.setenv("ASYNCWORKER_MAX_CONCURRENCY", "60")
+    monkeypatch.setenv("ASYNCWORKER_TASK_LISTS", "a, b")
+    s = load_settings({"max_concurrency": "70"}, config)
+    assert s.domain == "file"  # file only
+    assert s.batch_max == 7  # file over default
+    assert s.pollers == 5  # env over file
+    assert s.max_concurrency == 70  # flag over env
+    assert s.task_lists == ("a", "b")
+    assert s.response_concurrency == WorkerSettings.model_fields["response_concurrency"].default
+
+
+def test_config_file_from_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "worker.toml"
+    config.write_text('[worker]\ndomain = "via-env"\ntask_lists = ["x", "y"]\n')
+    monkeypatch.setenv("ASYNCWORKER_CONFIG", str(config))
+    s = load_settings({})
+    assert (s.domain, s.task_lists) == ("via-env", ("x", "y"))
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        ({}, "setting 'domain' is required"),
+        ({"domain": "d", "pollers": "0"}, "invalid setting 'pollers'"),
+        ({"domain": "d", "pollers": "1001"}, "invalid setting 'pollers'"),
+        ({"domain": "d", "max_concurrency": "many"}, "invalid setting 'max_concurrency'"),
+        ({"domain": "d", "endpoint_url": "localhost:1"}, "invalid setting 'endpoint_url'"),
+        ({"domain": "d", "log_format": "xml"}, "invalid setting 'log_format'"),
+        ({"domain": "d", "task_lists": ["a", "a"]}, "task lists must not repeat"),
+        ({"domain": "d", "backlog_interval": "5"}, "invalid setting 'backlog_interval'"),
+        ({"domain": "x" * 257}, "invalid setting 'domain'"),
+    ],
+)
+def test_bad_values_give_one_line(flags: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(flags)
+    text = str(info.value)
+    assert message in text
+    assert "\n" not in text
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("[worker\n", "is not valid TOML"),
+        ('[worker]\ndomain = "d"\nfoo = 1\n', "unknown setting 'foo'"),
+        ("worker = 3\n", "[worker] must be a table"),
+    ],
+)
+def test_bad_config_files(tmp_path: Path, content: str, message: str) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text(content)
+    with pytest.raises(ConfigError) as info:
+        load_settings({"domain": "d"}, config)
+    assert message in str(info.value)
+
+
+def test_missing_config_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read config file"):
+        load_settings({"domain": "d"}, tmp_path / "absent.toml")
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    name=st.sampled_from(sorted(WorkerSettings.model_fields)),
+    value=st.one_of(st.text(max_size=40), st.integers().map(str), st.floats().map(str)),
+)
+def test_any_value_is_valid_or_one_clear_line(name: str, value: str) -> None:
+    flags = {"domain": "d", name: value}
+    try:
+        load_settings(flags)
+    except ConfigError as exc:
+        text = str(exc)
+        assert "\n" not in text
+        assert name in text

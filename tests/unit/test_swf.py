@@ -1,0 +1,55 @@
+"""SWF errors are classified once: each botocore/network error maps to one typed fault."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+import botocore.exceptions
+import pytest
+
+from asyncworker import errors
+from asyncworker.swf import classify, retry_delay
+
+
+def client_error(code: str, status: int = 400) -> botocore.exceptions.ClientError:
+    response: Any = {"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {}}
+    response["ResponseMetadata"]["HTTPStatusCode"] = status
+    return botocore.exceptions.ClientError(response, "RespondActivityTaskCompleted")
+
+
+@pytest.mark.parametrize(
+    ("exc", "fault", "retryable"),
+    [
+        (client_error("ThrottlingException"), errors.ThrottledFault, True),
+        (client_error("UnknownResourceFault"), errors.UnknownResourceFault, False),
+        (client_error("LimitExceededFault"), errors.LimitExceededFault, True),
+        (client_error("InternalFailure", 500), errors.ServerFault, True),
+        (client_error("ServiceUnavailable", 503), errors.ServerFault, True),
+        (client_error("OperationNotPermittedFault"), errors.ClientFault, False),
+        (client_error("ValidationException"), errors.ClientFault, False),
+        (botocore.exceptions.EndpointConnectionError(endpoint_url="x"), errors.NetworkFault, True),
+        (botocore.exceptions.ReadTimeoutError(endpoint_url="x"), errors.NetworkFault, True),
+        (aiohttp.ServerDisconnectedError(), errors.NetworkFault, True),
+        (TimeoutError(), errors.NetworkFault, True),
+        (ConnectionResetError(), errors.NetworkFault, True),
+        (botocore.exceptions.NoCredentialsError(), errors.ClientFault, False),
+    ],
+)
+def test_classification(exc: Exception, fault: type[errors.SwfFault], retryable: bool) -> None:
+    result = classify("Op", exc)
+    assert type(result) is fault
+    assert result.retryable is retryable
+
+
+def test_bugs_are_not_faults() -> None:
+    assert classify("Op", KeyError("x")) is None
+
+
+def test_backoff_is_jittered_bounded_and_longer_for_throttling() -> None:
+    network = errors.NetworkFault("Op", "x")
+    throttled = errors.ThrottledFault("Op", "x")
+    assert all(0.05 <= retry_delay(network, 1) <= 0.1 for _ in range(100))
+    assert all(retry_delay(network, 50) <= 10 for _ in range(100))
+    assert all(0.5 <= retry_delay(throttled, 1) <= 1.0 for _ in range(100))
+    assert all(retry_delay(throttled, 50) <= 30 for _ in range(100))
