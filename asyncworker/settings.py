@@ -77,7 +77,11 @@ class WorkerSettings(BaseSettings):
         max_length=256,
         description="Worker identity recorded by SWF (default host:pid).",
     )
-    region: str = Field(default="us-east-1", min_length=1, description="AWS region.")
+    region: str | None = Field(
+        default=None,
+        min_length=1,
+        description="AWS region (default: AWS_REGION, AWS_DEFAULT_REGION, ~/.aws/config).",
+    )
     endpoint_url: str | None = Field(
         default=None, description="SWF endpoint URL (the local endpoint, moto); default: AWS."
     )

@@ -25,6 +25,7 @@ from aiobotocore.session import get_session
 
 from asyncworker.errors import (
     ClientFault,
+    ConfigError,
     LimitExceededFault,
     NetworkFault,
     ServerFault,
@@ -214,7 +215,7 @@ class InstrumentedApi:
 @asynccontextmanager
 async def open_client(
     *,
-    region: str,
+    region: str | None,
     endpoint_url: str | None,
     max_pool_connections: int,
     read_timeout: float,
@@ -228,9 +229,17 @@ async def open_client(
         retries={"mode": "standard", "total_max_attempts": 1},
     )
     session = get_session()
-    async with session.create_client(
-        "swf", region_name=region, endpoint_url=endpoint_url, config=config
-    ) as client:
+    async with AsyncExitStack() as stack:
+        try:
+            client = await stack.enter_async_context(
+                session.create_client(
+                    "swf", region_name=region, endpoint_url=endpoint_url, config=config
+                )
+            )
+        except botocore.exceptions.NoRegionError:
+            raise ConfigError(
+                "no AWS region: set --region / ASYNCWORKER_REGION, or AWS_REGION"
+            ) from None
         yield client
 
 

@@ -184,6 +184,22 @@ class Worker:
             per_task_list=s.pollers,
         )
         self._pipeline = pipeline = _Pipeline(pollers, executor, responder, heartbeats)
+        with send, receive:  # closed on every way out, not only after a full drain
+            await self._supervise(pipeline, client, task_status)
+
+    async def _supervise(
+        self,
+        pipeline: _Pipeline,
+        client: SWFClient | None,
+        task_status: anyio.abc.TaskStatus[None],
+    ) -> None:
+        s = self.settings
+        executor, responder, heartbeats, pollers = (
+            pipeline.executor,
+            pipeline.responder,
+            pipeline.heartbeats,
+            pipeline.pollers,
+        )
         async with anyio.create_task_group() as tg:
             executor.bind(tg)
             await tg.start(self._monitor.run)
