@@ -1,0 +1,1 @@
+"""Offline validation of deploy/ and dashboards/: Kubernetes, systemd, Prometheus, Grafana."""
