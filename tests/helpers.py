@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -98,18 +100,41 @@ async def schedule(
     return {"workflowId": workflow_id, "runId": started["runId"]}
 
 
-async def closed_activities(
+async def history_events(
     client: SWFClient, domain: str, execution: WorkflowExecutionTypeDef
-) -> dict[str, tuple[str, dict[str, Any]]]:
-    """activityId → (how it closed, the closing event's attributes), from the full history."""
+) -> list[Any]:
+    """The execution's whole history, every page."""
     events: list[Any] = []
     kwargs: dict[str, Any] = {"domain": domain, "execution": execution}
     while True:
         page = await client.get_workflow_execution_history(**kwargs)
         events.extend(page["events"])
         if not page.get("nextPageToken"):
-            break
+            return events
         kwargs["nextPageToken"] = page["nextPageToken"]
+
+
+def activity_events(events: list[Any]) -> dict[str, list[str]]:
+    """activityId → the types of its events in order (ActivityTaskScheduled, ...Started, ...)."""
+    ids: dict[int, str] = {}
+    timeline: dict[str, list[str]] = {}
+    for event in events:
+        kind = event["eventType"]
+        if kind == "ActivityTaskScheduled":
+            activity_id = event["activityTaskScheduledEventAttributes"]["activityId"]
+            ids[event["eventId"]] = activity_id
+            timeline[activity_id] = [kind]
+        elif kind.startswith("ActivityTask") and kind != "ActivityTaskCancelRequested":
+            key = kind[0].lower() + kind[1:] + "EventAttributes"
+            timeline[ids[event[key]["scheduledEventId"]]].append(kind)
+    return timeline
+
+
+async def closed_activities(
+    client: SWFClient, domain: str, execution: WorkflowExecutionTypeDef
+) -> dict[str, tuple[str, dict[str, Any]]]:
+    """activityId → (how it closed, the closing event's attributes), from the full history."""
+    events = await history_events(client, domain, execution)
     scheduled = {
         e["eventId"]: e["activityTaskScheduledEventAttributes"]["activityId"]
         for e in events
@@ -188,3 +213,56 @@ def daemon(args: Sequence[str], log: Path, env: dict[str, str] | None = None) ->
         if process.poll() is None:
             process.kill()
             process.wait(timeout=10)
+
+
+@dataclass
+class Endpoint:
+    """`asyncworker local` running as a subprocess."""
+
+    process: anyio.abc.Process
+    url: str
+
+    async def stats(self) -> dict[str, Any]:
+        status, body = await http_get(f"{self.url}/stats")
+        assert status == 200, body
+        result: dict[str, Any] = json.loads(body)
+        return result
+
+
+@asynccontextmanager
+async def local_endpoint_process(*flags: str, log: Path) -> AsyncIterator[Endpoint]:
+    """Start `asyncworker local --port 0 FLAGS` (or the `--port` given) and yield its URL."""
+    port_flags = [] if "--port" in flags else ["--port", "0"]
+    command = [sys.executable, "-m", "asyncworker.local", *port_flags, *flags]
+    with log.open("ab") as errors:
+        process = await anyio.open_process(command, stdout=subprocess.PIPE, stderr=errors)
+    try:
+        assert process.stdout is not None
+        seen = b""
+        with anyio.fail_after(20):
+            while (match := re.search(rb"http://127\.0\.0\.1:\d+", seen)) is None:
+                seen += await process.stdout.receive()
+        yield Endpoint(process, match.group().decode())
+    finally:
+        if process.returncode is None:
+            process.terminate()
+            with anyio.move_on_after(10):
+                await process.wait()
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        await process.aclose()
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    """The value of one series on a /metrics page, or the sum of all series matching `labels`."""
+    total = 0.0
+    for line in text.splitlines():
+        if not line.startswith(name) or line.startswith("#"):
+            continue
+        series, _, value = line.rpartition(" ")
+        if series.split("{", 1)[0] != name:
+            continue
+        if all(f'{key}="{val}"' in series for key, val in labels.items()):
+            total += float(value)
+    return total

@@ -1,0 +1,5 @@
+"""`python -m asyncworker` runs the CLI."""
+
+from asyncworker.cli import main
+
+main()

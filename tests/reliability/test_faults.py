@@ -1,0 +1,72 @@
+"""Injected faults, lost responses and AWS quotas: every task completed exactly once, none lost."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import anyio
+import pytest
+
+from tests.helpers import (
+    activity_events,
+    daemon,
+    free_port,
+    history_events,
+    http_get,
+    local_endpoint_process,
+    metric,
+    schedule,
+    wait_closed,
+    wait_http,
+)
+from tests.reliability.conftest import client_for, setup_domain, worker_args
+
+pytestmark = pytest.mark.anyio
+
+WORKFLOWS, PER_WORKFLOW = 4, 500
+
+
+async def test_faults_and_quotas_lose_nothing(domain: str, tmp_path: Path) -> None:
+    flags = ["--fault-rate", "0.05", "--quotas", "aws", "--seed", "7", "--poll-timeout", "5"]
+    async with local_endpoint_process(*flags, log=tmp_path / "endpoint.log") as endpoint:
+        async with client_for(endpoint.url) as client:
+            await setup_domain(client, domain)
+            executions = [
+                await schedule(client, domain, [("echo", f"{w}-{i}") for i in range(PER_WORKFLOW)])
+                for w in range(WORKFLOWS)
+            ]
+            port = free_port()
+            args = worker_args(endpoint.url, domain, port, "--pollers", "8")
+            with daemon([*args, "--max-concurrency", "100"], tmp_path / "worker.log") as worker:
+                await wait_http(f"http://127.0.0.1:{port}/readyz", within=30)
+                for execution in executions:
+                    await wait_closed(client, domain, execution, PER_WORKFLOW, within=180)
+                _, text = await http_get(f"http://127.0.0.1:{port}/metrics")
+                assert worker.process.poll() is None, "the worker died"
+                assert worker.stop(within=60) == 0, worker.logs()
+            kinds: Counter[str] = Counter()
+            for execution in executions:
+                for timeline in activity_events(
+                    await history_events(client, domain, execution)
+                ).values():
+                    kinds.update(timeline)
+                    assert timeline[-1] == "ActivityTaskCompleted", timeline
+        stats = await endpoint.stats()
+
+    tasks = WORKFLOWS * PER_WORKFLOW
+    assert kinds["ActivityTaskCompleted"] == tasks  # exactly once each
+    assert kinds["ActivityTaskTimedOut"] == kinds["ActivityTaskFailed"] == 0
+    assert stats["lost_tasks"] == 0
+    assert stats["faults_injected"]["total"] > 0
+    assert stats["faults_injected"]["after_effect"] > 0  # lost responses happened
+    assert metric(text, "asyncworker_poller_restarts_total") == 0
+    assert metric(text, "asyncworker_response_retries_total") > 0
+    faults = sum(
+        metric(text, "asyncworker_api_requests_total", outcome=outcome)
+        for outcome in ("server", "network", "throttled")
+    )
+    assert faults > 0
+    assert metric(text, "asyncworker_activity_tasks_total", outcome="completed") == tasks
+    assert "Traceback" not in worker.logs()
+    await anyio.lowlevel.checkpoint()
