@@ -1,0 +1,53 @@
+"""A slow network (2 s per call): slots stay bounded, polls stop while slots are full, queues and
+memory stay bounded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import anyio
+import pytest
+
+from tests.helpers import (
+    closed_activities,
+    daemon,
+    free_port,
+    http_get,
+    local_endpoint_process,
+    metric,
+    schedule,
+    wait_http,
+)
+from tests.reliability.conftest import client_for, setup_domain, worker_args
+
+pytestmark = pytest.mark.anyio
+
+SLOTS, TASKS = 4, 8
+
+
+async def test_backpressure_with_slow_responses(domain: str, tmp_path: Path) -> None:
+    flags = ["--latency-ms", "2000", "--poll-timeout", "3"]
+    async with (
+        local_endpoint_process(*flags, log=tmp_path / "endpoint.log") as endpoint,
+        client_for(endpoint.url) as client,
+    ):
+        await setup_domain(client, domain)
+        execution = await schedule(client, domain, [("echo", str(i)) for i in range(TASKS)])
+        port = free_port()
+        args = worker_args(endpoint.url, domain, port, "--max-concurrency", str(SLOTS),
+                           "--pollers", "4", "--response-concurrency", "2")  # fmt: skip
+        with daemon(args, tmp_path / "worker.log") as worker:
+            base = f"http://127.0.0.1:{port}"
+            await wait_http(f"{base}/readyz", within=30)
+            samples = []
+            with anyio.fail_after(120):
+                while len(await closed_activities(client, domain, execution)) < TASKS:
+                    samples.append((await http_get(f"{base}/metrics"))[1])
+                    await anyio.sleep(0.25)
+            assert worker.stop(within=60) == 0
+    used = [metric(s, "asyncworker_slots", state="used") for s in samples]
+    waiting = [metric(s, "asyncworker_pollers", state="waiting_for_slot") for s in samples]
+    assert max(used) <= SLOTS
+    assert max(waiting) >= 1, "pollers never waited for a slot: backpressure did not reach them"
+    assert max(metric(s, "asyncworker_response_queue_depth") for s in samples) <= SLOTS
+    assert max(metric(s, "process_resident_memory_bytes") for s in samples) < 256 * 2**20
