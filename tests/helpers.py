@@ -10,11 +10,11 @@ import socket
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import aiohttp
 import anyio
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from types_aiobotocore_swf import SWFClient
     from types_aiobotocore_swf.type_defs import DecisionTypeDef, WorkflowExecutionTypeDef
 
+T = TypeVar("T")
 WORKFLOW = ("asyncworker-test", "1")
 CLOSED = {
     "ActivityTaskCompleted": "completed",
@@ -78,8 +79,12 @@ async def schedule(
             task = await client.poll_for_decision_task(
                 domain=domain, taskList={"name": "decisions"}, identity="test-decider"
             )
-            if task.get("taskToken"):
+            if not task.get("taskToken"):
+                continue
+            if task["workflowExecution"]["workflowId"] == workflow_id:
                 break
+            # another test workflow's decision task (its activities closed): nothing to decide
+            await client.respond_decision_task_completed(taskToken=task["taskToken"], decisions=[])
     decisions: list[DecisionTypeDef] = []
     for index, (name, data) in enumerate(activities):
         attributes: Any = {
@@ -150,14 +155,27 @@ async def closed_activities(
     return closed
 
 
+async def poll_until(probe: Callable[[], Awaitable[T | None]], within: float) -> T:
+    """Call `probe` every 0.2 s until it returns something other than None (bounded in time).
+
+    For state only visible by asking (SWF history, a /metrics page): there is nothing to await.
+    """
+    with anyio.fail_after(within):
+        while (result := await probe()) is None:  # noqa: ASYNC110
+            await anyio.sleep(0.2)
+    return result
+
+
 async def wait_closed(
     client: SWFClient, domain: str, execution: WorkflowExecutionTypeDef, count: int, within: float
 ) -> dict[str, tuple[str, dict[str, Any]]]:
     """Poll the history (bounded in time) until `count` activities have closed."""
-    with anyio.fail_after(within):
-        while len(closed := await closed_activities(client, domain, execution)) < count:  # noqa: ASYNC110
-            await anyio.sleep(0.25)  # SWF history can only be polled
-    return closed
+
+    async def probe() -> dict[str, tuple[str, dict[str, Any]]] | None:
+        closed = await closed_activities(client, domain, execution)
+        return closed if len(closed) >= count else None
+
+    return await poll_until(probe, within)
 
 
 async def http_get(url: str) -> tuple[int, str]:

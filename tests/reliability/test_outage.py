@@ -14,6 +14,7 @@ from tests.helpers import (
     http_get,
     local_endpoint_process,
     metric,
+    poll_until,
     schedule,
     wait_closed,
     wait_http,
@@ -43,13 +44,12 @@ async def test_endpoint_outage(domain: str, tmp_path: Path) -> None:
             before = (await http_get(f"{base}/metrics"))[1]
             endpoint.process.kill()  # the endpoint dies, taking every poll with it
             await endpoint.process.wait()
-            with anyio.fail_after(30):
-                while not metric(  # noqa: ASYNC110 - a scrape is the only way to look
-                    text := (await http_get(f"{base}/metrics"))[1],
-                    "asyncworker_pollers",
-                    state="backing_off",
-                ):
-                    await anyio.sleep(0.2)
+
+            async def backing_off() -> str | None:
+                text = (await http_get(f"{base}/metrics"))[1]
+                return text if metric(text, "asyncworker_pollers", state="backing_off") else None
+
+            text = await poll_until(backing_off, within=30)
             for _ in range(10):  # bounded: ~2 s of an outage
                 status, health = await http_get(f"{base}/healthz")
                 assert status == 200, health
