@@ -21,7 +21,7 @@ _TOKEN_KEYS = frozenset({"task_token", "taskToken", "token"})
 def _redact_tokens(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for key in _TOKEN_KEYS & event.keys():
         value = event[key]
-        if isinstance(value, str) and not value.startswith("…"):
+        if isinstance(value, str) and not value.startswith("..."):
             event[key] = redact(value)
     return event
 

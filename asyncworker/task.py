@@ -21,7 +21,7 @@ class ActivityType(NamedTuple):
 
 def redact(token: str) -> str:
     """Return a log-safe reference to a task token: its tail only, never the whole secret."""
-    return f"…{token[-8:]}" if len(token) > 8 else "…"
+    return f"...{token[-8:]}" if len(token) > 8 else "..."
 
 
 @dataclass(slots=True, eq=False)

@@ -7,7 +7,7 @@ from typing import Any
 
 import anyio
 
-from asyncworker import ActivityRegistry
+from asyncworker import ActivityContext, ActivityRegistry
 
 registry = ActivityRegistry(task_list="pathological")
 
@@ -66,3 +66,11 @@ async def exit_process(data: str) -> str:
 @registry.activity(version="1", start_to_close=60)
 async def keyboard(data: str) -> str:
     raise KeyboardInterrupt
+
+
+@registry.activity(version="1", start_to_close=60)
+def record_token(path: str, ctx: ActivityContext) -> str:
+    """Appends its own task token to the file `input` names (for the log-leak test)."""
+    with open(path, "a", encoding="utf-8") as out:
+        out.write(ctx.task_token + "\n")
+    return "recorded"
