@@ -1,0 +1,390 @@
+"""`asyncworker loadtest` and `asyncworker demo`.
+
+Exit codes: 0 the run ended (and met its thresholds); 1 a `--max-p99` / `--min-throughput`
+threshold was missed; 2 the run could not happen (bad flags, unreachable endpoint, missing
+domain or types), always as one line on stderr. Exits use `SystemExit`, so they hold whether
+click runs standalone or under the `asyncworker` group's non-standalone `main()`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any, Literal, NoReturn
+
+import anyio
+import click
+from rich.console import Console
+
+from asyncworker.errors import ConfigError, SwfFault
+from asyncworker.loadtest.measure import RunResult
+from asyncworker.loadtest.report import threshold_misses
+from asyncworker.loadtest.rig import DEFAULT_DOMAIN, RigConfig, RigError
+from asyncworker.loadtest.session import Session, run_session
+from asyncworker.loadtest.workload import ActivitySpec, ActivityTimeouts, PlanError, Workload
+from asyncworker.logs import configure_logging
+from asyncworker.options import settings_from_options, worker_options
+from asyncworker.settings import CONFIG_ENV, ENV_PREFIX, WorkerSettings
+
+EXIT_THRESHOLD = 1
+EXIT_ERROR = 2
+EXIT_INTERRUPTED = 130
+DEMO_DOMAIN = "asyncworker-demo"
+DEMO_MIX = (
+    ActivitySpec("echo", "1", "hello", weight=70),
+    ActivitySpec("sleep", "1", "0.05", weight=20),
+    ActivitySpec("cpu", "1", "2", weight=7),
+    ActivitySpec("fail", "1", "a demo failure", weight=3),
+)
+"""The demo's mix: mostly echo and short sleeps, some CPU, a few failures."""
+_ERRORS = (ConfigError, RigError, PlanError, SwfFault)
+
+
+def _fail(command: str, message: str, code: int = EXIT_ERROR) -> NoReturn:
+    click.echo(f"asyncworker {command}: error: {message}", err=True)
+    sys.exit(code)
+
+
+def _user_error(exc: BaseException) -> BaseException | None:
+    """The first error the user can act on inside `exc` (or its exception groups), if any."""
+    if isinstance(exc, _ERRORS):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = _user_error(inner)
+            if found is not None:
+                return found
+    return None
+
+
+def _execute(command: str, session: Session, console: Console) -> RunResult:
+    """Run the session on asyncio + uvloop; user errors end the process with exit code 2."""
+    try:
+        return anyio.run(
+            run_session, session, console, backend="asyncio", backend_options={"use_uvloop": True}
+        )
+    except KeyboardInterrupt:
+        click.echo(f"asyncworker {command}: interrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except BaseException as exc:
+        error = _user_error(exc)
+        if error is None:
+            raise
+        _fail(command, str(error))
+
+
+def _unset(options: dict[str, Any], name: str) -> bool:
+    """Whether pool setting `name` can come from nowhere: no flag, variable or config file."""
+    if options.get("config") or os.environ.get(CONFIG_ENV):
+        return False  # the file may set it; its value must win over the rig's defaults
+    return options.get(name) is None and not os.environ.get(f"{ENV_PREFIX}{name.upper()}")
+
+
+def _pool_settings(options: dict[str, Any], local: bool) -> WorkerSettings:
+    """WorkerSettings from the pool flags, with the rig's defaults for what was not given."""
+    options = dict(options)
+    if local and _unset(options, "domain"):
+        options["domain"] = DEFAULT_DOMAIN  # a fresh embedded endpoint: any name will do
+    if _unset(options, "metrics_port"):
+        options["metrics_port"] = "0"  # any free port: never collide with a running daemon
+    if _unset(options, "log_level"):
+        options["log_level"] = "WARNING"  # the progress display is the output
+    return settings_from_options(options)
+
+
+@click.command("loadtest")
+@click.option("--local", is_flag=True, help="Run against the embedded local SWF endpoint.")
+@click.option(
+    "--worker",
+    "worker_mode",
+    type=click.Choice(["inprocess", "none"]),
+    default=None,
+    help="Run a pool in this process, or leave the work to an external fleet."
+    " [default: inprocess with --local, else none]",
+)
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=0, min_open=True),
+    default=100.0,
+    show_default=True,
+    help="Offered load in activities per second (open model).",
+)
+@click.option(
+    "--duration",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Seconds of arrivals. [default: 60 unless --count]",
+)
+@click.option(
+    "--count",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Activities to offer in total (with --duration: whichever ends first).",
+)
+@click.option(
+    "--fan-out",
+    type=click.IntRange(1, 1000),
+    default=10,
+    show_default=True,
+    help="Activities per workflow execution.",
+)
+@click.option(
+    "--activity",
+    "activity",
+    default="echo:1",
+    show_default=True,
+    metavar="NAME:VERSION",
+    help="Activity type to schedule.",
+)
+@click.option("--input", "input_", default="", help="Input of every activity.")
+@click.option(
+    "--setup",
+    "do_setup",
+    is_flag=True,
+    help="Register the domain, the rig's workflow type and the example activity"
+    " types (idempotent; implied by --local).",
+)
+@click.option(
+    "--deciders",
+    type=click.IntRange(1, 1000),
+    default=4,
+    show_default=True,
+    help="Concurrent decision pollers.",
+)
+@click.option(
+    "--start-concurrency",
+    type=click.IntRange(1, 1000),
+    default=32,
+    show_default=True,
+    help="StartWorkflowExecution calls in flight.",
+)
+@click.option(
+    "--tail-timeout",
+    type=click.FloatRange(min=0),
+    default=30.0,
+    show_default=True,
+    help="Seconds to wait after the last arrival for open workflows to close.",
+)
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.1),
+    default=1.0,
+    show_default=True,
+    help="Seconds per progress line / CSV row.",
+)
+@click.option(
+    "--arrivals",
+    type=click.Choice(["uniform", "poisson"]),
+    default="uniform",
+    show_default=True,
+    help="Spacing of workflow arrivals.",
+)
+@click.option("--seed", type=int, default=None, help="Seed of the arrival and mix draws.")
+@click.option(
+    "--schedule-to-start-timeout",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Seconds, per activity [default: the type's].",
+)
+@click.option(
+    "--start-to-close-timeout",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Seconds, per activity [default: the type's].",
+)
+@click.option(
+    "--schedule-to-close-timeout",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Seconds, per activity [default: the type's].",
+)
+@click.option(
+    "--heartbeat-timeout",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Seconds, per activity [default: the type's].",
+)
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the result document to FILE.",
+)
+@click.option(
+    "--csv",
+    "csv_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write one row per interval to FILE.",
+)
+@click.option(
+    "--max-p99",
+    type=click.FloatRange(min=0),
+    default=None,
+    metavar="SECONDS",
+    help="Exit 1 when schedule-to-close p99 exceeds SECONDS.",
+)
+@click.option(
+    "--min-throughput",
+    type=click.FloatRange(min=0),
+    default=None,
+    metavar="N",
+    help="Exit 1 when fewer than N activities per second completed.",
+)
+@click.option("--no-live", is_flag=True, help="Plain progress lines even on a terminal.")
+@worker_options()
+def loadtest_command(
+    local: bool,
+    worker_mode: Literal["inprocess", "none"] | None,
+    rate: float,
+    duration: float | None,
+    count: int | None,
+    fan_out: int,
+    activity: str,
+    input_: str,
+    do_setup: bool,
+    deciders: int,
+    start_concurrency: int,
+    tail_timeout: float,
+    interval: float,
+    arrivals: Literal["uniform", "poisson"],
+    seed: int | None,
+    schedule_to_start_timeout: int | None,
+    start_to_close_timeout: int | None,
+    schedule_to_close_timeout: int | None,
+    heartbeat_timeout: int | None,
+    json_path: Path | None,
+    csv_path: Path | None,
+    max_p99: float | None,
+    min_throughput: float | None,
+    no_live: bool,
+    **pool_options: Any,
+) -> None:
+    """Drive SWF with an open-model load of fan-out workflows and measure the worker fleet.
+
+    Latencies come from the SWF history timestamps (schedule-to-start, start-to-close,
+    schedule-to-close). The pool flags configure the in-process pool (--worker inprocess) and
+    name the domain, region, endpoint and the task list the activities go to.
+    """
+    command = "loadtest"
+    if local and pool_options.get("endpoint_url"):
+        _fail(command, "--local and --endpoint-url exclude each other")
+    try:
+        settings = _pool_settings(pool_options, local)
+        timeouts = ActivityTimeouts(
+            schedule_to_start=schedule_to_start_timeout,
+            start_to_close=start_to_close_timeout,
+            schedule_to_close=schedule_to_close_timeout,
+            heartbeat=heartbeat_timeout,
+        )
+        workload = Workload(
+            (ActivitySpec.parse(activity, input_),),
+            fan_out=fan_out,
+            task_list=settings.task_lists[0],
+            timeouts=timeouts,
+        )
+        rig = RigConfig(
+            domain=settings.domain,
+            workload=workload,
+            rate=rate,
+            duration=duration if duration is not None or count is not None else 60.0,
+            count=count,
+            deciders=deciders,
+            start_concurrency=start_concurrency,
+            tail_timeout=tail_timeout,
+            interval=interval,
+            arrivals=arrivals,
+            seed=seed,
+        )
+        rig.starter_config()  # validates rate, duration and count
+    except (ConfigError, PlanError, ValueError) as exc:
+        _fail(command, str(exc))
+    inprocess = (worker_mode or ("inprocess" if local else "none")) == "inprocess"
+    configure_logging(settings.log_format, settings.log_level)
+    from asyncworker.examples.basic import registry
+
+    session = Session(
+        rig=rig,
+        region=settings.region,
+        endpoint_url=settings.endpoint_url,
+        local=local,
+        setup=do_setup,
+        registry=registry,
+        worker=settings if inprocess else None,
+        json_path=json_path,
+        csv_path=csv_path,
+        live=not no_live,
+    )
+    result = _execute(command, session, Console())
+    misses = threshold_misses(result, max_p99=max_p99, min_throughput=min_throughput)
+    for miss in misses:
+        click.echo(f"asyncworker {command}: threshold missed: {miss}", err=True)
+    if misses:
+        sys.exit(EXIT_THRESHOLD)
+
+
+@click.command("demo")
+@click.option(
+    "--duration",
+    type=click.FloatRange(min=1),
+    default=30.0,
+    show_default=True,
+    help="Seconds of load.",
+)
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=0, min_open=True),
+    default=200.0,
+    show_default=True,
+    help="Activities per second.",
+)
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    default=0,
+    show_default=True,
+    help="Port of the pool's /metrics on 127.0.0.1 (0: any free port).",
+)
+@click.option("--no-live", is_flag=True, help="Plain progress lines even on a terminal.")
+def demo_command(duration: float, rate: float, metrics_port: int, no_live: bool) -> None:
+    """Run everything in this process: local SWF endpoint, worker pool and a load test.
+
+    No AWS account, credentials or network needed: a mix of the example activities (mostly
+    echo and short sleeps, some CPU, a few failures) runs for --duration seconds; the pool's
+    /metrics is served on 127.0.0.1 meanwhile.
+    """
+    from asyncworker.examples.basic import registry
+
+    configure_logging(None, "WARNING")
+    try:
+        settings = WorkerSettings(
+            domain=DEMO_DOMAIN,
+            task_lists=("default",),
+            region="us-east-1",
+            metrics_host="127.0.0.1",
+            metrics_port=metrics_port,
+            pollers=8,
+            max_concurrency=200,
+            log_level="WARNING",
+        )
+    except ValueError as exc:  # pydantic: an ASYNCWORKER_* variable conflicts
+        _fail("demo", str(exc).splitlines()[0])
+    rig = RigConfig(
+        domain=DEMO_DOMAIN,
+        workload=Workload(DEMO_MIX, fan_out=10, task_list="default"),
+        rate=rate,
+        duration=duration,
+        tail_timeout=15.0,
+    )
+    session = Session(
+        rig=rig,
+        region="us-east-1",
+        local=True,
+        registry=registry,
+        worker=settings,
+        title="asyncworker demo",
+        live=not no_live,
+    )
+    _execute("demo", session, Console())

@@ -1,0 +1,293 @@
+"""The load-test rig: setup, preflight checks, and one run (starter + decider + reporting).
+
+A run: the decider pollers start; the starter offers arrivals on its clock for `--duration` or
+`--count`; then the tail wait lasts until every started workflow closed or `tail_timeout`
+passed; what is still open then is `unfinished`. Progress is sampled every `interval` seconds.
+The rig uses only public SWF calls, so the same run works against AWS, the local endpoint, or
+moto. Which worker does the activities (in-process pool, external fleet) is not its concern.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from functools import partial
+from typing import TYPE_CHECKING, Literal
+
+import anyio
+import botocore.exceptions
+
+from asyncworker.errors import NetworkFault, SwfFault, UnknownResourceFault
+from asyncworker.loadtest.calls import call
+from asyncworker.loadtest.decider import Decider
+from asyncworker.loadtest.measure import Measurements, RunResult
+from asyncworker.loadtest.report import Progress, ProgressView
+from asyncworker.loadtest.starter import Starter, StarterConfig, StartError
+from asyncworker.loadtest.workload import Workload
+from asyncworker.settings import default_identity
+from asyncworker.swf import POLL_READ_TIMEOUT, open_client
+
+if TYPE_CHECKING:
+    from types_aiobotocore_swf import SWFClient
+    from types_aiobotocore_swf.type_defs import ActivityTypeTypeDef, WorkflowTypeTypeDef
+
+    from asyncworker.activity import ActivityRegistry
+
+WORKFLOW_NAME = "asyncworker-loadtest"
+WORKFLOW_VERSION = "1"
+DEFAULT_DOMAIN = "asyncworker-loadtest"
+EXECUTION_TIMEOUT_MARGIN = 60
+"""Seconds added to the run's length for the workflows' execution timeout."""
+
+
+class RigError(Exception):
+    """The run cannot start or go on (endpoint, domain, types, credentials); one-line message."""
+
+
+@dataclass(frozen=True)
+class RigConfig:
+    """Everything one run needs besides the SWF endpoint."""
+
+    domain: str
+    workload: Workload
+    rate: float
+    duration: float | None = None
+    count: int | None = None
+    deciders: int = 4
+    start_concurrency: int = 32
+    tail_timeout: float = 30.0
+    """Seconds to wait after the last arrival for open workflows to close."""
+    interval: float = 1.0
+    arrivals: Literal["uniform", "poisson"] = "uniform"
+    seed: int | None = None
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+
+    def __post_init__(self) -> None:
+        if self.deciders < 1 or self.start_concurrency < 1:
+            raise ValueError("--deciders and --start-concurrency must be at least 1")
+        if self.tail_timeout < 0 or self.interval <= 0:
+            raise ValueError("--tail-timeout must be >= 0 and --interval > 0")
+
+    @property
+    def decision_task_list(self) -> str:
+        """A task list of this run only, so no other run's workflows reach its decider."""
+        return f"{WORKFLOW_NAME}-{self.run_id}"
+
+    def starter_config(self) -> StarterConfig:
+        """The starter's part; leftover workflows time out after the run's length plus margin."""
+        span = self.duration if self.duration is not None else 0.0
+        if self.count is not None:
+            by_count = self.count / self.rate
+            span = min(span, by_count) if self.duration is not None else by_count
+        timeout = math.ceil(span + self.tail_timeout) + EXECUTION_TIMEOUT_MARGIN
+        return StarterConfig(
+            domain=self.domain,
+            workflow_name=WORKFLOW_NAME,
+            workflow_version=WORKFLOW_VERSION,
+            decision_task_list=self.decision_task_list,
+            workflow_id_prefix=f"lt-{self.run_id}",
+            rate=self.rate,
+            duration=self.duration,
+            count=self.count,
+            concurrency=self.start_concurrency,
+            arrivals=self.arrivals,
+            seed=self.seed,
+            execution_timeout=timeout,
+        )
+
+
+async def register_workflow_type(client: SWFClient, domain: str) -> bool:
+    """Register the rig's workflow type; returns False when it already existed."""
+    try:
+        await client.register_workflow_type(
+            domain=domain,
+            name=WORKFLOW_NAME,
+            version=WORKFLOW_VERSION,
+            description="asyncworker load test: fan-out of activities, closes when all closed",
+            defaultTaskList={"name": WORKFLOW_NAME},
+            defaultTaskStartToCloseTimeout="30",
+            defaultExecutionStartToCloseTimeout="3600",
+            defaultChildPolicy="TERMINATE",
+        )
+    except botocore.exceptions.ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "TypeAlreadyExistsFault":
+            return False
+        raise
+    return True
+
+
+async def setup(client: SWFClient, domain: str, registry: ActivityRegistry | None) -> None:
+    """Idempotently register the domain, the rig's workflow type and `registry`'s types."""
+    from asyncworker.admin import ensure_activity_types, ensure_domain
+
+    try:
+        await call("RegisterDomain", ensure_domain(client, domain, retention_days=1))
+        await call("RegisterWorkflowType", register_workflow_type(client, domain))
+        if registry is not None:
+            await call("RegisterActivityType", ensure_activity_types(client, domain, registry))
+    except SwfFault as fault:
+        raise RigError(f"setup failed: {_describe(fault)}") from fault
+
+
+async def preflight(
+    client: SWFClient, domain: str, activity_types: Iterable[tuple[str, str]]
+) -> None:
+    """Check the endpoint, domain, workflow type and activity types; RigError names what's wrong."""
+    missing = f"is not registered in domain {domain!r} (use --setup)"
+    describe_domain = partial(client.describe_domain, name=domain)
+    await _check(
+        "DescribeDomain", describe_domain, f"domain {domain!r} is not registered (use --setup)"
+    )
+    workflow: WorkflowTypeTypeDef = {"name": WORKFLOW_NAME, "version": WORKFLOW_VERSION}
+    await _check(
+        "DescribeWorkflowType",
+        partial(client.describe_workflow_type, domain=domain, workflowType=workflow),
+        f"workflow type {WORKFLOW_NAME}:{WORKFLOW_VERSION} {missing}",
+    )
+    for name, version in activity_types:
+        activity: ActivityTypeTypeDef = {"name": name, "version": version}
+        await _check(
+            "DescribeActivityType",
+            partial(client.describe_activity_type, domain=domain, activityType=activity),
+            f"activity type {name}:{version} {missing}",
+        )
+
+
+async def _check(operation: str, request: Callable[[], Awaitable[object]], missing: str) -> None:
+    """Make one Describe* call; UnknownResourceFault means `missing`, other faults say why."""
+    try:
+        await call(operation, request())
+    except UnknownResourceFault as fault:
+        raise RigError(missing) from fault
+    except SwfFault as fault:
+        raise RigError(_describe(fault)) from fault
+
+
+def _describe(fault: SwfFault) -> str:
+    if isinstance(fault, NetworkFault):
+        return f"cannot reach the SWF endpoint: {fault}"
+    return str(fault)
+
+
+async def run_load(
+    starter_client: SWFClient,
+    decider_client: SWFClient,
+    config: RigConfig,
+    view: ProgressView | None = None,
+) -> RunResult:
+    """One run: deciders, open-model arrivals, tail wait; returns the frozen measurements."""
+    measurements = Measurements()
+    decider = Decider(
+        decider_client,
+        domain=config.domain,
+        task_list=config.decision_task_list,
+        identity=f"{default_identity()}:loadtest",
+        measurements=measurements,
+        pollers=config.deciders,
+    )
+    starter = Starter(starter_client, config.starter_config(), config.workload, measurements)
+    async with anyio.create_task_group() as tg:
+        await tg.start(decider.run)
+        tg.start_soon(_sample, measurements, decider, config.interval, view)
+        await starter.run()
+        counts = measurements.counts
+        with anyio.move_on_after(config.tail_timeout):
+            while counts.workflows_completed < counts.workflows_started:
+                await decider.wait_for_change()
+        ended = anyio.current_time()
+        # The measurements are final: in-flight decision polls are abandoned. A decision task
+        # SWF might still hand to one only delays a leftover workflow by its decision timeout.
+        tg.cancel_scope.cancel()
+    _publish(measurements, decider, view)
+    return RunResult.from_measurements(
+        measurements,
+        unfinished=decider.unfinished(),
+        duration_s=ended - measurements.started_at,
+        offered_rate=config.rate,
+    )
+
+
+async def _sample(
+    measurements: Measurements, decider: Decider, interval: float, view: ProgressView | None
+) -> None:
+    """Close an interval every `interval` seconds, on the clock (not drifting with the work)."""
+    next_at = measurements.started_at + interval
+    while True:
+        await anyio.sleep_until(next_at)
+        _publish(measurements, decider, view)
+        now = anyio.current_time()
+        while next_at <= now:  # after a stall, skip the boundaries that passed meanwhile
+            next_at += interval
+
+
+def _publish(measurements: Measurements, decider: Decider, view: ProgressView | None) -> None:
+    interval = measurements.close_interval(decider.open_workflows)
+    if view is not None:
+        view.update(
+            Progress(
+                elapsed_s=measurements.elapsed(),
+                counts=measurements.counts,
+                open_workflows=decider.open_workflows,
+                interval=interval,
+                schedule_to_close=measurements.latency["schedule_to_close"],
+            )
+        )
+
+
+def workload_types(config: RigConfig) -> list[tuple[str, str]]:
+    """The distinct (name, version) activity types the run schedules."""
+    return sorted({(spec.name, spec.version) for spec in config.workload.activities})
+
+
+async def run_rig(
+    config: RigConfig,
+    *,
+    endpoint_url: str | None,
+    region: str | None,
+    view: ProgressView | None = None,
+    check: bool = True,
+) -> RunResult:
+    """Open the rig's two clients, check (`preflight`) unless told not to, and run.
+
+    Raises RigError with one line when the endpoint, domain or types are not usable, or when
+    the run stops on an SWF fault.
+    """
+    async with (
+        open_client(
+            region=region,
+            endpoint_url=endpoint_url,
+            max_pool_connections=config.start_concurrency + 2,
+            read_timeout=30.0,
+        ) as starter_client,
+        open_client(
+            region=region,
+            endpoint_url=endpoint_url,
+            max_pool_connections=config.deciders + 2,
+            read_timeout=POLL_READ_TIMEOUT,
+        ) as decider_client,
+    ):
+        if check:
+            await preflight(starter_client, config.domain, workload_types(config))
+        try:
+            return await run_load(starter_client, decider_client, config, view)
+        except ExceptionGroup as group:
+            failure = _rig_failure(group)
+            if failure is None:
+                raise
+            raise RigError(failure) from group
+
+
+def _rig_failure(group: BaseExceptionGroup[BaseException]) -> str | None:
+    """The message of the first start or SWF failure in a task group's exceptions, if any."""
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            message = _rig_failure(exc)
+            if message is not None:
+                return message
+        elif isinstance(exc, SwfFault):
+            return _describe(exc)
+        elif isinstance(exc, StartError):
+            return f"cannot start workflows: {exc}"
+    return None
