@@ -17,6 +17,8 @@ import click
 from asyncworker.activity import ActivityRegistry
 from asyncworker.admin import domain_exists, ensure_activity_types, ensure_domain
 from asyncworker.errors import ConfigError, SwfFault
+from asyncworker.loadtest.cli import demo_command, loadtest_command
+from asyncworker.local.cli import command as local_command
 from asyncworker.logs import configure_logging
 from asyncworker.metrics import package_version
 from asyncworker.options import CONNECTION, settings_from_options, worker_options
@@ -120,6 +122,11 @@ def check(app: str, **options: Any) -> None:
     registry = load_app(app)
     click.echo(f"settings ok: domain={settings.domain} task_lists={','.join(settings.task_lists)}")
     click.echo(f"APP ok: {len(registry)} activity types: {', '.join(registry.names())}")
+
+
+cli.add_command(local_command)
+cli.add_command(loadtest_command)
+cli.add_command(demo_command)
 
 
 def _fail(message: str) -> NoReturn:
