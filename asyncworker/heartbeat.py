@@ -44,7 +44,7 @@ class HeartbeatHandle:
 
     __slots__ = (
         "_owner", "auto", "closed", "details", "dirty", "failures",
-        "interval", "last_sent", "next_due", "on_cancel", "token",
+        "interval", "last_sent", "next_due", "on_cancel", "sending", "token",
     )  # fmt: skip
 
     def __init__(
@@ -66,10 +66,12 @@ class HeartbeatHandle:
         self.failures = 0
         self.last_sent = -math.inf
         self.next_due: float | None = None
+        self.sending = False
+        """A heartbeat of this task is in flight: the next is scheduled when it returns."""
 
     def beat(self, details: str | None) -> None:
         """Record the latest details and ask for a send; never blocks, safe from any thread."""
-        self.details = details
+        self.details = details if details is None or isinstance(details, str) else repr(details)
         self.dirty = True
         self._owner.request(self)
 
@@ -125,7 +127,7 @@ class Heartbeats:
         if self._loop is not None and threading.get_ident() != self._thread:
             self._loop.call_soon_threadsafe(self.request, handle)
             return
-        if not handle.closed:
+        if not handle.closed and not handle.sending:
             self._schedule(handle, max(anyio.current_time(), handle.last_sent + handle.interval))
 
     def _schedule(self, handle: HeartbeatHandle, due: float) -> None:
@@ -146,6 +148,7 @@ class Heartbeats:
             task_status.started()
             while True:
                 handle = await self._next_due()
+                handle.sending = True
                 await self._take_budget()
                 await self._in_flight.acquire_on_behalf_of(handle)
                 tg.start_soon(self._send, handle)
@@ -183,8 +186,15 @@ class Heartbeats:
     async def _send(self, handle: HeartbeatHandle) -> None:
         try:
             await self._beat(handle)
+        except Exception:  # a bug, not SWF: heartbeats must never take the worker down
+            self._outcomes.labels("error").inc()
+            log.exception("unexpected error sending a heartbeat", task_token=redact(handle.token))
+            handle.dirty = True
         finally:
+            handle.sending = False
             self._in_flight.release_on_behalf_of(handle)
+            if handle.dirty and not handle.closed:  # beats that arrived while it was in flight
+                self._schedule(handle, handle.last_sent + handle.interval)
 
     async def _beat(self, handle: HeartbeatHandle) -> None:
         details = handle.details

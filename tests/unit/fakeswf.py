@@ -45,6 +45,8 @@ class FakeSwf:
     tasks_handed_out: int = 0
     max_outstanding: int = 0
     """Most tasks ever handed out and not yet answered, plus polls in flight at that moment."""
+    heartbeat_delay: float = 0.0
+    """Seconds each heartbeat call takes."""
     respond_gate: anyio.Event | None = None
     """While set to an unset Event, Respond* calls wait: a blocked responder."""
     _changed: anyio.Event = field(default_factory=anyio.Event)
@@ -142,6 +144,7 @@ class FakeSwf:
 
     async def heartbeat(self, token: str, details: str | None) -> bool:
         self._fault("heartbeat")
+        await anyio.sleep(self.heartbeat_delay)
         if token not in self.open_tokens:
             raise UnknownResourceFault("RecordActivityTaskHeartbeat", "Unknown activity task")
         self.heartbeats.append((token, details))

@@ -195,6 +195,30 @@ async def test_heartbeats_are_coalesced_to_the_latest_details(fake: FakeSwf) -> 
     assert fake.heartbeats == [(token, "a 99"), (token, "b 99")]
 
 
+async def test_beats_during_a_slow_heartbeat_are_sent_after_it() -> None:
+    """Beats keep arriving while a heartbeat is in flight (a slow network): never two sends of
+    one task at once, and the latest details follow when the slow one returns."""
+    fake = FakeSwf(heartbeat_delay=0.1)
+    registry = ActivityRegistry()
+
+    @registry.activity(name="chatty", heartbeat_timeout=3, heartbeat_interval=0.01)
+    async def chatty(data: str, ctx: ActivityContext) -> str:
+        for i in range(50):
+            ctx.heartbeat(f"{i}")
+            await anyio.sleep(0.01)
+        ctx.heartbeat(42)  # type: ignore[arg-type]  # a handler passing a non-string
+        await anyio.sleep(0.3)
+        return "done"
+
+    token = fake.add_task("chatty", "")
+    async with running(registry, fake) as worker:
+        await fake.wait_for(lambda: len(fake.responses) == 1)
+        assert worker.health()[0]
+    assert fake.response_for(token).kind == "completed"
+    assert 3 <= len(fake.heartbeats) < 50
+    assert fake.heartbeats[-1] == (token, "42")
+
+
 async def test_auto_heartbeat_and_task_gone_means_abandoned(fake: FakeSwf) -> None:
     token = fake.add_task("auto", "30")
     async with running(cancellable(), fake) as worker:
