@@ -16,7 +16,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypedDict, TypeVar, Unpack
 
 from asyncworker.codec import RAW, Codec
 from asyncworker.errors import ActivityCanceled
@@ -55,6 +55,27 @@ class ActivityDefinition:
     heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL
     """At most one heartbeat per interval; a third of the heartbeat timeout when one is declared."""
     description: str | None = None
+
+
+class ActivityOptions(TypedDict, total=False):
+    """How an activity type is registered; every key is optional."""
+
+    version: str
+    """The type's version (default "1")."""
+    task_list: str
+    """Default task list (default: the registry's)."""
+    start_to_close: int
+    """Default start-to-close timeout (s); also the worker's local deadline for the handler."""
+    heartbeat_timeout: int
+    schedule_to_start: int
+    schedule_to_close: int
+    auto_heartbeat: bool
+    """Heartbeat automatically while the handler runs (needs `heartbeat_timeout`)."""
+    heartbeat_interval: float
+    """At most one heartbeat per interval (default: a third of the heartbeat timeout, or 10 s)."""
+    codec: Codec
+    """Input/result codec (default RAW; JSON opt-in)."""
+    description: str
 
 
 class TaskControl(Protocol):
@@ -132,58 +153,25 @@ class ActivityRegistry:
         self._definitions: dict[ActivityType, ActivityDefinition] = {}
 
     def activity(
-        self,
-        name: str | None = None,
-        *,
-        version: str = "1",
-        task_list: str | None = None,
-        start_to_close: int | None = None,
-        heartbeat_timeout: int | None = None,
-        schedule_to_start: int | None = None,
-        schedule_to_close: int | None = None,
-        auto_heartbeat: bool = False,
-        heartbeat_interval: float | None = None,
-        codec: Codec = RAW,
-        description: str | None = None,
+        self, name: str | None = None, **options: Unpack[ActivityOptions]
     ) -> Callable[[F], F]:
         """Register the decorated function as the handler of activity type `name:version`."""
 
         def register(handler: F) -> F:
-            self.add(
-                handler,
-                name=name,
-                version=version,
-                task_list=task_list,
-                start_to_close=start_to_close,
-                heartbeat_timeout=heartbeat_timeout,
-                schedule_to_start=schedule_to_start,
-                schedule_to_close=schedule_to_close,
-                auto_heartbeat=auto_heartbeat,
-                heartbeat_interval=heartbeat_interval,
-                codec=codec,
-                description=description,
-            )
+            self.add(handler, name=name, **options)
             return handler
 
         return register
 
     def add(
-        self,
-        handler: Handler,
-        *,
-        name: str | None = None,
-        version: str = "1",
-        task_list: str | None = None,
-        start_to_close: int | None = None,
-        heartbeat_timeout: int | None = None,
-        schedule_to_start: int | None = None,
-        schedule_to_close: int | None = None,
-        auto_heartbeat: bool = False,
-        heartbeat_interval: float | None = None,
-        codec: Codec = RAW,
-        description: str | None = None,
+        self, handler: Handler, *, name: str | None = None, **options: Unpack[ActivityOptions]
     ) -> ActivityDefinition:
-        """Register `handler`; see `activity()`. Raises ValueError on a duplicate or bad value."""
+        """Register `handler` (`name` defaults to its function name); raises ValueError on a
+        duplicate type or a bad option."""
+        version = options.get("version", "1")
+        heartbeat_timeout = options.get("heartbeat_timeout")
+        heartbeat_interval = options.get("heartbeat_interval")
+        auto_heartbeat = options.get("auto_heartbeat", False)
         activity_type = ActivityType(name or handler.__name__, version)
         if activity_type in self._definitions:
             raise ValueError(f"activity type {activity_type} is already registered")
@@ -202,15 +190,15 @@ class ActivityRegistry:
             handler=handler,
             is_async=inspect.iscoroutinefunction(handler),
             takes_context=_takes_context(handler),
-            codec=codec,
-            task_list=task_list or self.task_list,
-            start_to_close=_check_timeout("start_to_close", start_to_close),
+            codec=options.get("codec", RAW),
+            task_list=options.get("task_list") or self.task_list,
+            start_to_close=_check_timeout("start_to_close", options.get("start_to_close")),
             heartbeat_timeout=_check_timeout("heartbeat_timeout", heartbeat_timeout),
-            schedule_to_start=_check_timeout("schedule_to_start", schedule_to_start),
-            schedule_to_close=_check_timeout("schedule_to_close", schedule_to_close),
+            schedule_to_start=_check_timeout("schedule_to_start", options.get("schedule_to_start")),
+            schedule_to_close=_check_timeout("schedule_to_close", options.get("schedule_to_close")),
             auto_heartbeat=auto_heartbeat,
             heartbeat_interval=heartbeat_interval,
-            description=description or inspect.getdoc(handler),
+            description=options.get("description") or inspect.getdoc(handler),
         )
         self._definitions[activity_type] = definition
         return definition

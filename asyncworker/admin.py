@@ -14,8 +14,9 @@ if TYPE_CHECKING:
     from types_aiobotocore_swf import SWFClient
 
 
-def _code(exc: botocore.exceptions.ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
+def _already(exc: botocore.exceptions.ClientError, code: str) -> bool:
+    """Whether `exc` is SWF's `code` fault (DomainAlreadyExistsFault, TypeAlreadyExistsFault)."""
+    return exc.response.get("Error", {}).get("Code") == code
 
 
 def _seconds(value: int | None) -> str:
@@ -43,7 +44,7 @@ async def ensure_domain(client: SWFClient, domain: str, *, retention_days: int =
             name=domain, workflowExecutionRetentionPeriodInDays=str(retention_days)
         )
     except botocore.exceptions.ClientError as exc:
-        if _code(exc) == "DomainAlreadyExistsFault":
+        if _already(exc, "DomainAlreadyExistsFault"):
             return False
         raise
     return True
@@ -66,7 +67,37 @@ async def register_activity_type(
             defaultTaskScheduleToCloseTimeout=_seconds(definition.schedule_to_close),
         )
     except botocore.exceptions.ClientError as exc:
-        if _code(exc) == "TypeAlreadyExistsFault":
+        if _already(exc, "TypeAlreadyExistsFault"):
+            return False
+        raise
+    return True
+
+
+async def register_workflow_type(
+    client: SWFClient,
+    domain: str,
+    *,
+    name: str,
+    version: str,
+    task_list: str,
+    decision_timeout: int,
+    execution_timeout: int,
+    description: str = "",
+) -> bool:
+    """Register a workflow type with its defaults; returns False if it already existed."""
+    try:
+        await client.register_workflow_type(
+            domain=domain,
+            name=name,
+            version=version,
+            description=description,
+            defaultTaskList={"name": task_list},
+            defaultTaskStartToCloseTimeout=str(decision_timeout),
+            defaultExecutionStartToCloseTimeout=str(execution_timeout),
+            defaultChildPolicy="TERMINATE",
+        )
+    except botocore.exceptions.ClientError as exc:
+        if _already(exc, "TypeAlreadyExistsFault"):
             return False
         raise
     return True

@@ -134,13 +134,13 @@ class AioActivityApi:
         coro = self._client.poll_for_activity_task(
             domain=self._domain, taskList={"name": task_list}, identity=self._identity
         )
-        return dict(await _translated(POLL, coro))
+        return dict(await translated(POLL, coro))
 
     async def complete(self, token: str, result: str | None) -> None:
         kwargs: dict[str, Any] = {"taskToken": token}
         if result is not None:
             kwargs["result"] = result
-        await _translated(COMPLETE, self._client.respond_activity_task_completed(**kwargs))
+        await translated(COMPLETE, self._client.respond_activity_task_completed(**kwargs))
 
     async def fail(self, token: str, reason: str | None, details: str | None) -> None:
         kwargs: dict[str, Any] = {"taskToken": token}
@@ -148,25 +148,26 @@ class AioActivityApi:
             kwargs["reason"] = reason
         if details is not None:
             kwargs["details"] = details
-        await _translated(FAIL, self._client.respond_activity_task_failed(**kwargs))
+        await translated(FAIL, self._client.respond_activity_task_failed(**kwargs))
 
     async def cancel(self, token: str, details: str | None) -> None:
         kwargs: dict[str, Any] = {"taskToken": token}
         if details is not None:
             kwargs["details"] = details
-        await _translated(CANCEL, self._client.respond_activity_task_canceled(**kwargs))
+        await translated(CANCEL, self._client.respond_activity_task_canceled(**kwargs))
 
     async def heartbeat(self, token: str, details: str | None) -> bool:
         kwargs: dict[str, Any] = {"taskToken": token}
         if details is not None:
             kwargs["details"] = details
-        response = await _translated(
+        response = await translated(
             HEARTBEAT, self._client.record_activity_task_heartbeat(**kwargs)
         )
         return bool(response.get("cancelRequested", False))
 
 
-async def _translated(operation: str, call: Awaitable[T]) -> T:
+async def translated(operation: str, call: Awaitable[T]) -> T:
+    """Await one SWF call, raising its failure as a typed `SwfFault` (bugs propagate as is)."""
     try:
         return await call
     except Exception as exc:

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import aiohttp
 import anyio
-import botocore.exceptions
+
+from asyncworker.admin import register_workflow_type
 
 if TYPE_CHECKING:
     from types_aiobotocore_swf import SWFClient
@@ -41,19 +42,15 @@ def free_port() -> int:
 
 
 async def ensure_workflow_type(client: SWFClient, domain: str) -> None:
-    try:
-        await client.register_workflow_type(
-            domain=domain,
-            name=WORKFLOW[0],
-            version=WORKFLOW[1],
-            defaultTaskList={"name": "decisions"},
-            defaultTaskStartToCloseTimeout="60",
-            defaultExecutionStartToCloseTimeout="3600",
-            defaultChildPolicy="TERMINATE",
-        )
-    except botocore.exceptions.ClientError as exc:
-        if exc.response["Error"]["Code"] != "TypeAlreadyExistsFault":
-            raise
+    await register_workflow_type(
+        client,
+        domain,
+        name=WORKFLOW[0],
+        version=WORKFLOW[1],
+        task_list="decisions",
+        decision_timeout=60,
+        execution_timeout=3600,
+    )
 
 
 async def schedule(

@@ -15,7 +15,7 @@ import anyio
 import botocore.exceptions
 
 from asyncworker.errors import SwfFault
-from asyncworker.swf import classify
+from asyncworker.swf import translated
 
 T = TypeVar("T")
 
@@ -23,15 +23,8 @@ BACKOFF_INITIAL = 0.05
 BACKOFF_MAX = 2.0
 
 
-async def call(operation: str, request: Awaitable[T]) -> T:
-    """Await one SWF request, turning its failures into `SwfFault`s."""
-    try:
-        return await request
-    except Exception as exc:
-        fault = classify(operation, exc)
-        if fault is None:
-            raise
-        raise fault from exc
+call = translated
+"""Await one SWF request, turning its failures into `SwfFault`s."""
 
 
 def error_code(fault: SwfFault) -> str:

@@ -17,8 +17,8 @@ from functools import partial
 from typing import TYPE_CHECKING, Literal
 
 import anyio
-import botocore.exceptions
 
+from asyncworker import admin
 from asyncworker.errors import NetworkFault, SwfFault, UnknownResourceFault
 from asyncworker.loadtest.calls import call
 from asyncworker.loadtest.decider import Decider
@@ -100,33 +100,27 @@ class RigConfig:
 
 async def register_workflow_type(client: SWFClient, domain: str) -> bool:
     """Register the rig's workflow type; returns False when it already existed."""
-    try:
-        await client.register_workflow_type(
-            domain=domain,
-            name=WORKFLOW_NAME,
-            version=WORKFLOW_VERSION,
-            description="asyncworker load test: fan-out of activities, closes when all closed",
-            defaultTaskList={"name": WORKFLOW_NAME},
-            defaultTaskStartToCloseTimeout="30",
-            defaultExecutionStartToCloseTimeout="3600",
-            defaultChildPolicy="TERMINATE",
-        )
-    except botocore.exceptions.ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "TypeAlreadyExistsFault":
-            return False
-        raise
-    return True
+    return await admin.register_workflow_type(
+        client,
+        domain,
+        name=WORKFLOW_NAME,
+        version=WORKFLOW_VERSION,
+        task_list=WORKFLOW_NAME,
+        decision_timeout=30,
+        execution_timeout=3600,
+        description="asyncworker load test: fan-out of activities, closes when all closed",
+    )
 
 
 async def setup(client: SWFClient, domain: str, registry: ActivityRegistry | None) -> None:
     """Idempotently register the domain, the rig's workflow type and `registry`'s types."""
-    from asyncworker.admin import ensure_activity_types, ensure_domain
-
     try:
-        await call("RegisterDomain", ensure_domain(client, domain, retention_days=1))
+        await call("RegisterDomain", admin.ensure_domain(client, domain, retention_days=1))
         await call("RegisterWorkflowType", register_workflow_type(client, domain))
         if registry is not None:
-            await call("RegisterActivityType", ensure_activity_types(client, domain, registry))
+            await call(
+                "RegisterActivityType", admin.ensure_activity_types(client, domain, registry)
+            )
     except SwfFault as fault:
         raise RigError(f"setup failed: {_describe(fault)}") from fault
 

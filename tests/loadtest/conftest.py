@@ -1,13 +1,12 @@
-"""Fixtures of the rig's tests: a moto server on 127.0.0.1 and SWF clients for it."""
+"""Fixtures of the rig's tests: SWF clients for the session's moto server (tests/conftest.py)."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 import pytest
-from moto.server import ThreadedMotoServer
 
 from asyncworker.swf import open_client
 
@@ -15,16 +14,6 @@ if TYPE_CHECKING:
     from types_aiobotocore_swf import SWFClient
 
 REGION = "us-east-1"
-
-
-@pytest.fixture(scope="session")
-def moto_url() -> Iterator[str]:
-    """A moto server (an independent SWF implementation) for the whole session."""
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
 
 
 @pytest.fixture
