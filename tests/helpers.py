@@ -281,3 +281,47 @@ def metric(text: str, name: str, **labels: str) -> float:
         if all(f'{key}="{val}"' in series for key, val in labels.items()):
             total += float(value)
     return total
+
+
+async def decide(
+    client: SWFClient,
+    domain: str,
+    execution: WorkflowExecutionTypeDef,
+    decisions: list[DecisionTypeDef],
+    within: float = 30.0,
+) -> None:
+    """Signal `execution` so SWF schedules a decision task, then answer it with `decisions`."""
+    workflow_id = execution["workflowId"]
+    await client.signal_workflow_execution(
+        domain=domain, workflowId=workflow_id, runId=execution["runId"], signalName="test"
+    )
+    with anyio.fail_after(within):
+        while True:
+            task = await client.poll_for_decision_task(
+                domain=domain, taskList={"name": "decisions"}, identity="test-decider"
+            )
+            if not task.get("taskToken"):
+                continue
+            mine = task["workflowExecution"]["workflowId"] == workflow_id
+            await client.respond_decision_task_completed(
+                taskToken=task["taskToken"], decisions=decisions if mine else []
+            )
+            if mine:
+                return
+
+
+async def request_cancel(
+    client: SWFClient, domain: str, execution: WorkflowExecutionTypeDef, activity_id: str
+) -> None:
+    """The decider asks SWF to cancel activity `activity_id` (RequestCancelActivityTask)."""
+    await decide(
+        client,
+        domain,
+        execution,
+        [
+            {
+                "decisionType": "RequestCancelActivityTask",
+                "requestCancelActivityTaskDecisionAttributes": {"activityId": activity_id},
+            }
+        ],
+    )

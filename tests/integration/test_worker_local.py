@@ -1,0 +1,147 @@
+"""The worker over real HTTP (aiobotocore) against the local endpoint, with SWF's real
+semantics: a decider's cancellation, real timeouts, and polls that drain never aborts."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import pytest
+
+from asyncworker import ActivityContext, ActivityRegistry, Worker, WorkerSettings
+from asyncworker.admin import ensure_activity_types, ensure_domain
+from asyncworker.local import EndpointOptions, LocalEndpoint, local_endpoint
+from asyncworker.swf import open_client
+from tests.helpers import (
+    activity_events,
+    history_events,
+    poll_until,
+    request_cancel,
+    schedule,
+    wait_closed,
+)
+
+if TYPE_CHECKING:
+    from types_aiobotocore_swf import SWFClient
+
+pytestmark = pytest.mark.anyio
+DOMAIN = "integration"
+
+
+def registry() -> ActivityRegistry:
+    reg = ActivityRegistry()
+
+    @reg.activity(version="1", start_to_close=60, heartbeat_timeout=10, heartbeat_interval=0.1)
+    async def beating(data: str, ctx: ActivityContext) -> str:
+        for i in range(600):
+            ctx.heartbeat(f"beat {i}")
+            await anyio.sleep(0.05)
+        return "never cancelled"
+
+    @reg.activity(version="1", start_to_close=1)
+    async def overrun(data: str) -> str:
+        await anyio.sleep(30)
+        return "too late"
+
+    @reg.activity(version="1", start_to_close=60, heartbeat_timeout=1, auto_heartbeat=True)
+    async def quiet(data: str) -> str:
+        await anyio.sleep(2.5)  # longer than the heartbeat timeout: only auto heartbeats save it
+        return "kept alive"
+
+    @reg.activity(version="1", start_to_close=60)
+    async def echo(data: str) -> str:
+        return data
+
+    return reg
+
+
+@asynccontextmanager
+async def stack(**settings: Any) -> AsyncIterator[tuple[LocalEndpoint, SWFClient, Worker]]:
+    reg = registry()
+    async with (
+        local_endpoint(EndpointOptions(port=0, poll_timeout=2.0)) as endpoint,
+        open_client(
+            region="us-east-1", endpoint_url=endpoint.url, max_pool_connections=4, read_timeout=70
+        ) as client,
+    ):
+        await ensure_domain(client, DOMAIN)
+        await ensure_activity_types(client, DOMAIN, reg)
+        worker_settings = WorkerSettings(
+            domain=DOMAIN,
+            endpoint_url=endpoint.url,
+            region="us-east-1",
+            metrics_port=None,
+            pollers=2,
+            **settings,
+        )
+        async with Worker(reg, worker_settings) as worker:
+            yield endpoint, client, worker
+
+
+def count(worker: Worker, name: str, **labels: str) -> float:
+    return worker.metrics.registry.get_sample_value(name, labels) or 0.0
+
+
+async def test_a_deciders_cancel_request_reaches_the_handler() -> None:
+    async with stack() as (_, client, worker):
+        execution = await schedule(client, DOMAIN, [("beating", "")])
+
+        async def started() -> bool | None:
+            timeline = activity_events(await history_events(client, DOMAIN, execution))["a0"]
+            return True if "ActivityTaskStarted" in timeline else None
+
+        await poll_until(started, within=10)
+        await request_cancel(client, DOMAIN, execution, "a0")
+        closed = await wait_closed(client, DOMAIN, execution, 1, within=10)
+        assert closed["a0"][0] == "canceled"
+        assert count(worker, "asyncworker_heartbeats_total", outcome="cancel_requested") >= 1
+        assert count(worker, "asyncworker_activity_tasks_total", activity_type="beating:1",
+                     outcome="canceled") == 1  # fmt: skip
+
+
+async def test_start_to_close_timeout_is_enforced_locally_and_never_answered() -> None:
+    async with stack() as (_, client, worker):
+        execution = await schedule(client, DOMAIN, [("overrun", "")])
+        closed = await wait_closed(client, DOMAIN, execution, 1, within=10)
+
+        async def counted() -> bool | None:
+            labels = {"activity_type": "overrun:1", "outcome": "timed_out"}
+            return True if count(worker, "asyncworker_activity_tasks_total", **labels) else None
+
+        await poll_until(counted, within=10)
+    kind, attributes = closed["a0"]
+    assert (kind, attributes["timeoutType"]) == ("timed_out", "START_TO_CLOSE")
+    for operation in ("RespondActivityTaskCompleted", "RespondActivityTaskFailed"):
+        assert (
+            count(worker, "asyncworker_api_requests_total", operation=operation, outcome="ok") == 0
+        )
+        assert count(worker, "asyncworker_api_requests_total", operation=operation,
+                     outcome="unknown_resource") == 0  # fmt: skip
+
+
+async def test_auto_heartbeats_keep_a_quiet_handler_alive() -> None:
+    async with stack() as (_, client, worker):
+        execution = await schedule(client, DOMAIN, [("quiet", "")])
+        closed = await wait_closed(client, DOMAIN, execution, 1, within=15)
+    assert closed["a0"][0] == "completed"
+    assert closed["a0"][1]["result"] == "kept alive"
+    assert count(worker, "asyncworker_heartbeats_total", outcome="ok") >= 2
+
+
+async def test_drain_runs_what_in_flight_polls_bring() -> None:
+    async with stack(max_concurrency=4) as (endpoint, client, worker):
+
+        async def polling() -> bool | None:
+            return True if sum(endpoint.stats()["waiting_polls"].values()) == 2 else None
+
+        await poll_until(polling, within=10)
+        worker.drain()  # both polls are in flight at the endpoint
+        execution = await schedule(client, DOMAIN, [("echo", "after drain began")])
+        closed = await wait_closed(client, DOMAIN, execution, 1, within=10)
+        await worker.drained.wait()
+        stats = endpoint.stats()
+    assert closed["a0"][0] == "completed"
+    assert closed["a0"][1]["result"] == "after drain began"
+    assert stats["lost_tasks"] == 0
