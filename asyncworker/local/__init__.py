@@ -1,0 +1,36 @@
+"""A fast, faithful local Amazon SWF endpoint: ``asyncworker local``.
+
+Speaks SWF's JSON 1.0 protocol as boto3 and aiobotocore do, with real long polls, every activity
+and decision timeout on real timers, cancellation, lost polls, SWF's quotas, injected faults and
+``GET /stats``. ::
+
+    from asyncworker.local import EndpointOptions, local_endpoint
+
+    async with local_endpoint(EndpointOptions(poll_timeout=5.0)) as endpoint:
+        ...  # point clients at endpoint.url; endpoint.stats() is the /stats body
+
+Layout: ``server`` (options, the call pipeline, the context manager), ``http`` (HTTP/1.1 on
+httptools), ``validation`` (requests checked against botocore's model), ``state`` (executions,
+tasks, long polls, timeouts), ``decisions``, ``registry`` (domains and types), ``visibility``
+(describe, history, list, count), ``timers``, ``tasklists``, ``quotas``, ``faults``, ``cli``.
+
+Known deviations from SWF, each deliberate:
+
+* Child workflows are not modelled: ``StartChildWorkflowExecution`` fails with
+  ``OPERATION_NOT_PERMITTED``; ``ScheduleLambdaFunction`` fails with
+  ``LAMBDA_SERVICE_NOT_AVAILABLE_IN_REGION``.
+* Signals and cancel requests sent by a decision to another execution take effect at once
+  (SWF delivers them asynchronously, usually within milliseconds).
+* A ``RespondDecisionTaskCompleted`` task-list override is permanent;
+  ``taskListScheduleToStartTimeout`` is recorded but not enforced.
+* Closed executions are retained up to 100,000 per domain (oldest dropped first) instead of for
+  the retention period in days; page tokens never expire; counts are never truncated.
+* Only the APIs of SWF's published throttling table are throttled under ``--quotas aws``.
+* IAM is not modelled: ``OperationNotPermittedFault`` is never returned.
+* A history reaching 25,000 events is terminated (``EVENT_LIMIT_EXCEEDED``) at the end of the
+  call that reached the limit, so it may hold a few events more.
+"""
+
+from .server import EndpointOptions, LocalEndpoint, local_endpoint
+
+__all__ = ["EndpointOptions", "LocalEndpoint", "local_endpoint"]

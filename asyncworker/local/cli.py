@@ -1,0 +1,87 @@
+"""The ``local`` command: run the local SWF endpoint until SIGTERM or SIGINT.
+
+On start it prints one line to stdout, flushed at once, holding the URL to use as
+``endpoint_url`` (``asyncworker local: listening on http://127.0.0.1:8642``), so a parent process
+can read it to find the port when ``--port 0`` picked one. SIGTERM and SIGINT answer waiting polls
+empty, close the server and exit 0.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+
+import anyio
+import click
+
+from .server import EndpointOptions, local_endpoint
+
+
+async def serve(options: EndpointOptions) -> None:
+    """Run the endpoint until a termination signal arrives."""
+    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async with local_endpoint(options) as endpoint:
+            click.echo(f"asyncworker local: listening on {endpoint.url}")
+            sys.stdout.flush()
+            async for _ in signals:
+                break
+
+
+@click.command(name="local")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option(
+    "--port",
+    default=8642,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="TCP port (0 picks a free one; the startup line names it).",
+)
+@click.option(
+    "--poll-timeout",
+    default=60.0,
+    show_default=True,
+    type=click.FloatRange(min=0.0, min_open=True),
+    help="Seconds a long poll waits for a task before answering empty.",
+)
+@click.option(
+    "--quotas",
+    default="off",
+    show_default=True,
+    type=click.Choice(["off", "aws"]),
+    help="'aws' enforces SWF's default token buckets (ThrottlingException).",
+)
+@click.option(
+    "--latency-ms",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(min=0.0),
+    help="Latency added to every call, as a network round trip.",
+)
+@click.option(
+    "--fault-rate",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0.0, 1.0),
+    help="Fraction of activity-worker calls failing with a transient fault.",
+)
+@click.option("--seed", default=None, type=int, help="Seed for reproducible fault injection.")
+def command(
+    host: str,
+    port: int,
+    poll_timeout: float,
+    quotas: str,
+    latency_ms: float,
+    fault_rate: float,
+    seed: int | None,
+) -> None:
+    """Run a local Amazon SWF endpoint (JSON 1.0 protocol) for development, tests and load tests."""
+    options = EndpointOptions(
+        host=host,
+        port=port,
+        poll_timeout=poll_timeout,
+        quotas="aws" if quotas == "aws" else "off",
+        latency_ms=latency_ms,
+        fault_rate=fault_rate,
+        seed=seed,
+    )
+    anyio.run(serve, options, backend="asyncio", backend_options={"use_uvloop": True})

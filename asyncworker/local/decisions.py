@@ -1,0 +1,469 @@
+"""RespondDecisionTaskCompleted: a decider's decisions applied to its workflow execution.
+
+The call first records ``DecisionTaskCompleted``, then applies the decisions in order, each one
+recording the event SWF records for it (``ActivityTaskScheduled``, ``TimerStarted``, ...), or its
+``*Failed`` event with SWF's cause when it cannot be carried out. A failed decision, like events
+that arrived while the decision task was started, makes SWF schedule a new decision task; it is
+scheduled after all decisions are recorded, so ``DecisionTaskScheduled`` follows them in the
+history. Close decisions (complete, fail, cancel, continue as new) fail with
+``UNHANDLED_DECISION`` when events arrived while the decider was deciding, so it sees them first.
+
+Newly scheduled activity tasks are handed to waiting polls only after every decision is
+recorded, as SWF's matching happens after the decision task is processed.
+
+Deviations, with their reasons: ``StartChildWorkflowExecution`` fails with
+``OPERATION_NOT_PERMITTED`` (child workflows are outside this endpoint's scope: an activity
+worker never sees them); ``ScheduleLambdaFunction`` fails with
+``LAMBDA_SERVICE_NOT_AVAILABLE_IN_REGION`` (there is no Lambda service locally).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from .errors import UnknownResourceFault, ValidationException
+from .model import ActivityTask, Execution, UserTimer
+from .quotas import EXECUTION_SCHEDULE_ACTIVITY, TASK_LIST_SCHEDULING
+from .state import Engine, new_run_id, seconds
+
+MAX_OPEN_ACTIVITIES: Final = 1000
+MAX_OPEN_TIMERS: Final = 1000
+
+_ACTIVITY_TIMEOUTS: Final = (
+    ("scheduleToStartTimeout", "defaultTaskScheduleToStartTimeout", "SCHEDULE_TO_START"),
+    ("scheduleToCloseTimeout", "defaultTaskScheduleToCloseTimeout", "SCHEDULE_TO_CLOSE"),
+    ("startToCloseTimeout", "defaultTaskStartToCloseTimeout", "START_TO_CLOSE"),
+    ("heartbeatTimeout", "defaultTaskHeartbeatTimeout", "HEARTBEAT"),
+)
+
+
+def attributes_member(decision_type: str) -> str:
+    """The member of a ``Decision`` holding ``decision_type``'s attributes."""
+    return decision_type[0].lower() + decision_type[1:] + "DecisionAttributes"
+
+
+_CLOSE_DECISIONS: Final = frozenset(
+    {
+        "CompleteWorkflowExecution",
+        "FailWorkflowExecution",
+        "CancelWorkflowExecution",
+        "ContinueAsNewWorkflowExecution",
+    }
+)
+
+
+def check_decisions(decisions: list[dict[str, Any]]) -> None:
+    """Reject the whole call for what SWF rejects beyond the model's constraints.
+
+    A close decision must be the last one of the list, and a timer's ``startToFireTimeout`` is
+    a number of seconds (``NONE`` is not allowed for it).
+    """
+    for decision in decisions[:-1]:
+        if decision["decisionType"] in _CLOSE_DECISIONS:
+            raise ValidationException("Close must be last decision in list")
+    for index, decision in enumerate(decisions, 1):
+        attributes = decision.get("startTimerDecisionAttributes")
+        if decision["decisionType"] == "StartTimer" and attributes is not None:
+            delay: str = attributes["startToFireTimeout"]
+            if not delay.isdigit():
+                raise ValidationException(
+                    f"1 validation error detected: Value '{delay}' at 'decisions.{index}.member."
+                    "startTimerDecisionAttributes.startToFireTimeout' failed to satisfy "
+                    "constraint: Member must be an integer number of seconds"
+                )
+
+
+def respond_decision_task_completed(engine: Engine, request: dict[str, Any]) -> None:
+    """Complete a started decision task and apply its decisions."""
+    decision_task = engine.started_decision(request["taskToken"])
+    decisions: list[dict[str, Any]] = request.get("decisions") or []
+    check_decisions(decisions)
+    execution = decision_task.execution
+    unhandled = execution.decision_pending
+    attributes: dict[str, Any] = {
+        "scheduledEventId": decision_task.scheduled_event_id,
+        "startedEventId": decision_task.started_event_id,
+    }
+    context = request.get("executionContext")
+    if context is not None:
+        attributes["executionContext"] = context
+        execution.latest_execution_context = context
+    override = request.get("taskList")
+    if override is not None:
+        # Later decision tasks go to this task list. The override is kept for good even with
+        # taskListScheduleToStartTimeout (recorded, not enforced): a simplification.
+        attributes["taskList"] = {"name": override["name"]}
+        execution.task_list = override["name"]
+        if request.get("taskListScheduleToStartTimeout") is not None:
+            attributes["taskListScheduleToStartTimeout"] = request["taskListScheduleToStartTimeout"]
+    completed_id = engine.record(execution, "DecisionTaskCompleted", attributes)
+    engine.finish_decision(decision_task)
+    execution.decision_pending = False
+    applier = _Applier(engine, execution, completed_id, unhandled=unhandled)
+    engine.applying = execution
+    try:
+        for decision in decisions:
+            if not execution.is_open:
+                break
+            applier.apply(decision)
+    finally:
+        engine.applying = None
+    if execution.is_open and (unhandled or applier.needs_decision or execution.decision_pending):
+        execution.decision_pending = False
+        engine.schedule_decision(execution)
+    for task in applier.scheduled:
+        engine.offer_activity(task)
+    engine.enforce_history_limit(execution)
+
+
+class _Applier:
+    """Applies one decision task's decisions to its execution."""
+
+    def __init__(self, engine: Engine, execution: Execution, completed_id: int, *, unhandled: bool):
+        self.engine = engine
+        self.execution = execution
+        self.completed_id = completed_id
+        self.unhandled = unhandled
+        self.needs_decision = False
+        self.scheduled: list[ActivityTask] = []
+
+    def apply(self, decision: dict[str, Any]) -> None:
+        decision_type: str = decision["decisionType"]
+        attributes: dict[str, Any] = decision.get(attributes_member(decision_type)) or {}
+        handler = getattr(self, "_" + decision_type)
+        handler(attributes)
+
+    def _record(self, event_type: str, attributes: dict[str, Any]) -> int:
+        attributes["decisionTaskCompletedEventId"] = self.completed_id
+        return self.engine.record(self.execution, event_type, attributes)
+
+    def _fail(self, event_type: str, attributes: dict[str, Any], cause: str) -> None:
+        attributes["cause"] = cause
+        self._record(event_type, attributes)
+        self.needs_decision = True
+
+    # ------------------------------------------------------------------ activities
+
+    def _ScheduleActivityTask(self, attributes: dict[str, Any]) -> None:
+        execution = self.execution
+        activity_type = attributes["activityType"]
+        activity_id: str = attributes["activityId"]
+        failed = {"activityType": activity_type, "activityId": activity_id}
+        registered = execution.domain.activity_types.get(
+            (activity_type["name"], activity_type["version"])
+        )
+        if registered is None:
+            return self._fail("ScheduleActivityTaskFailed", failed, "ACTIVITY_TYPE_DOES_NOT_EXIST")
+        if registered.status != "REGISTERED":
+            return self._fail("ScheduleActivityTaskFailed", failed, "ACTIVITY_TYPE_DEPRECATED")
+        if activity_id in execution.activities:
+            return self._fail("ScheduleActivityTaskFailed", failed, "ACTIVITY_ID_ALREADY_IN_USE")
+        if len(execution.activities) >= MAX_OPEN_ACTIVITIES:
+            return self._fail(
+                "ScheduleActivityTaskFailed", failed, "OPEN_ACTIVITIES_LIMIT_EXCEEDED"
+            )
+        config = registered.configuration
+        task_list = (attributes.get("taskList") or config.get("defaultTaskList") or {}).get("name")
+        if not task_list:
+            return self._fail("ScheduleActivityTaskFailed", failed, "DEFAULT_TASK_LIST_UNDEFINED")
+        timeouts: dict[str, str] = {}
+        for member, default, kind in _ACTIVITY_TIMEOUTS:
+            value = attributes.get(member) or config.get(default)
+            if not value:
+                cause = f"DEFAULT_{kind}_TIMEOUT_UNDEFINED"
+                return self._fail("ScheduleActivityTaskFailed", failed, cause)
+            timeouts[member] = value
+        if not self._within_scheduling_rate(task_list):
+            return self._fail(
+                "ScheduleActivityTaskFailed", failed, "ACTIVITY_CREATION_RATE_EXCEEDED"
+            )
+        priority = attributes.get("taskPriority") or config.get("defaultTaskPriority")
+        event: dict[str, Any] = {"activityType": activity_type, "activityId": activity_id}
+        for member in ("input", "control"):
+            if attributes.get(member) is not None:
+                event[member] = attributes[member]
+        event.update(timeouts)
+        event["taskList"] = {"name": task_list}
+        if priority is not None:
+            event["taskPriority"] = priority
+        scheduled_id = self._record("ActivityTaskScheduled", event)
+        task = ActivityTask(
+            execution=execution,
+            activity_id=activity_id,
+            activity_type=activity_type,
+            input=attributes.get("input"),
+            task_list=task_list,
+            priority=int(priority) if priority else 0,
+            scheduled_event_id=scheduled_id,
+            schedule_to_start=seconds(timeouts["scheduleToStartTimeout"]),
+            schedule_to_close=seconds(timeouts["scheduleToCloseTimeout"]),
+            start_to_close=seconds(timeouts["startToCloseTimeout"]),
+            heartbeat=seconds(timeouts["heartbeatTimeout"]),
+        )
+        execution.activities[activity_id] = task
+        if task.schedule_to_close is not None:
+            task.schedule_to_close_timer = self.engine.timers.call_later(
+                task.schedule_to_close,
+                self.engine.activity_timed_out,
+                task,
+                "SCHEDULE_TO_CLOSE",
+            )
+        self.scheduled.append(task)
+        return None
+
+    def _within_scheduling_rate(self, task_list: str) -> bool:
+        engine = self.engine
+        if not engine.quotas.enabled:
+            return True
+        now = engine.timers.time()
+        execution = self.execution
+        if execution.schedule_bucket is None:
+            execution.schedule_bucket = engine.quotas.bucket(EXECUTION_SCHEDULE_ACTIVITY, now)
+        list_bucket = engine.scheduling_bucket(execution.domain, task_list, TASK_LIST_SCHEDULING)
+        execution_ok = execution.schedule_bucket is None or execution.schedule_bucket.take(now)
+        return execution_ok and (list_bucket is None or list_bucket.take(now))
+
+    def _RequestCancelActivityTask(self, attributes: dict[str, Any]) -> None:
+        activity_id: str = attributes["activityId"]
+        task = self.execution.activities.get(activity_id)
+        if task is None:
+            self._fail(
+                "RequestCancelActivityTaskFailed",
+                {"activityId": activity_id},
+                "ACTIVITY_ID_UNKNOWN",
+            )
+            return
+        requested_id = self._record("ActivityTaskCancelRequested", {"activityId": activity_id})
+        task.latest_cancel_requested_event_id = requested_id
+        if task.started_event_id:
+            task.cancel_requested = True
+            return
+        # Not yet handed to a worker: SWF cancels it at once.
+        self.engine.discard_activity(task)
+        self.engine.record(
+            self.execution,
+            "ActivityTaskCanceled",
+            {
+                "scheduledEventId": task.scheduled_event_id,
+                "startedEventId": 0,
+                "latestCancelRequestedEventId": requested_id,
+            },
+        )
+        self.needs_decision = True
+
+    # ------------------------------------------------------------------ closing the execution
+
+    def _close(
+        self, failed_event: str, status: str, event: str, attributes: dict[str, Any]
+    ) -> None:
+        if self.unhandled:
+            self._fail(failed_event, {}, "UNHANDLED_DECISION")
+            return
+        attributes["decisionTaskCompletedEventId"] = self.completed_id
+        self.engine.close(self.execution, status, event, attributes)
+
+    def _CompleteWorkflowExecution(self, attributes: dict[str, Any]) -> None:
+        event = _present(attributes, "result")
+        self._close(
+            "CompleteWorkflowExecutionFailed", "COMPLETED", "WorkflowExecutionCompleted", event
+        )
+
+    def _FailWorkflowExecution(self, attributes: dict[str, Any]) -> None:
+        event = _present(attributes, "reason", "details")
+        self._close("FailWorkflowExecutionFailed", "FAILED", "WorkflowExecutionFailed", event)
+
+    def _CancelWorkflowExecution(self, attributes: dict[str, Any]) -> None:
+        event = _present(attributes, "details")
+        self._close("CancelWorkflowExecutionFailed", "CANCELED", "WorkflowExecutionCanceled", event)
+
+    def _ContinueAsNewWorkflowExecution(self, attributes: dict[str, Any]) -> None:
+        failed = "ContinueAsNewWorkflowExecutionFailed"
+        if self.unhandled:
+            return self._fail(failed, {}, "UNHANDLED_DECISION")
+        execution = self.execution
+        current = execution.workflow_type
+        version = attributes.get("workflowTypeVersion") or current.version
+        registered = execution.domain.workflow_types.get((current.name, version))
+        if registered is None:
+            return self._fail(failed, {}, "WORKFLOW_TYPE_DOES_NOT_EXIST")
+        if registered.status != "REGISTERED":
+            return self._fail(failed, {}, "WORKFLOW_TYPE_DEPRECATED")
+        settings, missing = resolve_workflow_settings(attributes, registered.configuration)
+        if missing:
+            return self._fail(failed, {}, f"DEFAULT_{missing}_UNDEFINED")
+        run_id = new_run_id()
+        event: dict[str, Any] = {
+            "newExecutionRunId": run_id,
+            "taskList": {"name": settings["taskList"]},
+            "childPolicy": settings["childPolicy"],
+            "workflowType": registered.key(),
+            "executionStartToCloseTimeout": settings["executionStartToCloseTimeout"],
+            "taskStartToCloseTimeout": settings["taskStartToCloseTimeout"],
+        }
+        event.update(_present(settings, "input", "taskPriority", "tagList", "lambdaRole"))
+        event["decisionTaskCompletedEventId"] = self.completed_id
+        engine = self.engine
+        engine.close(execution, "CONTINUED_AS_NEW", "WorkflowExecutionContinuedAsNew", event)
+        settings["continuedExecutionRunId"] = execution.run_id
+        engine.start_execution(
+            execution.domain, registered, execution.workflow_id, settings, run_id
+        )
+        return None
+
+    # ------------------------------------------------------------------ timers and markers
+
+    def _StartTimer(self, attributes: dict[str, Any]) -> None:
+        execution = self.execution
+        timer_id: str = attributes["timerId"]
+        if timer_id in execution.timers:
+            self._fail("StartTimerFailed", {"timerId": timer_id}, "TIMER_ID_ALREADY_IN_USE")
+            return
+        if len(execution.timers) >= MAX_OPEN_TIMERS:
+            self._fail("StartTimerFailed", {"timerId": timer_id}, "OPEN_TIMERS_LIMIT_EXCEEDED")
+            return
+        event = {"timerId": timer_id, **_present(attributes, "control")}
+        event["startToFireTimeout"] = attributes["startToFireTimeout"]
+        started_id = self._record("TimerStarted", event)
+        delay = float(int(attributes["startToFireTimeout"]))
+        handle = self.engine.timers.call_later(
+            delay, _timer_fired, self.engine, execution, timer_id
+        )
+        execution.timers[timer_id] = UserTimer(timer_id, started_id, handle)
+
+    def _CancelTimer(self, attributes: dict[str, Any]) -> None:
+        timer_id: str = attributes["timerId"]
+        user_timer = self.execution.timers.pop(timer_id, None)
+        if user_timer is None:
+            self._fail("CancelTimerFailed", {"timerId": timer_id}, "TIMER_ID_UNKNOWN")
+            return
+        user_timer.handle.cancel()
+        self._record(
+            "TimerCanceled", {"timerId": timer_id, "startedEventId": user_timer.started_event_id}
+        )
+
+    def _RecordMarker(self, attributes: dict[str, Any]) -> None:
+        self._record("MarkerRecorded", _present(attributes, "markerName", "details"))
+
+    # ------------------------------------------------------------------ other executions
+
+    def _SignalExternalWorkflowExecution(self, attributes: dict[str, Any]) -> None:
+        initiated = _present(attributes, "workflowId", "runId", "signalName", "input", "control")
+        initiated_id = self._record("SignalExternalWorkflowExecutionInitiated", initiated)
+        target = self._target(attributes)
+        if target is None:
+            failed = _present(attributes, "workflowId", "runId", "control")
+            failed["initiatedEventId"] = initiated_id
+            self._fail(
+                "SignalExternalWorkflowExecutionFailed",
+                failed,
+                "UNKNOWN_EXTERNAL_WORKFLOW_EXECUTION",
+            )
+            return
+        signal = _present(attributes, "signalName", "input")
+        signal["externalWorkflowExecution"] = self.execution.ref()
+        signal["externalInitiatedEventId"] = initiated_id
+        self.engine.signal(target, signal)
+        self.engine.record(
+            self.execution,
+            "ExternalWorkflowExecutionSignaled",
+            {"workflowExecution": target.ref(), "initiatedEventId": initiated_id},
+        )
+        self.needs_decision = True
+
+    def _RequestCancelExternalWorkflowExecution(self, attributes: dict[str, Any]) -> None:
+        initiated = _present(attributes, "workflowId", "runId", "control")
+        initiated_id = self._record("RequestCancelExternalWorkflowExecutionInitiated", initiated)
+        target = self._target(attributes)
+        if target is None:
+            failed = _present(attributes, "workflowId", "runId", "control")
+            failed["initiatedEventId"] = initiated_id
+            self._fail(
+                "RequestCancelExternalWorkflowExecutionFailed",
+                failed,
+                "UNKNOWN_EXTERNAL_WORKFLOW_EXECUTION",
+            )
+            return
+        self.engine.request_cancel(
+            target,
+            {
+                "externalWorkflowExecution": self.execution.ref(),
+                "externalInitiatedEventId": initiated_id,
+            },
+        )
+        self.engine.record(
+            self.execution,
+            "ExternalWorkflowExecutionCancelRequested",
+            {"workflowExecution": target.ref(), "initiatedEventId": initiated_id},
+        )
+        self.needs_decision = True
+
+    def _target(self, attributes: dict[str, Any]) -> Execution | None:
+        try:
+            return self.engine.open_execution(
+                self.execution.domain, attributes["workflowId"], attributes.get("runId")
+            )
+        except UnknownResourceFault:
+            return None
+
+    def _StartChildWorkflowExecution(self, attributes: dict[str, Any]) -> None:
+        failed = {
+            "workflowType": attributes["workflowType"],
+            "workflowId": attributes["workflowId"],
+            "initiatedEventId": 0,
+            **_present(attributes, "control"),
+        }
+        self._fail("StartChildWorkflowExecutionFailed", failed, "OPERATION_NOT_PERMITTED")
+
+    def _ScheduleLambdaFunction(self, attributes: dict[str, Any]) -> None:
+        failed = _present(attributes, "id", "name")
+        self._fail("ScheduleLambdaFunctionFailed", failed, "LAMBDA_SERVICE_NOT_AVAILABLE_IN_REGION")
+
+
+def resolve_workflow_settings(
+    given: dict[str, Any], defaults: dict[str, Any]
+) -> tuple[dict[str, Any], str | None]:
+    """Settings of a new run from the request, else the type's defaults.
+
+    Returns the settings and, when one has neither, the name of what is missing as used in
+    SWF's ``DEFAULT_<NAME>_UNDEFINED`` causes.
+    """
+    task_list = (given.get("taskList") or defaults.get("defaultTaskList") or {}).get("name")
+    settings: dict[str, Any] = {
+        "taskList": task_list,
+        "executionStartToCloseTimeout": given.get("executionStartToCloseTimeout")
+        or defaults.get("defaultExecutionStartToCloseTimeout"),
+        "taskStartToCloseTimeout": given.get("taskStartToCloseTimeout")
+        or defaults.get("defaultTaskStartToCloseTimeout"),
+        "childPolicy": given.get("childPolicy") or defaults.get("defaultChildPolicy"),
+        "taskPriority": given.get("taskPriority") or defaults.get("defaultTaskPriority"),
+        "lambdaRole": given.get("lambdaRole") or defaults.get("defaultLambdaRole"),
+        "input": given.get("input"),
+        "tagList": given.get("tagList"),
+    }
+    for member, name in (
+        ("executionStartToCloseTimeout", "EXECUTION_START_TO_CLOSE_TIMEOUT"),
+        ("taskList", "TASK_LIST"),
+        ("taskStartToCloseTimeout", "TASK_START_TO_CLOSE_TIMEOUT"),
+        ("childPolicy", "CHILD_POLICY"),
+    ):
+        if not settings[member]:
+            return settings, name
+    return settings, None
+
+
+def _timer_fired(engine: Engine, execution: Execution, timer_id: str) -> None:
+    user_timer = execution.timers.pop(timer_id, None)
+    if user_timer is None or not execution.is_open:
+        return
+    engine.record(
+        execution,
+        "TimerFired",
+        {"timerId": timer_id, "startedEventId": user_timer.started_event_id},
+    )
+    engine.schedule_decision(execution)
+    engine.enforce_history_limit(execution)
+
+
+def _present(source: dict[str, Any], *members: str) -> dict[str, Any]:
+    """The members of ``source`` that are set, in the given order."""
+    return {member: source[member] for member in members if source.get(member) is not None}

@@ -1,0 +1,188 @@
+"""The records the local endpoint keeps: domains, types, executions, tasks and timers.
+
+These are plain slotted records; the rules that change them live in ``state.py`` (executions and
+tasks) and ``decisions.py`` (a decider's decisions). History events are stored in their wire form,
+one dict per event, so a poll or a history page is serialised without conversion.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from .quotas import TokenBucket
+from .tasklists import TaskList
+from .timers import Timer
+
+Event = dict[str, Any]
+TypeKind = Literal["activity", "workflow"]
+
+ACCOUNT_ID = "123456789012"
+REGION = "us-east-1"
+
+
+@dataclass(eq=False, slots=True)
+class RegisteredType:
+    """An activity or workflow type with its registered defaults (``configuration`` on the wire)."""
+
+    kind: TypeKind
+    name: str
+    version: str
+    description: str | None
+    configuration: dict[str, Any]
+    creation_date: float
+    status: str = "REGISTERED"
+    deprecation_date: float | None = None
+
+    def key(self) -> dict[str, str]:
+        """The type's ``{"name", "version"}`` member."""
+        return {"name": self.name, "version": self.version}
+
+    def info(self) -> dict[str, Any]:
+        """The ``ActivityTypeInfo`` / ``WorkflowTypeInfo`` structure."""
+        info: dict[str, Any] = {
+            f"{self.kind}Type": self.key(),
+            "status": self.status,
+            "creationDate": self.creation_date,
+        }
+        if self.description is not None:
+            info["description"] = self.description
+        if self.deprecation_date is not None:
+            info["deprecationDate"] = self.deprecation_date
+        return info
+
+
+@dataclass(eq=False, slots=True)
+class Domain:
+    """A domain: its types, its executions, and its task lists."""
+
+    name: str
+    description: str | None
+    retention_days: str
+    status: str = "REGISTERED"
+    tags: dict[str, str] = field(default_factory=dict)
+    activity_types: dict[tuple[str, str], RegisteredType] = field(default_factory=dict)
+    workflow_types: dict[tuple[str, str], RegisteredType] = field(default_factory=dict)
+    # Every retained execution by (workflowId, runId), in start order.
+    executions: dict[tuple[str, str], Execution] = field(default_factory=dict)
+    # The open execution of each workflowId (at most one may be open).
+    open_executions: dict[str, Execution] = field(default_factory=dict)
+    # Closed executions in close order, oldest first, for retention.
+    closed_order: OrderedDict[tuple[str, str], None] = field(default_factory=OrderedDict)
+    activity_lists: dict[str, TaskList[ActivityTask]] = field(default_factory=dict)
+    decision_lists: dict[str, TaskList[DecisionTask]] = field(default_factory=dict)
+
+    @property
+    def arn(self) -> str:
+        """The domain's ARN, the resource of the tagging operations."""
+        return f"arn:aws:swf:{REGION}:{ACCOUNT_ID}:/domain/{self.name}"
+
+    def activity_list(self, name: str) -> TaskList[ActivityTask]:
+        """The named activity task list, created on first use as SWF does."""
+        task_list = self.activity_lists.get(name)
+        if task_list is None:
+            task_list = self.activity_lists[name] = TaskList(name)
+        return task_list
+
+    def decision_list(self, name: str) -> TaskList[DecisionTask]:
+        """The named decision task list, created on first use as SWF does."""
+        task_list = self.decision_lists.get(name)
+        if task_list is None:
+            task_list = self.decision_lists[name] = TaskList(name)
+        return task_list
+
+
+@dataclass(eq=False, slots=True)
+class Execution:
+    """One run of a workflow: configuration, history and what is open in it."""
+
+    domain: Domain
+    workflow_id: str
+    run_id: str
+    workflow_type: RegisteredType
+    task_list: str
+    task_priority: str | None
+    execution_timeout: str
+    task_timeout: str
+    child_policy: str
+    lambda_role: str | None
+    tag_list: list[str]
+    start_timestamp: float
+    events: list[Event] = field(default_factory=list)
+    close_status: str | None = None
+    close_timestamp: float | None = None
+    cancel_requested: bool = False
+    activities: dict[str, ActivityTask] = field(default_factory=dict)
+    timers: dict[str, UserTimer] = field(default_factory=dict)
+    decision: DecisionTask | None = None
+    # Events arrived while the decision task was started: schedule another one after it.
+    decision_pending: bool = False
+    previous_started_event_id: int = 0
+    latest_activity_task_timestamp: float | None = None
+    latest_execution_context: str | None = None
+    timeout: Timer | None = None
+    heartbeat_bucket: TokenBucket | None = None
+    schedule_bucket: TokenBucket | None = None
+
+    @property
+    def is_open(self) -> bool:
+        """True until a close event is recorded."""
+        return self.close_status is None
+
+    def ref(self) -> dict[str, str]:
+        """The ``WorkflowExecution`` structure ``{"workflowId", "runId"}``."""
+        return {"workflowId": self.workflow_id, "runId": self.run_id}
+
+
+@dataclass(eq=False, slots=True)
+class ActivityTask:
+    """A scheduled activity task; started once handed to a poll, then closed exactly once."""
+
+    execution: Execution
+    activity_id: str
+    activity_type: dict[str, str]
+    input: str | None
+    task_list: str
+    priority: int
+    scheduled_event_id: int
+    schedule_to_start: float | None
+    schedule_to_close: float | None
+    start_to_close: float | None
+    heartbeat: float | None
+    started_event_id: int = 0
+    token: str | None = None
+    closed: bool = False
+    lost: bool = False
+    cancel_requested: bool = False
+    latest_cancel_requested_event_id: int = 0
+    heartbeat_details: str | None = None
+    last_heartbeat: float = 0.0
+    schedule_to_start_timer: Timer | None = None
+    schedule_to_close_timer: Timer | None = None
+    start_to_close_timer: Timer | None = None
+    heartbeat_timer: Timer | None = None
+
+
+@dataclass(eq=False, slots=True)
+class DecisionTask:
+    """An execution's decision task: scheduled, then started by a poll, then closed."""
+
+    execution: Execution
+    scheduled_event_id: int
+    priority: int
+    started_event_id: int = 0
+    previous_started_event_id: int = 0
+    token: str | None = None
+    closed: bool = False
+    lost: bool = False
+    timer: Timer | None = None
+
+
+@dataclass(eq=False, slots=True)
+class UserTimer:
+    """A timer a decider started with the StartTimer decision."""
+
+    timer_id: str
+    started_event_id: int
+    handle: Timer

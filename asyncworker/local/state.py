@@ -1,0 +1,592 @@
+"""The SWF engine: executions, their history, tasks, long polls and every timeout.
+
+All state lives in one ``Engine`` on one event loop, so no locks are needed: every method runs to
+completion between two awaits. Each call does O(1) work whatever the number of open executions
+and tasks: executions are indexed by domain and workflowId, tasks by token and task list, and all
+deadlines sit in one timer heap (``timers.py``).
+
+SWF's rules followed here, beyond the obvious ones:
+
+* An execution has at most one decision task scheduled and one started. Events that arrive while
+  one is started (an activity closing, a signal) schedule the next decision task when the started
+  one completes or times out, as SWF records ``DecisionTaskScheduled`` after
+  ``DecisionTaskCompleted``.
+* A task handed to a poll is started at once (``*TaskStarted`` with the poll's identity), even if
+  that poll's client has gone away: the task then stays started until a timeout closes it, and
+  ``lost_tasks`` counts it. A waiting poll is never withdrawn because its client disconnected;
+  only its poll timeout (or the endpoint's shutdown) ends it.
+* The four activity timeouts and the decision task timeout record ``*TimedOut`` events and
+  schedule a decision task; afterwards the task's token is unknown (``UnknownResourceFault``).
+* Closed executions are retained up to ``MAX_CLOSED_EXECUTIONS`` per domain (oldest dropped
+  first), standing in for SWF's retention period so that long load tests keep bounded memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import re
+import time
+from collections.abc import Callable
+from typing import Any, Final
+
+from .errors import (
+    LimitExceededFault,
+    ThrottlingException,
+    UnknownResourceFault,
+    ValidationException,
+)
+from .model import ActivityTask, DecisionTask, Domain, Execution, RegisteredType
+from .quotas import EXECUTION_HEARTBEATS, BucketSpec, Quotas, TokenBucket
+from .tasklists import PollWaiter, TaskList
+from .timers import TimerHeap
+
+MAX_WAITING_POLLS: Final = 1000
+MAX_OPEN_EXECUTIONS: Final = 100_000
+MAX_HISTORY_EVENTS: Final = 25_000
+MAX_CLOSED_EXECUTIONS: Final = 100_000
+# Task tokens are a 16-character random prefix per endpoint instance and a hex serial number.
+# Any token of that shape is "well formed", even from an earlier instance (after a restart).
+_TOKEN_SHAPE: Final = re.compile(r"[A-Za-z0-9_-]{16}[0-9a-f]+")
+
+_ATTRIBUTE_KEYS: dict[str, str] = {}
+
+
+def attribute_key(event_type: str) -> str:
+    """The history event member holding ``event_type``'s attributes."""
+    key = _ATTRIBUTE_KEYS.get(event_type)
+    if key is None:
+        key = _ATTRIBUTE_KEYS[event_type] = (
+            event_type[0].lower() + event_type[1:] + "EventAttributes"
+        )
+    return key
+
+
+def seconds(duration: str | None) -> float | None:
+    """A validated SWF duration (``"NONE"`` or integer seconds) as seconds; None for NONE."""
+    if duration is None or duration == "NONE":
+        return None
+    return float(int(duration))
+
+
+def now_timestamp() -> float:
+    """Wall-clock time as SWF sends it: epoch seconds with millisecond precision."""
+    return round(time.time(), 3)
+
+
+def _bad_token(token: str, kind: str) -> UnknownResourceFault | ValidationException:
+    """SWF tells an obviously invalid token from one whose task is closed or unknown."""
+    if _TOKEN_SHAPE.fullmatch(token) is None:
+        return ValidationException("Invalid token")
+    return UnknownResourceFault(f"Unknown {kind}: it is closed, timed out, or never existed")
+
+
+def new_run_id() -> str:
+    """A run id shaped like SWF's: 44 characters of base64."""
+    return base64.b64encode(os.urandom(32)).decode()
+
+
+def unknown_execution(workflow_id: str, run_id: str | None) -> UnknownResourceFault:
+    """The fault for a workflow execution that does not exist or is not open."""
+    run = run_id if run_id is not None else "null"
+    return UnknownResourceFault(
+        f"Unknown execution: WorkflowExecution=[workflowId={workflow_id}, runId={run}]"
+    )
+
+
+class Engine:
+    """Domains, executions and tasks of one endpoint, with their timers and long polls."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, *, poll_timeout: float, quotas: Quotas):
+        self.loop = loop
+        self.poll_timeout = poll_timeout
+        self.quotas = quotas
+        self.timers = TimerHeap(loop)
+        self.domains: dict[str, Domain] = {}
+        self.activity_tokens: dict[str, ActivityTask] = {}
+        self.decision_tokens: dict[str, DecisionTask] = {}
+        self.open_execution_count = 0
+        self.lost_tasks = 0
+        self._token_prefix = base64.urlsafe_b64encode(os.urandom(12)).decode()
+        self._token_seq = 0
+        self._closing = False
+        self._list_buckets: dict[tuple[str, str], TokenBucket] = {}
+        # The execution whose decisions are being applied: decision tasks it needs are
+        # scheduled once all its decisions are recorded, not in the middle of them.
+        self.applying: Execution | None = None
+
+    # ----------------------------------------------------------------- lookups and basics
+
+    def domain(self, name: str) -> Domain:
+        """The named domain, or ``UnknownResourceFault``."""
+        domain = self.domains.get(name)
+        if domain is None:
+            raise UnknownResourceFault(f"Unknown domain: {name}")
+        return domain
+
+    def open_execution(self, domain: Domain, workflow_id: str, run_id: str | None) -> Execution:
+        """The open execution of ``workflow_id`` (and ``run_id`` when given)."""
+        execution = domain.open_executions.get(workflow_id)
+        if execution is None or (run_id is not None and execution.run_id != run_id):
+            raise unknown_execution(workflow_id, run_id)
+        return execution
+
+    def scheduling_bucket(
+        self, domain: Domain, task_list: str, spec: BucketSpec
+    ) -> TokenBucket | None:
+        """The per-task-list scheduling-rate bucket (``--quotas aws`` only)."""
+        key = (domain.name, task_list)
+        bucket = self._list_buckets.get(key)
+        if bucket is None:
+            bucket = self.quotas.bucket(spec, self.timers.time())
+            if bucket is None:
+                return None
+            self._list_buckets[key] = bucket
+        return bucket
+
+    def new_token(self) -> str:
+        """A fresh, opaque task token, never reused by this endpoint."""
+        self._token_seq += 1
+        return f"{self._token_prefix}{self._token_seq:x}"
+
+    def record(self, execution: Execution, event_type: str, attributes: dict[str, Any]) -> int:
+        """Append an event to ``execution``'s history and return its event id."""
+        events = execution.events
+        event_id = len(events) + 1
+        events.append(
+            {
+                "eventId": event_id,
+                "eventTimestamp": now_timestamp(),
+                "eventType": event_type,
+                attribute_key(event_type): attributes,
+            }
+        )
+        return event_id
+
+    def enforce_history_limit(self, execution: Execution) -> None:
+        """Terminate an execution whose history reached SWF's 25,000-event limit."""
+        if execution.is_open and len(execution.events) >= MAX_HISTORY_EVENTS:
+            self.close(
+                execution,
+                "TERMINATED",
+                "WorkflowExecutionTerminated",
+                {"childPolicy": execution.child_policy, "cause": "EVENT_LIMIT_EXCEEDED"},
+            )
+
+    # ----------------------------------------------------------------- executions
+
+    def start_execution(
+        self,
+        domain: Domain,
+        workflow_type: RegisteredType,
+        workflow_id: str,
+        settings: dict[str, Any],
+        run_id: str | None = None,
+    ) -> Execution:
+        """Open a new run with resolved ``settings`` and schedule its first decision task.
+
+        ``settings`` holds the resolved ``taskList`` name, ``taskPriority``,
+        ``executionStartToCloseTimeout``, ``taskStartToCloseTimeout``, ``childPolicy`` and the
+        optional ``input``, ``tagList``, ``lambdaRole`` and ``continuedExecutionRunId``.
+        """
+        if len(domain.open_executions) >= MAX_OPEN_EXECUTIONS:
+            raise LimitExceededFault("Limit of open workflow executions reached for this domain")
+        run_id = run_id or new_run_id()
+        execution = Execution(
+            domain=domain,
+            workflow_id=workflow_id,
+            run_id=run_id,
+            workflow_type=workflow_type,
+            task_list=settings["taskList"],
+            task_priority=settings.get("taskPriority"),
+            execution_timeout=settings["executionStartToCloseTimeout"],
+            task_timeout=settings["taskStartToCloseTimeout"],
+            child_policy=settings["childPolicy"],
+            lambda_role=settings.get("lambdaRole"),
+            tag_list=list(settings.get("tagList") or ()),
+            start_timestamp=now_timestamp(),
+        )
+        attributes: dict[str, Any] = {
+            "executionStartToCloseTimeout": execution.execution_timeout,
+            "taskStartToCloseTimeout": execution.task_timeout,
+            "childPolicy": execution.child_policy,
+            "taskList": {"name": execution.task_list},
+            "workflowType": workflow_type.key(),
+        }
+        for member in ("input", "taskPriority", "tagList", "lambdaRole", "continuedExecutionRunId"):
+            value = settings.get(member)
+            if value is not None:
+                attributes[member] = value
+        self.record(execution, "WorkflowExecutionStarted", attributes)
+        domain.executions[(workflow_id, run_id)] = execution
+        domain.open_executions[workflow_id] = execution
+        self.open_execution_count += 1
+        limit = seconds(execution.execution_timeout)
+        if limit is not None:
+            execution.timeout = self.timers.call_later(limit, self._execution_timed_out, execution)
+        self.schedule_decision(execution)
+        return execution
+
+    def close(
+        self, execution: Execution, status: str, event_type: str, attributes: dict[str, Any]
+    ) -> int:
+        """Record the close event, then drop everything still open in the execution."""
+        event_id = self.record(execution, event_type, attributes)
+        execution.close_status = status
+        execution.close_timestamp = now_timestamp()
+        domain = execution.domain
+        if domain.open_executions.get(execution.workflow_id) is execution:
+            del domain.open_executions[execution.workflow_id]
+        self.open_execution_count -= 1
+        if execution.timeout is not None:
+            execution.timeout.cancel()
+            execution.timeout = None
+        for task in list(execution.activities.values()):
+            self.discard_activity(task)
+        for user_timer in execution.timers.values():
+            user_timer.handle.cancel()
+        execution.timers.clear()
+        if execution.decision is not None:
+            self._discard_decision(execution.decision)
+        execution.decision_pending = False
+        self._retain(domain, execution)
+        return event_id
+
+    def _retain(self, domain: Domain, execution: Execution) -> None:
+        key = (execution.workflow_id, execution.run_id)
+        domain.closed_order[key] = None
+        while len(domain.closed_order) > MAX_CLOSED_EXECUTIONS:
+            oldest, _ = domain.closed_order.popitem(last=False)
+            domain.executions.pop(oldest, None)
+
+    def signal(self, execution: Execution, attributes: dict[str, Any]) -> None:
+        """Record ``WorkflowExecutionSignaled`` and schedule a decision task."""
+        self.record(execution, "WorkflowExecutionSignaled", attributes)
+        self.schedule_decision(execution)
+        self.enforce_history_limit(execution)
+
+    def request_cancel(self, execution: Execution, attributes: dict[str, Any]) -> None:
+        """Record ``WorkflowExecutionCancelRequested`` and schedule a decision task."""
+        execution.cancel_requested = True
+        self.record(execution, "WorkflowExecutionCancelRequested", attributes)
+        self.schedule_decision(execution)
+        self.enforce_history_limit(execution)
+
+    def _execution_timed_out(self, execution: Execution) -> None:
+        execution.timeout = None
+        if execution.is_open:
+            self.close(
+                execution,
+                "TIMED_OUT",
+                "WorkflowExecutionTimedOut",
+                {"timeoutType": "START_TO_CLOSE", "childPolicy": execution.child_policy},
+            )
+
+    # ----------------------------------------------------------------- decision tasks
+
+    def schedule_decision(self, execution: Execution) -> None:
+        """Make sure a decision task is scheduled, or will be once the started one ends."""
+        if not execution.is_open:
+            return
+        current = execution.decision
+        if execution is self.applying:
+            execution.decision_pending = True
+            return
+        if current is not None:
+            if current.started_event_id:
+                execution.decision_pending = True
+            return
+        attributes: dict[str, Any] = {"taskList": {"name": execution.task_list}}
+        if execution.task_priority is not None:
+            attributes["taskPriority"] = execution.task_priority
+        attributes["startToCloseTimeout"] = execution.task_timeout
+        event_id = self.record(execution, "DecisionTaskScheduled", attributes)
+        priority = int(execution.task_priority) if execution.task_priority else 0
+        decision = DecisionTask(execution, event_id, priority)
+        execution.decision = decision
+        task_list = execution.domain.decision_list(execution.task_list)
+        waiter = self._next_live_waiter(task_list)
+        if waiter is None:
+            task_list.push(decision, priority)
+        else:
+            self.start_decision(decision, waiter.identity)
+            self._hand_over(waiter, decision)
+
+    def start_decision(self, decision: DecisionTask, identity: str | None) -> None:
+        """Record ``DecisionTaskStarted``, issue a token and arm the start-to-close timeout."""
+        execution = decision.execution
+        attributes: dict[str, Any] = {"scheduledEventId": decision.scheduled_event_id}
+        if identity:
+            attributes["identity"] = identity
+        decision.started_event_id = self.record(execution, "DecisionTaskStarted", attributes)
+        decision.previous_started_event_id = execution.previous_started_event_id
+        decision.token = token = self.new_token()
+        self.decision_tokens[token] = decision
+        limit = seconds(execution.task_timeout)
+        if limit is not None:
+            decision.timer = self.timers.call_later(limit, self._decision_timed_out, decision)
+
+    def started_decision(self, token: str) -> DecisionTask:
+        """The started decision task of ``token``, or ``UnknownResourceFault``."""
+        decision = self.decision_tokens.get(token)
+        if decision is None:
+            raise _bad_token(token, "decision task")
+        return decision
+
+    def finish_decision(self, decision: DecisionTask) -> None:
+        """Close a started decision task (completed or timed out); its token dies."""
+        execution = decision.execution
+        self._discard_decision(decision)
+        execution.previous_started_event_id = decision.started_event_id
+
+    def _discard_decision(self, decision: DecisionTask) -> None:
+        decision.closed = True
+        execution = decision.execution
+        if execution.decision is decision:
+            execution.decision = None
+        if decision.timer is not None:
+            decision.timer.cancel()
+            decision.timer = None
+        if decision.token is not None:
+            self.decision_tokens.pop(decision.token, None)
+        elif not decision.started_event_id:
+            execution.domain.decision_list(execution.task_list).remove(decision, decision.priority)
+
+    def _decision_timed_out(self, decision: DecisionTask) -> None:
+        decision.timer = None
+        execution = decision.execution
+        if decision.closed or not execution.is_open:
+            return
+        self.record(
+            execution,
+            "DecisionTaskTimedOut",
+            {
+                "timeoutType": "START_TO_CLOSE",
+                "scheduledEventId": decision.scheduled_event_id,
+                "startedEventId": decision.started_event_id,
+            },
+        )
+        self._discard_decision(decision)
+        execution.decision_pending = False
+        self.schedule_decision(execution)
+        self.enforce_history_limit(execution)
+
+    # ----------------------------------------------------------------- activity tasks
+
+    def offer_activity(self, task: ActivityTask) -> None:
+        """Hand a newly scheduled task to the oldest waiting poll, or queue it."""
+        if task.closed:
+            return
+        task_list = task.execution.domain.activity_list(task.task_list)
+        waiter = self._next_live_waiter(task_list)
+        if waiter is not None:
+            self.start_activity(task, waiter.identity)
+            self._hand_over(waiter, task)
+            return
+        task_list.push(task, task.priority)
+        if task.schedule_to_start is not None:
+            task.schedule_to_start_timer = self.timers.call_later(
+                task.schedule_to_start, self.activity_timed_out, task, "SCHEDULE_TO_START"
+            )
+
+    def start_activity(self, task: ActivityTask, identity: str | None) -> None:
+        """Record ``ActivityTaskStarted``, issue a token, arm start-to-close and heartbeat."""
+        execution = task.execution
+        attributes: dict[str, Any] = {"scheduledEventId": task.scheduled_event_id}
+        if identity:
+            attributes["identity"] = identity
+        task.started_event_id = self.record(execution, "ActivityTaskStarted", attributes)
+        task.token = token = self.new_token()
+        self.activity_tokens[token] = task
+        execution.latest_activity_task_timestamp = now_timestamp()
+        if task.schedule_to_start_timer is not None:
+            task.schedule_to_start_timer.cancel()
+            task.schedule_to_start_timer = None
+        timers = self.timers
+        if task.start_to_close is not None:
+            task.start_to_close_timer = timers.call_later(
+                task.start_to_close, self.activity_timed_out, task, "START_TO_CLOSE"
+            )
+        if task.heartbeat is not None:
+            task.last_heartbeat = timers.time()
+            task.heartbeat_timer = timers.call_later(task.heartbeat, self._heartbeat_due, task)
+
+    def started_activity(self, token: str) -> ActivityTask:
+        """The started, open activity task of ``token``, or ``UnknownResourceFault``."""
+        task = self.activity_tokens.get(token)
+        if task is None:
+            raise _bad_token(token, "activity task")
+        return task
+
+    def heartbeat(self, task: ActivityTask, details: str | None) -> bool:
+        """Reset the heartbeat clock, keep the details; returns ``cancelRequested``."""
+        execution = task.execution
+        if execution.heartbeat_bucket is None and self.quotas.enabled:
+            execution.heartbeat_bucket = self.quotas.bucket(
+                EXECUTION_HEARTBEATS, self.timers.time()
+            )
+        bucket = execution.heartbeat_bucket
+        if bucket is not None and not bucket.take(self.timers.time()):
+            raise ThrottlingException()
+        task.last_heartbeat = self.timers.time()
+        if details is not None:
+            task.heartbeat_details = details
+        return task.cancel_requested
+
+    def close_activity(
+        self, task: ActivityTask, event_type: str, attributes: dict[str, Any]
+    ) -> None:
+        """Record the task's closing event, drop the task and schedule a decision task."""
+        execution = task.execution
+        attributes["scheduledEventId"] = task.scheduled_event_id
+        attributes["startedEventId"] = task.started_event_id
+        self.discard_activity(task)
+        self.record(execution, event_type, attributes)
+        self.schedule_decision(execution)
+        self.enforce_history_limit(execution)
+
+    def discard_activity(self, task: ActivityTask) -> None:
+        """Forget an activity task: timers, token, queue slot and the execution's index."""
+        if task.closed:
+            return
+        task.closed = True
+        for timer in (
+            task.schedule_to_start_timer,
+            task.schedule_to_close_timer,
+            task.start_to_close_timer,
+            task.heartbeat_timer,
+        ):
+            if timer is not None:
+                timer.cancel()
+        task.schedule_to_start_timer = task.schedule_to_close_timer = None
+        task.start_to_close_timer = task.heartbeat_timer = None
+        if task.token is not None:
+            self.activity_tokens.pop(task.token, None)
+        else:
+            domain = task.execution.domain
+            domain.activity_list(task.task_list).remove(task, task.priority)
+        execution = task.execution
+        if execution.activities.get(task.activity_id) is task:
+            del execution.activities[task.activity_id]
+
+    def _heartbeat_due(self, task: ActivityTask) -> None:
+        task.heartbeat_timer = None
+        if task.closed or task.heartbeat is None:
+            return
+        deadline = task.last_heartbeat + task.heartbeat
+        if deadline > self.timers.time() + 0.001:
+            task.heartbeat_timer = self.timers.call_at(deadline, self._heartbeat_due, task)
+            return
+        self.activity_timed_out(task, "HEARTBEAT")
+
+    def activity_timed_out(self, task: ActivityTask, timeout_type: str) -> None:
+        if task.closed or not task.execution.is_open:
+            return
+        attributes: dict[str, Any] = {"timeoutType": timeout_type}
+        if task.heartbeat_details is not None:
+            attributes["details"] = task.heartbeat_details
+        self.close_activity(task, "ActivityTaskTimedOut", attributes)
+
+    # ----------------------------------------------------------------- long polls
+
+    def poll(
+        self,
+        task_list: TaskList[Any],
+        identity: str | None,
+        is_connected: Callable[[], bool],
+        start: Callable[[Any, str | None], None],
+        deliver: Callable[[Any], None],
+    ) -> None:
+        """Serve a long poll: ``deliver`` a pending task at once, or wait for one.
+
+        ``start`` records the task as started by this poll. A waiting poll is answered by a
+        later ``deliver(task)`` when a task arrives, or ``deliver(None)`` when the poll
+        timeout passes; both run as fresh event-loop callbacks, never inside another call's
+        state change. Raises ``LimitExceededFault`` when 1,000 polls already wait.
+        """
+        task = task_list.pop()
+        if task is not None:
+            start(task, identity)
+            deliver(task)
+            return
+        if self._closing:
+            deliver(None)
+            return
+        if len(task_list.waiters) >= MAX_WAITING_POLLS:
+            raise LimitExceededFault(
+                f"Too many pollers waiting on task list {task_list.name} (limit 1000)"
+            )
+        waiter: PollWaiter[Any] = PollWaiter(deliver, identity, is_connected)
+        task_list.waiters[waiter] = None
+        waiter.timer = self.timers.call_later(
+            self.poll_timeout, self._poll_expired, task_list, waiter
+        )
+
+    def mark_lost(self, task: ActivityTask | DecisionTask | None) -> None:
+        """Count a task handed to a poll whose client is gone (once per task)."""
+        if task is not None and not task.lost:
+            task.lost = True
+            self.lost_tasks += 1
+
+    def _next_live_waiter(self, task_list: TaskList[Any]) -> PollWaiter[Any] | None:
+        while (waiter := task_list.next_waiter()) is not None:
+            if not waiter.done:
+                return waiter
+        return None
+
+    def _hand_over(self, waiter: PollWaiter[Any], task: ActivityTask | DecisionTask) -> None:
+        waiter.done = True
+        if waiter.timer is not None:
+            waiter.timer.cancel()
+        if not waiter.is_connected():
+            self.mark_lost(task)
+        self.loop.call_soon(waiter.deliver, task)
+
+    def _poll_expired(self, task_list: TaskList[Any], waiter: PollWaiter[Any]) -> None:
+        task_list.waiters.pop(waiter, None)
+        if not waiter.done:
+            waiter.done = True
+            self.loop.call_soon(waiter.deliver, None)
+
+    def close_polls(self) -> None:
+        """Answer every waiting poll empty and accept no new waits (endpoint shutdown)."""
+        self._closing = True
+        for domain in self.domains.values():
+            lists: list[TaskList[Any]] = [*domain.activity_lists.values()]
+            lists.extend(domain.decision_lists.values())
+            for task_list in lists:
+                while (waiter := task_list.next_waiter()) is not None:
+                    if waiter.timer is not None:
+                        waiter.timer.cancel()
+                    if not waiter.done:
+                        waiter.done = True
+                        self.loop.call_soon(waiter.deliver, None)
+
+    # ----------------------------------------------------------------- statistics
+
+    def stats(self) -> dict[str, Any]:
+        """Open executions, pending tasks and waiting polls per task list, lost tasks."""
+        activities: dict[str, int] = {}
+        decisions: dict[str, int] = {}
+        waiting: dict[str, int] = {}
+        for domain in self.domains.values():
+            for name, activity_list in domain.activity_lists.items():
+                _add(activities, name, len(activity_list))
+                _add(waiting, name, len(activity_list.waiters))
+            for name, decision_list in domain.decision_lists.items():
+                _add(decisions, name, len(decision_list))
+                _add(waiting, name, len(decision_list.waiters))
+        return {
+            "open_executions": self.open_execution_count,
+            "pending_activity_tasks": activities,
+            "pending_decision_tasks": decisions,
+            "waiting_polls": waiting,
+            "lost_tasks": self.lost_tasks,
+            "timers": len(self.timers),
+        }
+
+
+def _add(counts: dict[str, int], name: str, value: int) -> None:
+    if value:
+        counts[name] = counts.get(name, 0) + value
