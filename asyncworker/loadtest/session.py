@@ -56,7 +56,7 @@ class Session:
 
 
 def use_dummy_credentials() -> None:
-    """Make botocore sign with placeholder keys when none are configured in the environment.
+    """Make botocore sign with dummy keys when none are configured in the environment.
 
     The local endpoint accepts any signature; this keeps the demo free of AWS accounts and of
     botocore's credential chain (which would otherwise probe the EC2 metadata service).

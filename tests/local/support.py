@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from types_aiobotocore_swf import SWFClient
 
 DOMAIN = "test-domain"
-# Typed as Any: they are passed as the client stubs' TypedDicts and compared as plain dicts.
+# Typed as Any: they are passed as the typed client's TypedDicts and compared as plain dicts.
 WORKFLOW: Any = {"name": "wf", "version": "1"}
 ACTIVITY: Any = {"name": "act", "version": "1"}
 DECISIONS = "decisions"
