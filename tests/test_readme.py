@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from asyncworker.settings import WorkerSettings
+from tests.unit.conftest import running
+from tests.unit.fakeswf import FakeSwf
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -31,3 +36,24 @@ def test_every_setting_is_documented() -> None:
     for name in WorkerSettings.model_fields:
         assert f"| `{name}` | `--" in README, name
         assert f"`ASYNCWORKER_{name.upper()}`" in README, name
+
+
+@pytest.mark.anyio
+async def test_the_activity_example_works() -> None:
+    """The 'Writing activities' example, run as written on the in-memory SWF."""
+    code = re.findall(r"```python\n(# my_activities.py\n.*?)```", README, re.S)[0]
+    namespace: dict[str, Any] = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    registry = namespace["registry"]
+    assert registry.names() == ["charge:1", "export:2", "resize:1"]
+    fake = FakeSwf()
+    charge = fake.add_task("charge", "o-1")
+    export = fake.add_task("export", '{"pages": 2}', version="2")
+    failing = fake.add_task("export", '{"pages": 1, "fail": true}', version="2")
+    resize = fake.add_task("resize", "/img.png")
+    async with running(registry, fake):
+        await fake.wait_for(lambda: len(fake.responses) == 4)
+    assert fake.response_for(charge).result == "charged o-1"
+    assert fake.response_for(export).result == '{"pages":2}'
+    assert fake.response_for(failing).reason == "export failed"
+    assert fake.response_for(resize).result == "/img.png"
