@@ -46,11 +46,9 @@ class BacklogSampler:
                 response = await self._client.count_pending_activity_tasks(
                     domain=self._domain, taskList={"name": task_list}
                 )
-            except Exception as exc:
+                self.counts[task_list] = int(response["count"])
+            except Exception as exc:  # an optional gauge never takes the worker down
                 fault = classify("CountPendingActivityTasks", exc)
-                if fault is None:
-                    raise
-                log.warning("backlog sample failed", task_list=task_list, error=str(fault))
-            else:
-                self.counts[task_list] = response["count"]
+                log.warning("backlog sample failed", task_list=task_list,
+                            error=str(fault or repr(exc)))  # fmt: skip
             await anyio.sleep(self._interval * random.uniform(0.9, 1.1))

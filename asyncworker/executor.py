@@ -1,7 +1,9 @@
 """The executor: runs each activity in its own child task and maps every ending to one outcome.
 
-Each task runs in the worker's task group under its own cancel scope, whose deadline is the local
-start-to-close deadline when the activity type declares one. Async handlers run on the event loop;
+Each task runs in the worker's task group under its own cancel scope. When the activity type
+declares a start-to-close timeout, the heartbeat service asks SWF about the task at that local
+deadline (a decider may have scheduled it with a longer one): if SWF says it is gone, the handler is
+cancelled and nothing is answered (`timed_out`). Async handlers run on the event loop;
 sync handlers in worker threads under the thread limit. `_settle()` is the one place that decides
 what SWF is told; nothing a handler does (any exception, BaseException subclasses included, bad
 results, ignoring cancellation) escapes it.
@@ -9,6 +11,7 @@ results, ignoring cancellation) escapes it.
 
 from __future__ import annotations
 
+import logging
 import math
 import traceback
 from collections.abc import Callable
@@ -24,12 +27,41 @@ from asyncworker.codec import MAX_DATA, MAX_REASON, check_text, fit, fits, utf16
 from asyncworker.errors import ActivityCanceled, ActivityFailed
 from asyncworker.heartbeat import HeartbeatHandle, Heartbeats
 from asyncworker.metrics import Metrics
-from asyncworker.task import ActivityTask, CancelReason, Outcome, OutcomeKind, Slot, redact
+from asyncworker.task import (
+    ActivityTask,
+    ActivityType,
+    CancelReason,
+    Outcome,
+    OutcomeKind,
+    Slot,
+    redact,
+)
 
 log = structlog.get_logger(__name__)
 
 _NOTHING: Any = object()
 SHUTDOWN_REASON = "worker shutdown"
+
+
+def _debug_logging() -> bool:
+    """Whether debug lines are logged: their fields cost time to build on every task."""
+    try:
+        return bool(log.is_enabled_for(logging.DEBUG))
+    except AttributeError:  # a wrapper class that cannot tell: log
+        return True
+
+
+class _TypeSeries:
+    """An activity type's series: its duration histogram and a counter per outcome kind."""
+
+    __slots__ = ("duration", "label", "outcomes")
+
+    def __init__(self, metrics: Metrics, label: str) -> None:
+        self.label = label
+        self.duration = metrics.activity_duration.labels(label)
+        self.outcomes = {
+            kind: metrics.activity_tasks.labels(label, kind.value) for kind in OutcomeKind
+        }
 
 
 class ExecutorStatistics(NamedTuple):
@@ -38,14 +70,24 @@ class ExecutorStatistics(NamedTuple):
     finished: int
 
 
+_FINAL = frozenset({CancelReason.ABANDONED, CancelReason.TIMED_OUT})
+"""Reasons after which SWF no longer takes an answer: they override any earlier reason."""
+
+
 class RunningTask:
     """One running handler: its scope, why it was cancelled, and its context's control side."""
 
-    __slots__ = ("answered", "beats", "definition", "reason", "requested", "scope", "slot", "task")
+    __slots__ = (
+        "answered", "beats", "deadline", "definition", "reason",
+        "requested", "scope", "slot", "task",
+    )  # fmt: skip
 
     def __init__(self, task: ActivityTask, slot: Slot, definition: ActivityDefinition) -> None:
         self.task = task
         self.slot = slot
+        timeout = definition.start_to_close
+        self.deadline = None if timeout is None else task.polled_at + timeout
+        """When SWF times the task out if the decider kept the type's default timeout."""
         self.definition = definition
         self.scope: anyio.CancelScope | None = None
         self.reason: CancelReason | None = None
@@ -64,7 +106,7 @@ class RunningTask:
     def cancel(self, reason: CancelReason) -> None:
         """Stop the handler. A sync handler asked to cancel only sees the flag (threads can't be
         interrupted); otherwise the scope is cancelled (a sync handler's thread is abandoned)."""
-        if self.reason is None or reason is CancelReason.ABANDONED:
+        if self.reason is None or reason in _FINAL:
             self.reason = reason
         self.requested = True
         if self.scope is not None and (
@@ -95,8 +137,11 @@ class Executor:
         self._idle = anyio.Event()
         self._idle.set()
         self._closed = False
+        self._waiting = 0
+        self._sent = anyio.Event()
         self._started = 0
         self._finished = 0
+        self._by_type: dict[ActivityType, _TypeSeries] = {}
 
     def statistics(self) -> ExecutorStatistics:
         return ExecutorStatistics(len(self._running), self._started, self._finished)
@@ -128,13 +173,20 @@ class Executor:
         the decider can reschedule it, and whatever the handler does later is dropped.
         """
         stuck = [running for running in self._running if not running.answered]
+        for running in stuck:  # before the first await: a handler ending meanwhile stays silent
+            running.answered = True
         for running in stuck:
             log.error("handler ignores cancellation; answering for it", task=repr(running.task))
-            running.answered = True
             await self._finish(
                 Outcome(running.task, running.slot, OutcomeKind.FAILED, reason=SHUTDOWN_REASON)
             )
         return len(stuck)
+
+    async def wait_sent(self) -> None:
+        """Return once no outcome waits for room in the (full) outcome stream."""
+        while self._waiting:
+            self._sent = anyio.Event()
+            await self._sent.wait()
 
     async def close(self) -> None:
         """No more outcomes: the responder drains what it has and stops."""
@@ -148,7 +200,11 @@ class Executor:
             return
         running = RunningTask(task, slot, definition)
         running.beats = self._heartbeats.track(
-            task.token, definition.heartbeat_interval, definition.auto_heartbeat, running.cancel
+            task.token,
+            definition.heartbeat_interval,
+            definition.auto_heartbeat,
+            running.cancel,
+            deadline=running.deadline,
         )
         self._running.add(running)
         try:
@@ -167,8 +223,7 @@ class Executor:
                 self._idle.set()
 
     async def _execute(self, running: RunningTask, slot: Slot) -> Outcome:
-        task, definition = running.task, running.definition
-        deadline = task.polled_at + definition.start_to_close if definition.start_to_close else None
+        task, definition, deadline = running.task, running.definition, running.deadline
         try:
             data = definition.codec.decode(task.input)
         except Exception as exc:
@@ -176,15 +231,15 @@ class Executor:
         ctx = ActivityContext(task, deadline, running)
         value, error = _NOTHING, None
         started = anyio.current_time()
-        with anyio.CancelScope(deadline=math.inf if deadline is None else deadline) as scope:
+        with anyio.CancelScope() as scope:
             running.scope = scope
             if running.reason is not None and running.reason is not CancelReason.REQUESTED:
                 scope.cancel()
             try:
                 value = await self._call(definition, data, ctx)
             except anyio.get_cancelled_exc_class() as exc:
-                if scope.cancel_called:
-                    raise
+                if scope.cancel_called or anyio.current_effective_deadline() == -math.inf:
+                    raise  # ours, or an enclosing scope's (the worker itself is being cancelled)
                 error = exc  # the handler raised a cancellation of its own making
             except BaseException as exc:  # every way a handler can fail, pathologies included
                 error = exc
@@ -195,9 +250,9 @@ class Executor:
         args = (data, ctx) if definition.takes_context else (data,)
         if definition.is_async:
             return await definition.handler(*args)
-        return await anyio.to_thread.run_sync(
-            definition.handler, *args, abandon_on_cancel=True, limiter=self._threads
-        )
+        # Never abandoned: a cancelled sync handler sees `ctx.cancel_requested` and is waited
+        # for, so `thread_limit` bounds the threads really running.
+        return await anyio.to_thread.run_sync(definition.handler, *args, limiter=self._threads)
 
     def _settle(
         self,
@@ -216,6 +271,8 @@ class Executor:
 
         if reason is CancelReason.ABANDONED:
             return outcome(OutcomeKind.ABANDONED)
+        if reason is CancelReason.TIMED_OUT:
+            return outcome(OutcomeKind.TIMED_OUT)
         if value is _NOTHING and error is None:  # our scope was cancelled
             if reason is CancelReason.REQUESTED:
                 return outcome(OutcomeKind.CANCELED)
@@ -226,7 +283,8 @@ class Executor:
             if isinstance(error, ActivityCanceled) or reason is CancelReason.REQUESTED:
                 if running.requested:
                     details = error.details if isinstance(error, ActivityCanceled) else None
-                    return outcome(OutcomeKind.CANCELED, details=_fit_data(details))
+                    text = None if details is None else _text(details)
+                    return outcome(OutcomeKind.CANCELED, details=_fit_data(text))
                 return outcome(
                     OutcomeKind.FAILED, reason="ActivityCanceled raised without a cancel request"
                 )
@@ -272,25 +330,54 @@ class Executor:
             None,
         )
 
+    def _series(self, activity_type: ActivityType) -> _TypeSeries:
+        """The activity type's metric series, labelled once (`labels()` is costly per task)."""
+        series = self._by_type.get(activity_type)
+        if series is None:
+            series = self._by_type[activity_type] = _TypeSeries(self._metrics, str(activity_type))
+        return series
+
     async def _finish(self, outcome: Outcome) -> None:
         self._finished += 1
-        label = str(outcome.task.activity_type)
-        self._metrics.activity_tasks.labels(label, outcome.kind.value).inc()
-        self._metrics.activity_duration.labels(label).observe(outcome.handler_seconds)
-        log.debug(
-            "activity ended",
-            activity_type=label,
-            outcome=outcome.kind.value,
-            activity_id=outcome.task.activity_id,
-            task_token=redact(outcome.task.token),
-            seconds=round(outcome.handler_seconds, 6),
-        )
+        series = self._series(outcome.task.activity_type)
+        series.outcomes[outcome.kind].inc()
+        series.duration.observe(outcome.handler_seconds)
+        if _debug_logging():
+            log.debug(
+                "activity ended",
+                activity_type=series.label,
+                outcome=outcome.kind.value,
+                activity_id=outcome.task.activity_id,
+                task_token=redact(outcome.task.token),
+                seconds=round(outcome.handler_seconds, 6),
+            )
         if not outcome.needs_response or self._closed:
             if self._closed and outcome.needs_response:
                 log.warning("outcome after the responder closed; dropped", task=repr(outcome.task))
             outcome.slot.release()
             return
-        await self._outcomes.send(outcome)
+        try:  # the common case, without the scheduling round trip of `send()`
+            self._outcomes.send_nowait(outcome)
+        except anyio.WouldBlock:
+            await self._send_waiting(outcome)  # the stream is full: wait (backpressure)
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+            self._drop(outcome)
+
+    async def _send_waiting(self, outcome: Outcome) -> None:
+        self._waiting += 1
+        try:
+            await self._outcomes.send(outcome)
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+            self._drop(outcome)
+        finally:
+            self._waiting -= 1
+            if not self._waiting:
+                self._sent.set()
+
+    @staticmethod
+    def _drop(outcome: Outcome) -> None:
+        log.error("outcome dropped: the responder has stopped", task=repr(outcome.task))
+        outcome.slot.release()
 
 
 def _failed(

@@ -31,6 +31,10 @@ from asyncworker.task import CancelReason, redact
 
 log = structlog.get_logger(__name__)
 
+PROBE_MARGIN = 1.0
+"""Seconds after the local deadline before asking SWF: its clock started before the poll
+returned, so by then SWF has timed the task out if the decider kept the default timeout."""
+
 
 class HeartbeatStatistics(NamedTuple):
     tracked: int
@@ -43,8 +47,9 @@ class HeartbeatHandle:
     """The heartbeat state of one running task."""
 
     __slots__ = (
-        "_owner", "auto", "closed", "details", "dirty", "failures",
-        "interval", "last_sent", "next_due", "on_cancel", "sending", "token",
+        "_owner", "auto", "closed", "deadline", "details", "dirty", "failures", "hop_pending",
+        "interval", "last_sent", "next_due", "on_cancel", "period", "probe_at", "sending",
+        "token",
     )  # fmt: skip
 
     def __init__(
@@ -54,6 +59,7 @@ class HeartbeatHandle:
         interval: float,
         auto: bool,
         on_cancel: Callable[[CancelReason], None],
+        deadline: float | None,
     ) -> None:
         self._owner = owner
         self.token = token
@@ -68,6 +74,13 @@ class HeartbeatHandle:
         self.next_due: float | None = None
         self.sending = False
         """A heartbeat of this task is in flight: the next is scheduled when it returns."""
+        self.hop_pending = False
+        """A beat from a worker thread is on its way to the event loop (one hop per burst)."""
+        self.deadline = deadline
+        self.period = 0.0 if deadline is None else max(interval, deadline - anyio.current_time())
+        """The type's start-to-close timeout, roughly: the spacing of repeated probes."""
+        self.probe_at = None if deadline is None else deadline + PROBE_MARGIN
+        """When to ask SWF whether the task outlived its local deadline (None: no question)."""
 
     def beat(self, details: str | None) -> None:
         """Record the latest details and ask for a send; never blocks, safe from any thread."""
@@ -110,13 +123,20 @@ class Heartbeats:
         )
 
     def track(
-        self, token: str, interval: float, auto: bool, on_cancel: Callable[[CancelReason], None]
+        self,
+        token: str,
+        interval: float,
+        auto: bool,
+        on_cancel: Callable[[CancelReason], None],
+        *,
+        deadline: float | None = None,
     ) -> HeartbeatHandle:
-        """Start tracking a task; with `auto`, its first heartbeat is due after one interval."""
-        handle = HeartbeatHandle(self, token, interval, auto, on_cancel)
+        """Start tracking a task. With `auto`, its first heartbeat is due after one interval;
+        with a `deadline`, a heartbeat just after it asks SWF whether the task timed out."""
+        handle = HeartbeatHandle(self, token, interval, auto, on_cancel, deadline)
         self._tracked += 1
-        if auto:
-            self._schedule(handle, anyio.current_time() + interval)
+        now = anyio.current_time()
+        self._schedule_next(handle, now + interval if auto else now)
         return handle
 
     def untrack(self, handle: HeartbeatHandle) -> None:
@@ -125,10 +145,26 @@ class Heartbeats:
     def request(self, handle: HeartbeatHandle) -> None:
         """Schedule a send for `handle` (coalesced); hops to the event loop if called off it."""
         if self._loop is not None and threading.get_ident() != self._thread:
-            self._loop.call_soon_threadsafe(self.request, handle)
+            if not handle.hop_pending:  # later beats of the burst ride on this hop
+                handle.hop_pending = True
+                self._loop.call_soon_threadsafe(self._hop, handle)
             return
         if not handle.closed and not handle.sending:
             self._schedule(handle, max(anyio.current_time(), handle.last_sent + handle.interval))
+
+    def _hop(self, handle: HeartbeatHandle) -> None:
+        handle.hop_pending = False
+        self.request(handle)
+
+    def _schedule_next(self, handle: HeartbeatHandle, after: float) -> None:
+        """Schedule the handle's next send: automatic, pending details, or the deadline probe."""
+        due = math.inf
+        if handle.auto or handle.dirty:
+            due = max(after, handle.last_sent + handle.interval)
+        if handle.probe_at is not None:
+            due = min(due, max(after, handle.probe_at))
+        if due < math.inf and not handle.closed:
+            self._schedule(handle, due)
 
     def _schedule(self, handle: HeartbeatHandle, due: float) -> None:
         if handle.next_due is not None and handle.next_due <= due:
@@ -185,7 +221,8 @@ class Heartbeats:
 
     async def _send(self, handle: HeartbeatHandle) -> None:
         try:
-            await self._beat(handle)
+            if not handle.closed:  # it may have closed while waiting for budget
+                await self._beat(handle)
         except Exception:  # a bug, not SWF: heartbeats must never take the worker down
             self._outcomes.labels("error").inc()
             log.exception("unexpected error sending a heartbeat", task_token=redact(handle.token))
@@ -193,12 +230,12 @@ class Heartbeats:
         finally:
             handle.sending = False
             self._in_flight.release_on_behalf_of(handle)
-            if handle.dirty and not handle.closed:  # beats that arrived while it was in flight
-                self._schedule(handle, handle.last_sent + handle.interval)
+            if not handle.closed and handle.next_due is None:  # incl. beats that came meanwhile
+                self._schedule_next(handle, anyio.current_time())
 
     async def _beat(self, handle: HeartbeatHandle) -> None:
+        handle.dirty = False  # before reading: a beat from a thread in between stays dirty
         details = handle.details
-        handle.dirty = False
         handle.last_sent = anyio.current_time()
         try:
             cancel = await self._api.heartbeat(
@@ -206,9 +243,12 @@ class Heartbeats:
             )
         except UnknownResourceFault:
             self._outcomes.labels("unknown_resource").inc()
-            log.info("heartbeat: task is gone, abandoning it", task_token=redact(handle.token))
+            timed_out = handle.deadline is not None and handle.last_sent >= handle.deadline
+            log.info("heartbeat: task is gone at SWF", timed_out=timed_out,
+                     task_token=redact(handle.token))  # fmt: skip
             if not handle.closed:
-                handle.on_cancel(CancelReason.ABANDONED)
+                handle.on_cancel(CancelReason.TIMED_OUT if timed_out else CancelReason.ABANDONED)
+                handle.close()  # nothing more to say about a task SWF no longer knows
             return
         except SwfFault as fault:
             self._outcomes.labels("error").inc()
@@ -219,6 +259,10 @@ class Heartbeats:
             if not handle.closed:
                 self._schedule(handle, anyio.current_time() + delay)
             return
+        if handle.probe_at is not None and handle.last_sent >= handle.probe_at:
+            # SWF still has it past the type's default: the decider chose a longer timeout.
+            # Ask again one default timeout later rather than guess.
+            handle.probe_at = handle.last_sent + handle.period
         self._sent += 1
         handle.failures = 0
         if cancel:
@@ -227,5 +271,3 @@ class Heartbeats:
                 handle.on_cancel(CancelReason.REQUESTED)
         else:
             self._outcomes.labels("ok").inc()
-        if not handle.closed and (handle.auto or handle.dirty):
-            self._schedule(handle, handle.last_sent + handle.interval)

@@ -11,17 +11,13 @@ from typing import Any, TypeVar
 
 import click
 
-from asyncworker.settings import WorkerSettings, load_settings
+from asyncworker.settings import WorkerSettings, flag_for, load_settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 CONNECTION = ("domain", "region", "endpoint_url")
 """The settings a command that only talks to SWF needs."""
 _METAVARS = {int: "INTEGER", float: "SECONDS"}
-
-
-def _flag(name: str) -> str:
-    return "--task-list" if name == "task_lists" else f"--{name.replace('_', '-')}"
 
 
 def worker_options(only: tuple[str, ...] | None = None) -> Callable[[F], F]:
@@ -37,7 +33,7 @@ def worker_options(only: tuple[str, ...] | None = None) -> Callable[[F], F]:
             help_text = f"{field.description} [env {_env(name)}]"
             if name == "task_lists":
                 option = click.option(
-                    _flag(name),
+                    flag_for(name),
                     name,
                     multiple=True,
                     metavar="NAME",
@@ -45,7 +41,7 @@ def worker_options(only: tuple[str, ...] | None = None) -> Callable[[F], F]:
                 )
             else:
                 option = click.option(
-                    _flag(name), name, default=None, metavar=metavar, help=help_text
+                    flag_for(name), name, default=None, metavar=metavar, help=help_text
                 )
             command = option(command)
         return click.option(

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import enum
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -31,6 +31,8 @@ log = structlog.get_logger(__name__)
 MIN_POLL_INTERVAL = 1.0
 """An empty poll that returns sooner than this after it started waits out the rest."""
 RESTART_DELAY = 1.0
+CRASH_LOOP_RESTARTS, CRASH_LOOP_WINDOW = 5, 60.0
+"""That many restarts within that many seconds: the pollers are not alive (/healthz 503)."""
 
 
 class PollerState(enum.StrEnum):
@@ -60,6 +62,19 @@ class _Poller:
         self.scope: anyio.CancelScope | None = None
 
 
+class _Series:
+    """A task list's poll metrics, labelled once (``labels()`` is costly on the hot path)."""
+
+    __slots__ = ("duration", "empty", "error", "task", "throttled")
+
+    def __init__(self, metrics: Metrics, task_list: str) -> None:
+        self.duration = metrics.poll_duration.labels(task_list)
+        self.task = metrics.polls.labels(task_list, "task")
+        self.empty = metrics.polls.labels(task_list, "empty")
+        self.error = metrics.polls.labels(task_list, "error")
+        self.throttled = metrics.polls.labels(task_list, "throttled")
+
+
 class Pollers:
     """N pollers per task list, feeding the executor."""
 
@@ -78,14 +93,20 @@ class Pollers:
         self._submit = submit
         self._metrics = metrics
         self._pollers = [_Poller(name, i) for name in task_lists for i in range(per_task_list)]
+        self._series = {name: _Series(metrics, name) for name in task_lists}
         self._last_poll: dict[str, float] = {}
         self._restarts = 0
+        self._recent_restarts: deque[float] = deque(maxlen=CRASH_LOOP_RESTARTS)
         self._stopping = False
         self.stopped = anyio.Event()
 
     def statistics(self) -> PollerStatistics:
         states = Counter((p.task_list, p.state.value) for p in self._pollers)
-        alive = self._stopping or all(p.state is not PollerState.STOPPED for p in self._pollers)
+        crash_loop = len(self._recent_restarts) == CRASH_LOOP_RESTARTS and (
+            anyio.current_time() - self._recent_restarts[0] < CRASH_LOOP_WINDOW
+        )
+        running = all(p.state is not PollerState.STOPPED for p in self._pollers)
+        alive = self._stopping or (running and not crash_loop)
         return PollerStatistics(dict(states), dict(self._last_poll), self._restarts, alive)
 
     async def run(
@@ -115,6 +136,7 @@ class Pollers:
                     await self._poll_loop(poller)
                 except Exception:
                     self._restarts += 1
+                    self._recent_restarts.append(anyio.current_time())
                     self._metrics.poller_restarts.labels(poller.task_list).inc()
                     log.exception("poller died; restarting it", task_list=poller.task_list)
                     poller.state = PollerState.BACKING_OFF
@@ -145,7 +167,17 @@ class Pollers:
                     continue
                 failures = 0
                 if response.get("taskToken"):
-                    task = ActivityTask.from_poll(response, poller.task_list, anyio.current_time())
+                    try:
+                        task = ActivityTask.from_poll(
+                            response, poller.task_list, anyio.current_time()
+                        )
+                    except (KeyError, TypeError, AttributeError) as exc:
+                        # SWF never sends this; a broken proxy might. Without the task's fields
+                        # it can't be run, and it times out at SWF; the poller carries on.
+                        log.error("malformed task in a poll response; skipped",
+                                  task_list=poller.task_list, missing=repr(exc),
+                                  fields=sorted(response))  # fmt: skip
+                        continue
                     self._submit(task, slot)  # synchronous: no checkpoint between poll and hand-off
                     slot = None
                 elif (early := MIN_POLL_INTERVAL - (anyio.current_time() - started)) > 0:
@@ -156,16 +188,16 @@ class Pollers:
                 slot.release()
 
     async def _poll(self, task_list: str) -> dict[str, Any]:
+        series = self._series[task_list]
         started = time.perf_counter()
         try:
             response = await self._api.poll(task_list)
         except SwfFault as fault:
             throttled = isinstance(fault, ThrottledFault | LimitExceededFault)
-            self._metrics.polls.labels(task_list, "throttled" if throttled else "error").inc()
+            (series.throttled if throttled else series.error).inc()
             raise
         finally:
-            self._metrics.poll_duration.labels(task_list).observe(time.perf_counter() - started)
+            series.duration.observe(time.perf_counter() - started)
         self._last_poll[task_list] = time.time()
-        outcome = "task" if response.get("taskToken") else "empty"
-        self._metrics.polls.labels(task_list, outcome).inc()
+        (series.task if response.get("taskToken") else series.empty).inc()
         return response

@@ -20,6 +20,7 @@ import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from asyncworker.errors import ConfigError
 from asyncworker.metrics import Metrics
 from asyncworker.systemd import SystemdNotifier
 
@@ -93,7 +94,11 @@ class HttpService:
         await runner.setup()
         try:
             site = web.TCPSite(runner, self._host, self._port, reuse_address=True)
-            await site.start()
+            try:
+                await site.start()
+            except OSError as exc:
+                where = f"{self._host}:{self._port}"
+                raise ConfigError(f"cannot serve /metrics on {where}: {exc.strerror}") from None
             host, port = runner.addresses[0][:2]
             shown = f"[{host}]" if ":" in host else host
             self.url = f"http://{shown}:{port}"

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import anyio
+from anyio.lowlevel import checkpoint_if_cancelled
 
 
 class ActivityType(NamedTuple):
@@ -77,8 +78,18 @@ class Slot:
 
     @classmethod
     async def acquire(cls, limiter: anyio.CapacityLimiter) -> Slot:
+        """Take a slot, waiting for one if none is free; a cancellation point either way.
+
+        A free slot is taken without the scheduling round trip `acquire_on_behalf_of()` makes
+        (a per-task cost on the hot path); waiters keep their turn, since a queue makes
+        `acquire_on_behalf_of_nowait()` refuse.
+        """
         slot = cls(limiter)
-        await limiter.acquire_on_behalf_of(slot)
+        await checkpoint_if_cancelled()
+        try:
+            limiter.acquire_on_behalf_of_nowait(slot)
+        except anyio.WouldBlock:
+            await limiter.acquire_on_behalf_of(slot)
         slot._released = False
         return slot
 
@@ -121,7 +132,7 @@ _ANSWERED = frozenset({OutcomeKind.COMPLETED, OutcomeKind.FAILED, OutcomeKind.CA
 
 
 class CancelReason(enum.Enum):
-    """Why the worker stops a running handler; a local deadline has no reason (it just expires)."""
+    """Why the worker stops a running handler."""
 
     REQUESTED = "cancel requested"
     """A heartbeat said the decider asked to cancel: answer Canceled."""
@@ -129,3 +140,5 @@ class CancelReason(enum.Enum):
     """SWF no longer knows the task (UnknownResourceFault): answer nothing."""
     SHUTDOWN = "worker shutdown"
     """The drain timed out: answer Failed so the decider can reschedule at once."""
+    TIMED_OUT = "timed out"
+    """Past the local deadline SWF said the task is gone: it timed out there; answer nothing."""

@@ -244,6 +244,7 @@ class Worker:
                 await p.executor.wait_idle()
             self.stuck = await p.executor.answer_stuck()
         p.responder.give_up_at(anyio.current_time() + FLUSH_TIMEOUT)
+        await p.executor.wait_sent()  # outcomes waiting for room in the stream get in first
         await p.executor.close()
         await p.responder.done.wait()
         stats = p.responder.statistics()

@@ -47,6 +47,8 @@ class FakeSwf:
     """Most tasks ever handed out and not yet answered, plus polls in flight at that moment."""
     heartbeat_delay: float = 0.0
     """Seconds each heartbeat call takes."""
+    respond_delay: float = 0.0
+    """Seconds each Respond* call takes (a slow or throttled SWF)."""
     respond_gate: anyio.Event | None = None
     """While set to an unset Event, Respond* calls wait: a blocked responder."""
     _changed: anyio.Event = field(default_factory=anyio.Event)
@@ -126,6 +128,7 @@ class FakeSwf:
     async def _respond(self, response: Response, operation: str) -> None:
         if self.respond_gate is not None:
             await self.respond_gate.wait()
+        await anyio.sleep(self.respond_delay)
         self._fault(operation)
         if response.token not in self.open_tokens:
             raise UnknownResourceFault(operation, "Unknown activity task")

@@ -231,10 +231,11 @@ async def test_auto_heartbeat_and_task_gone_means_abandoned(fake: FakeSwf) -> No
     assert fake.responses == []
 
 
-async def test_local_deadline_times_out_without_answering(fake: FakeSwf) -> None:
-    fake.add_task("deadline", "")
+async def test_past_the_local_deadline_a_task_swf_dropped_is_timed_out(fake: FakeSwf) -> None:
+    token = fake.add_task("deadline", "")
     async with running(cancellable(), fake) as worker:
         await fake.wait_for(lambda: fake.tasks_handed_out == 1)
+        fake.close_task(token)  # SWF's start-to-close timer fired
         await fake.wait_for(  # pollers poll again once the slot is back: the fake wakes us
             lambda: sample(
                 worker, "asyncworker_activity_tasks_total", activity_type="deadline:1",
@@ -243,6 +244,24 @@ async def test_local_deadline_times_out_without_answering(fake: FakeSwf) -> None
         )  # fmt: skip
         assert worker.statistics().slots_used <= worker.settings.total_pollers
     assert fake.responses == []
+    assert len(fake.heartbeats) == 0  # the probe met UnknownResource: nothing recorded
+
+
+async def test_a_longer_timeout_from_the_decider_is_respected(fake: FakeSwf) -> None:
+    """The type says 1 s, but SWF still has the task at the local deadline (the decider
+    scheduled it with a longer timeout): the handler runs on and its answer is sent."""
+    registry = ActivityRegistry()
+
+    @registry.activity(name="long", start_to_close=1)
+    async def long(data: str) -> str:
+        await anyio.sleep(2.5)
+        return "finished"
+
+    token = fake.add_task("long", "")
+    async with running(registry, fake):
+        await fake.wait_for(lambda: len(fake.responses) == 1)
+    assert fake.response_for(token).result == "finished"
+    assert len(fake.heartbeats) >= 1  # the probe at the local deadline
 
 
 async def test_a_poller_that_dies_is_restarted(fake: FakeSwf) -> None:
@@ -265,3 +284,27 @@ async def test_poll_errors_back_off_and_recover(fake: FakeSwf) -> None:
                            outcome="throttled")  # fmt: skip
     assert throttled == 3
     assert fake.response_for(token).result == "eventually"
+
+
+async def test_a_malformed_task_is_skipped_without_killing_the_poller(fake: FakeSwf) -> None:
+    fake.queues["default"].append({"taskToken": "t" * 40, "activityId": "no-type"})
+    token = fake.add_task("echo", "next")
+    async with running(examples, fake, pollers=1) as worker:
+        await fake.wait_for(lambda: len(fake.responses) == 1)
+        assert worker.statistics().pollers.restarts == 0
+    assert fake.response_for(token).result == "next"
+
+
+async def test_pollers_in_a_crash_loop_are_not_alive(
+    fake: FakeSwf, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from asyncworker import poller
+
+    monkeypatch.setattr(poller, "RESTART_DELAY", 0.01)
+    for _ in range(poller.CRASH_LOOP_RESTARTS):
+        fake.faults["PollForActivityTask"].append(RuntimeError("bug"))
+    async with running(examples, fake, pollers=1) as worker:
+        await fake.wait_for(lambda: fake.calls["PollForActivityTask"] > poller.CRASH_LOOP_RESTARTS)
+        healthy, detail = worker.health()
+    assert not healthy
+    assert detail["pollers_alive"] is False
