@@ -12,6 +12,7 @@ own retries are off, because the poller and the responder own their retry polici
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import aiohttp
 import botocore.exceptions
+import structlog
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 
@@ -52,6 +54,7 @@ COMPLETE = "RespondActivityTaskCompleted"
 FAIL = "RespondActivityTaskFailed"
 CANCEL = "RespondActivityTaskCanceled"
 HEARTBEAT = "RecordActivityTaskHeartbeat"
+OPERATIONS = (POLL, COMPLETE, FAIL, CANCEL, HEARTBEAT)
 
 _THROTTLING_CODES = frozenset(
     {"ThrottlingException", "Throttling", "ThrottledException", "RequestLimitExceeded",
@@ -65,6 +68,7 @@ _NETWORK_ERRORS = (
     ConnectionError,
 )
 T = TypeVar("T")
+log = structlog.get_logger(__name__)
 
 
 def classify(operation: str, exc: BaseException) -> SwfFault | None:
@@ -178,24 +182,32 @@ async def translated(operation: str, call: Awaitable[T]) -> T:
 
 
 class InstrumentedApi:
-    """Counts and times every call of the wrapped `ActivityApi` by operation and outcome."""
+    """Counts and times every call of the wrapped `ActivityApi` by operation and outcome.
+
+    The labelled series of the common case (each operation's duration, its `ok` counter) are
+    looked up once here: `labels()` costs microseconds on every call of the hot path.
+    """
 
     def __init__(self, api: ActivityApi, metrics: Metrics) -> None:
         self._api = api
         self._requests = metrics.api_requests
-        self._duration = metrics.api_duration
+        self._ok = {op: metrics.api_requests.labels(op, "ok") for op in OPERATIONS}
+        self._duration = {op: metrics.api_duration.labels(op) for op in OPERATIONS}
 
     async def _timed(self, operation: str, call: Awaitable[T]) -> T:
         start = time.perf_counter()
-        outcome = "ok"
         try:
-            return await call
+            result = await call
         except SwfFault as fault:
-            outcome = fault.outcome
+            self._requests.labels(operation, fault.outcome).inc()
             raise
+        except BaseException:
+            raise  # cancelled or timed out locally, or a bug: SWF gave no answer to count
+        else:
+            self._ok[operation].inc()
+            return result
         finally:
-            self._requests.labels(operation, outcome).inc()
-            self._duration.labels(operation).observe(time.perf_counter() - start)
+            self._duration[operation].observe(time.perf_counter() - start)
 
     async def poll(self, task_list: str) -> dict[str, Any]:
         return await self._timed(POLL, self._api.poll(task_list))
@@ -230,6 +242,8 @@ async def open_client(
         retries={"mode": "standard", "total_max_attempts": 1},
     )
     session = get_session()
+    # AWS_REGION is what AWS's other SDKs, Lambda and ECS use; botocore reads AWS_DEFAULT_REGION.
+    region = region or os.environ.get("AWS_REGION") or None
     async with AsyncExitStack() as stack:
         try:
             client = await stack.enter_async_context(
@@ -239,8 +253,10 @@ async def open_client(
             )
         except botocore.exceptions.NoRegionError:
             raise ConfigError(
-                "no AWS region: set --region / ASYNCWORKER_REGION, or AWS_REGION"
+                "no AWS region: set --region / ASYNCWORKER_REGION, AWS_REGION or AWS_DEFAULT_REGION"
             ) from None
+        except botocore.exceptions.InvalidRegionError as exc:
+            raise ConfigError(f"invalid AWS region: {exc}") from None
         yield client
 
 
@@ -266,10 +282,19 @@ async def open_activity_apis(
                 read_timeout=RESPONSE_READ_TIMEOUT,
             )
         )
-        poll_api = InstrumentedApi(
-            AioActivityApi(poll_client, settings.domain, settings.identity), metrics
-        )
-        respond_api = InstrumentedApi(
-            AioActivityApi(respond_client, settings.domain, settings.identity), metrics
-        )
+        poll_api = InstrumentedApi(await _activity_api(poll_client, settings), metrics)
+        respond_api = InstrumentedApi(await _activity_api(respond_client, settings), metrics)
         yield poll_api, respond_api, respond_client
+
+
+async def _activity_api(client: SWFClient, settings: WorkerSettings) -> ActivityApi:
+    """The fast API over `client` (setting `fast_client`), or the plain one."""
+    if not settings.fast_client:
+        return AioActivityApi(client, settings.domain, settings.identity)
+    from asyncworker.fastclient import FastActivityApi  # it builds on this module
+
+    try:
+        return await FastActivityApi.create(client, settings.domain, settings.identity)
+    except Exception as exc:  # no credentials yet, a botocore it does not know: stay plain
+        log.warning("fast client unavailable; using plain aiobotocore calls", error=repr(exc))
+        return AioActivityApi(client, settings.domain, settings.identity)

@@ -1,0 +1,296 @@
+"""A faster `ActivityApi` over an aiobotocore client: botocore builds each request once.
+
+A plain aiobotocore call recomputes, on every call, what never changes for an activity worker:
+the User-Agent string (13% of a call, measured), the endpoint from the rule set, the auth scheme,
+parameter validation, serialization through the service model, the event hooks, and the parsing
+of the answer through the model. `FastActivityApi` asks botocore for each operation's request
+once, at start (`capture_templates`: a real call through the client, stopped just before it
+would be sent), and keeps its URL and headers. A call then only
+
+- serializes its parameters with ``json.dumps``, as botocore's JSON serializer does;
+- adds the per-request headers botocore adds (``amz-sdk-invocation-id``, ``Content-Length``);
+- signs with botocore's `SigV4Auth`, using the client's own credentials object, frozen per call
+  as aiobotocore's signer does (so refreshing credentials keep working);
+- sends through the client's own aiobotocore HTTP session (`AIOHTTPSession.send`: its connection
+  pool, timeouts, proxy settings and the mapping of network errors to botocore's exceptions);
+- reads a 2xx body with ``json.loads``; an error body goes through botocore's JSON parser and
+  becomes the client's modeled `ClientError`, exactly as the plain call raises it.
+
+So the bytes on the wire are those of plain aiobotocore (the tests compare them, and check the
+signature); what the fast path skips is botocore's client-side parameter validation (the worker
+sends only values it has already fitted to SWF's limits; the service validates anyway) and any
+event hooks registered on the client after start.
+"""
+
+from __future__ import annotations
+
+import functools
+import hmac
+import json
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from hashlib import sha256
+from typing import TYPE_CHECKING, Any
+
+import botocore.auth
+from botocore.auth import SIGNED_HEADERS_BLACKLIST, SigV4Auth
+from botocore.parsers import JSONParser
+
+from asyncworker.swf import CANCEL, COMPLETE, FAIL, HEARTBEAT, POLL, translated
+
+if TYPE_CHECKING:
+    from types_aiobotocore_swf import SWFClient
+
+_CREDENTIAL = re.compile(r"Credential=[^/]+/\d{8}/([^/]+)/([^/]+)/aws4_request")
+_SIGNER_HEADERS = ("x-amz-date", "x-amz-security-token", "authorization")
+"""The headers botocore's SigV4 signer adds."""
+_PER_REQUEST = frozenset({*_SIGNER_HEADERS, "amz-sdk-invocation-id", "content-length"})
+"""Headers botocore computes anew for every request; the rest is the same for an operation."""
+_SAMPLES: dict[str, dict[str, Any]] = {
+    POLL: {"domain": "d", "taskList": {"name": "t"}, "identity": "i"},
+    COMPLETE: {"taskToken": "t", "result": "r"},
+    FAIL: {"taskToken": "t", "reason": "r", "details": "d"},
+    CANCEL: {"taskToken": "t", "details": "d"},
+    HEARTBEAT: {"taskToken": "t", "details": "d"},
+}
+"""Any valid parameters: they only make botocore build each operation's request once."""
+_METHODS = {
+    POLL: "poll_for_activity_task",
+    COMPLETE: "respond_activity_task_completed",
+    FAIL: "respond_activity_task_failed",
+    CANCEL: "respond_activity_task_canceled",
+    HEARTBEAT: "record_activity_task_heartbeat",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    """What botocore builds for every request of one operation."""
+
+    operation: str
+    method: str
+    url: str
+    signed: tuple[tuple[str, str], ...]
+    """The headers present when botocore signs (in its order), without the per-request ones."""
+    unsigned: tuple[tuple[str, str], ...]
+    """The headers botocore adds after signing, in its order; the per-request ones (invocation id,
+    Content-Length) hold an empty value, filled in for each request."""
+    region: str
+    """The signing region and service of botocore's signature (its credential scope)."""
+    service: str
+
+
+class _Captured(Exception):
+    """Raised from botocore's ``before-send`` hook to stop a call with its prepared request."""
+
+    def __init__(self, request: Any) -> None:
+        super().__init__("captured")
+        self.request = request
+
+
+async def capture_templates(client: SWFClient) -> dict[str, Template]:
+    """Each activity-worker operation's request as botocore builds it, without sending it."""
+    templates: dict[str, Template] = {}
+    events = client.meta.events
+
+    def capture(request: Any, **_: Any) -> None:
+        raise _Captured(request)
+
+    for operation, params in _SAMPLES.items():
+        event = f"before-send.swf.{operation}"
+        events.register_first(event, capture, unique_id="asyncworker-capture")
+        try:
+            await getattr(client, _METHODS[operation])(**params)
+        except _Captured as captured:
+            request = captured.request
+        else:  # pragma: no cover - botocore always reaches before-send
+            raise RuntimeError(f"botocore sent {operation} without the before-send event")
+        finally:
+            events.unregister(event, unique_id="asyncworker-capture")
+        templates[operation] = _template(operation, request)
+    return templates
+
+
+def _template(operation: str, request: Any) -> Template:
+    """Split a signed request's headers around the signer's own (date, token, authorization)."""
+    names = [name for name, _ in request.headers.items()]
+    lowered = [name.lower() for name in names]
+    if "authorization" not in lowered:
+        raise RuntimeError(f"botocore did not sign {operation} with SigV4")
+    first = min(lowered.index(n) for n in _SIGNER_HEADERS if n in lowered)
+    last = lowered.index("authorization")
+    pairs = [(name, _text(value)) for name, value in request.headers.items()]
+    signed = tuple(pair for pair in pairs[:first] if pair[0].lower() not in _PER_REQUEST)
+    unsigned = tuple(
+        (name, "" if name.lower() in _PER_REQUEST else value) for name, value in pairs[last + 1 :]
+    )
+    scope = _CREDENTIAL.search(pairs[last][1])
+    if scope is None:
+        raise RuntimeError(f"no SigV4 credential scope in the signature of {operation}")
+    region, service = scope.groups()
+    return Template(operation, request.method, request.url, signed, unsigned, region, service)
+
+
+def _text(value: str | bytes | int) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class _SignedHeaders(dict[str, str]):
+    """The headers to sign, as `SigV4Auth.canonical_headers()` reads them (one value each)."""
+
+    def get_all(self, name: str) -> list[str]:
+        return [self[name]]
+
+
+_host = functools.lru_cache(maxsize=64)(botocore.auth._host_from_url)  # type: ignore[attr-defined]
+"""botocore's Host header value for a URL, remembered."""
+
+
+@functools.lru_cache(maxsize=16)
+def _signing_key(secret: str, date: str, region: str, service: str) -> bytes:
+    """SigV4's derived key: the same for every request of a day (the HMAC chain of
+    `SigV4Auth.signature()`)."""
+    key = f"AWS4{secret}".encode()
+    for part in (date, region, service, "aws4_request"):
+        key = hmac.new(key, part.encode("utf-8"), sha256).digest()
+    return key
+
+
+class _SigV4(SigV4Auth):
+    """botocore's SigV4 signer, minus work that repeats: its header selection without the
+    e-mail-message header map, the host of a URL, and the derived signing key are remembered."""
+
+    def __init__(self, credentials: Any, service_name: str, region_name: str) -> None:
+        super().__init__(credentials, service_name, region_name)
+        self._service = service_name
+        self._region = region_name
+
+    def headers_to_sign(self, request: Any) -> Any:
+        selected = _SignedHeaders()
+        for name, value in request.headers.items():
+            lname = name.lower()
+            if lname not in SIGNED_HEADERS_BLACKLIST:
+                selected[lname] = value
+        if "host" not in selected:
+            selected["host"] = _host(request.url)
+        return selected
+
+    def signature(self, string_to_sign: str, request: Any) -> str:
+        credentials: Any = self.credentials
+        key = _signing_key(
+            credentials.secret_key,
+            request.context["timestamp"][0:8],
+            self._region,
+            self._service,
+        )
+        return hmac.new(key, string_to_sign.encode("utf-8"), sha256).hexdigest()
+
+
+class _Request:
+    """The request as botocore's signer and aiobotocore's HTTP session read it."""
+
+    __slots__ = ("body", "context", "headers", "method", "params", "stream_output", "url")
+
+    def __init__(self, template: Template, body: bytes) -> None:
+        self.method = template.method
+        self.url = template.url
+        self.body = body
+        self.headers = dict(template.signed)
+        self.params: dict[str, str] = {}
+        self.context: dict[str, Any] = {}
+        self.stream_output = False
+
+    def add_unsigned(self, template: Template) -> None:
+        """Append the headers botocore adds after signing, the per-request ones filled in."""
+        headers = self.headers
+        for name, value in template.unsigned:
+            lname = name.lower()
+            if lname == "amz-sdk-invocation-id":
+                headers[name] = str(uuid.uuid4())
+            elif lname == "content-length":
+                headers[name] = str(len(self.body))
+            else:
+                headers[name] = value
+
+
+class FastActivityApi:
+    """`ActivityApi` over an aiobotocore SWF client, without botocore's per-call rebuilding."""
+
+    def __init__(
+        self, client: SWFClient, templates: Mapping[str, Template], domain: str, identity: str
+    ) -> None:
+        self._client = client
+        self._templates = dict(templates)
+        self._domain = domain
+        self._identity = identity
+        signer: Any = client._request_signer  # type: ignore[attr-defined]
+        self._credentials = signer._credentials
+        self._http: Any = client._endpoint.http_session  # type: ignore[attr-defined]
+        self._parser = JSONParser()
+
+    @classmethod
+    async def create(cls, client: SWFClient, domain: str, identity: str) -> FastActivityApi:
+        return cls(client, await capture_templates(client), domain, identity)
+
+    async def call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+        """One SWF call; raises the same botocore exceptions a plain aiobotocore call raises."""
+        template = self._templates[operation]
+        request = _Request(template, json.dumps(params).encode("utf-8"))
+        frozen: Any = None
+        if self._credentials is not None:
+            frozen = await self._credentials.get_frozen_credentials()
+        auth: Any = _SigV4(frozen, template.service, template.region)
+        auth.add_auth(request)  # None credentials: NoCredentialsError, as a plain call raises
+        request.add_unsigned(template)
+        response = await self._http.send(request)
+        body: bytes = await response.content
+        if response.status_code < 300:
+            result: dict[str, Any] = json.loads(body) if body else {}
+            return result
+        raise self._error(operation, response.status_code, response.headers, body)
+
+    def _error(
+        self, operation: str, status: int, headers: Mapping[str, str], body: bytes
+    ) -> Exception:
+        """The modeled exception of an error answer, parsed by botocore's JSON parser."""
+        model: Any = self._client.meta.service_model.operation_model(operation)
+        parsed: dict[str, Any] = self._parser.parse(
+            {"status_code": status, "headers": dict(headers), "body": body}, model.output_shape
+        )
+        code = parsed.get("Error", {}).get("Code")
+        error_class: Any = self._client.exceptions.from_code(code)
+        return error_class(parsed, operation)  # type: ignore[no-any-return]
+
+    async def poll(self, task_list: str) -> dict[str, Any]:
+        params = {"domain": self._domain, "taskList": {"name": task_list},
+                  "identity": self._identity}  # fmt: skip
+        return await translated(POLL, self.call(POLL, params))
+
+    async def complete(self, token: str, result: str | None) -> None:
+        params: dict[str, Any] = {"taskToken": token}
+        if result is not None:
+            params["result"] = result
+        await translated(COMPLETE, self.call(COMPLETE, params))
+
+    async def fail(self, token: str, reason: str | None, details: str | None) -> None:
+        params: dict[str, Any] = {"taskToken": token}
+        if reason is not None:
+            params["reason"] = reason
+        if details is not None:
+            params["details"] = details
+        await translated(FAIL, self.call(FAIL, params))
+
+    async def cancel(self, token: str, details: str | None) -> None:
+        params: dict[str, Any] = {"taskToken": token}
+        if details is not None:
+            params["details"] = details
+        await translated(CANCEL, self.call(CANCEL, params))
+
+    async def heartbeat(self, token: str, details: str | None) -> bool:
+        params: dict[str, Any] = {"taskToken": token}
+        if details is not None:
+            params["details"] = details
+        response = await translated(HEARTBEAT, self.call(HEARTBEAT, params))
+        return bool(response.get("cancelRequested", False))

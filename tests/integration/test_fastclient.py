@@ -1,0 +1,227 @@
+"""The fast client sends what plain aiobotocore sends: same headers, same body, a valid SigV4.
+
+A recording HTTP server on 127.0.0.1 answers like SWF. Every test makes the same call through
+the plain client (`AioActivityApi`) and through `FastActivityApi` over the same aiobotocore client,
+then compares the two requests as received, and checks both signatures with botocore's stock
+`SigV4Auth` against the credentials the server expects.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from aiobotocore.credentials import AioRefreshableCredentials
+from aiobotocore.session import get_session
+from aiohttp import web
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+from asyncworker.errors import ThrottledFault, UnknownResourceFault
+from asyncworker.fastclient import FastActivityApi
+from asyncworker.swf import ActivityApi, AioActivityApi, open_client
+
+if TYPE_CHECKING:
+    from types_aiobotocore_swf import SWFClient
+
+pytestmark = pytest.mark.anyio
+PER_REQUEST = {"x-amz-date", "authorization", "amz-sdk-invocation-id"}
+TASK = {
+    "taskToken": "token-1",
+    "activityId": "a1",
+    "startedEventId": 7,
+    "workflowExecution": {"workflowId": "wf", "runId": "run"},
+    "activityType": {"name": "echo", "version": "1"},
+    "input": "hello ünïcode",
+}
+
+
+@dataclass
+class Received:
+    method: str
+    path: str
+    headers: list[tuple[str, str]]
+    body: bytes
+
+    def header(self, name: str) -> str:
+        return next(v for k, v in self.headers if k.lower() == name)
+
+
+@dataclass
+class Recorder:
+    """An SWF stand-in that records every request and answers from `answers`."""
+
+    requests: list[Received] = field(default_factory=list)
+    answers: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)
+    url: str = ""
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        self.requests.append(
+            Received(request.method, request.path, list(request.headers.items()), body)
+        )
+        operation = request.headers["X-Amz-Target"].split(".", 1)[1]
+        status, answer = self.answers.get(operation, (200, {}))
+        return web.Response(
+            status=status,
+            body=json.dumps(answer).encode(),
+            content_type="application/x-amz-json-1.0",
+        )
+
+
+@asynccontextmanager
+async def recorder() -> AsyncIterator[Recorder]:
+    rec = Recorder()
+    app = web.Application()
+    app.router.add_post("/", rec.handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    rec.url = f"http://{host}:{port}"
+    try:
+        yield rec
+    finally:
+        await runner.cleanup()
+
+
+def signature_valid(
+    received: Received, url: str, access: str, secret: str, token: str | None
+) -> bool:
+    """Recompute the request's SigV4 signature with botocore's stock signer."""
+    authorization = received.header("authorization")
+    match = re.search(r"SignedHeaders=([^,]+), Signature=([0-9a-f]+)", authorization)
+    assert match is not None, authorization
+    signed, signature = match.group(1).split(";"), match.group(2)
+    assert f"Credential={access}/" in authorization
+    headers = {k: v for k, v in received.headers if k.lower() in signed and k.lower() != "host"}
+    request = AWSRequest(method=received.method, url=url + received.path, headers=headers,
+                         data=received.body)  # fmt: skip
+    request.context["timestamp"] = received.header("x-amz-date")
+    auth = SigV4Auth(Credentials(access, secret, token), "swf", "us-east-1")
+    canonical = auth.canonical_request(request)
+    expected = auth.signature(auth.string_to_sign(request, canonical), request)
+    return bool(expected == signature)
+
+
+def comparable(received: Received) -> dict[str, str]:
+    """The request's headers without the per-request ones (date, signature, invocation id)."""
+    return {k.lower(): v for k, v in received.headers if k.lower() not in PER_REQUEST}
+
+
+Call = Callable[[ActivityApi], Awaitable[Any]]
+CALLS: dict[str, Call] = {
+    "poll": lambda api: api.poll("orders"),
+    "complete": lambda api: api.complete("token-1", 'the "result" ünïcode'),
+    "complete without result": lambda api: api.complete("token-1", None),
+    "fail": lambda api: api.fail("token-1", "reason", "details\nline 2"),
+    "cancel": lambda api: api.cancel("token-1", None),
+    "heartbeat": lambda api: api.heartbeat("token-1", "50%"),
+}
+
+
+@asynccontextmanager
+async def client(url: str) -> AsyncIterator[SWFClient]:
+    async with open_client(
+        region="us-east-1", endpoint_url=url, max_pool_connections=4, read_timeout=10
+    ) as swf:
+        yield swf
+
+
+@pytest.mark.parametrize("name", list(CALLS))
+async def test_same_request_on_the_wire(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDTEST")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret-test")
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    async with recorder() as rec, client(rec.url) as swf:
+        rec.answers["PollForActivityTask"] = (200, TASK)
+        rec.answers["RecordActivityTaskHeartbeat"] = (200, {"cancelRequested": True})
+        plain = AioActivityApi(swf, "domain-1", "worker-1")
+        fast = await FastActivityApi.create(swf, "domain-1", "worker-1")
+        plain_result = await CALLS[name](plain)
+        fast_result = await CALLS[name](fast)
+    plain_request, fast_request = rec.requests
+    assert comparable(fast_request) == comparable(plain_request)
+    assert [k for k, _ in fast_request.headers] == [k for k, _ in plain_request.headers]
+    assert fast_request.body == plain_request.body
+    for received in (plain_request, fast_request):
+        assert signature_valid(received, rec.url, "AKIDTEST", "secret-test", None)
+        assert re.fullmatch(r"[0-9a-f-]{36}", received.header("amz-sdk-invocation-id"))
+    if name == "poll":
+        plain_result = {k: v for k, v in plain_result.items() if k != "ResponseMetadata"}
+    assert fast_result == plain_result
+
+
+async def test_session_token_is_sent_and_signed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDTEMP")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret-temp")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "session-token")
+    async with recorder() as rec, client(rec.url) as swf:
+        await AioActivityApi(swf, "d", "w").complete("t", "r")
+        await (await FastActivityApi.create(swf, "d", "w")).complete("t", "r")
+    plain_request, fast_request = rec.requests
+    assert comparable(fast_request) == comparable(plain_request)
+    assert fast_request.header("x-amz-security-token") == "session-token"
+    assert signature_valid(fast_request, rec.url, "AKIDTEMP", "secret-temp", "session-token")
+
+
+@pytest.mark.parametrize(
+    ("answer", "fault"),
+    [
+        ({"__type": "com.amazonaws.swf.base.model#UnknownResourceFault", "message": "gone"},
+         UnknownResourceFault),
+        ({"__type": "com.amazon.coral.availability#ThrottlingException",
+          "message": "Rate exceeded"}, ThrottledFault),
+    ],
+)  # fmt: skip
+async def test_errors_are_the_plain_clients(answer: dict[str, str], fault: type[Exception]) -> None:
+    async with recorder() as rec, client(rec.url) as swf:
+        rec.answers["RespondActivityTaskCompleted"] = (400, answer)
+        raised = []
+        for api in (AioActivityApi(swf, "d", "w"), await FastActivityApi.create(swf, "d", "w")):
+            with pytest.raises(fault) as caught:
+                await api.complete("t", "r")
+            raised.append(caught.value)
+            cause: Any = caught.value.__cause__
+            assert cause.response["Error"]["Code"] == answer["__type"].split("#")[1]
+    assert str(raised[0]) == str(raised[1])
+
+
+async def test_refreshing_credentials_keep_working() -> None:
+    """Credentials that expire are refreshed through aiobotocore, and the next request is signed
+    with the new keys."""
+    generation = 0
+
+    async def refresh() -> dict[str, str]:
+        nonlocal generation
+        generation += 1
+        expiry = datetime.now(UTC) + timedelta(seconds=1)  # inside the mandatory refresh window
+        return {"access_key": f"AKID{generation}", "secret_key": f"secret-{generation}",
+                "token": f"token-{generation}", "expiry_time": expiry.isoformat()}  # fmt: skip
+
+    credentials = AioRefreshableCredentials.create_from_metadata(
+        await refresh(), refresh_using=refresh, method="test"
+    )
+    session = get_session()
+    session._credentials = credentials  # type: ignore[attr-defined]
+    async with (
+        recorder() as rec,
+        session.create_client("swf", region_name="us-east-1", endpoint_url=rec.url) as swf,
+    ):
+        fast = await FastActivityApi.create(swf, "d", "w")
+        for _ in range(3):
+            await fast.complete("t", "r")
+    keys = [re.search(r"Credential=(AKID\d+)/", r.header("authorization")) for r in rec.requests]
+    used = [k.group(1) for k in keys if k is not None]
+    assert len(set(used)) == 3, used  # every call refreshed the expiring keys
+    for received, access in zip(rec.requests, used, strict=True):
+        n = access.removeprefix("AKID")
+        assert signature_valid(received, rec.url, access, f"secret-{n}", f"token-{n}")
