@@ -105,7 +105,7 @@ class WorkerSettings(BaseSettings):
     fast_client: bool = Field(
         default=True,
         description="Build each SWF request once and only sign and send it per call (the same"
-        " bytes on the wire, a third of the CPU); false: plain aiobotocore calls.",
+        " bytes on the wire, less than half the CPU); false: plain aiobotocore calls.",
     )
     heartbeat_rate: float = Field(
         default=100.0, gt=0, le=10_000, description="Heartbeats per second this worker may send."

@@ -1,0 +1,117 @@
+"""``python -m benchmarks``: run the scenarios, write ``benchmarks/results/<timestamp>.json`` and
+``.md`` (the table), and keep logs and flame graphs in ``benchmarks/results/<timestamp>/``.
+
+    python -m benchmarks --quick                 # a, c, e and the pipeline: about 2 minutes
+    python -m benchmarks                         # every scenario but the soak
+    python -m benchmarks --only peers --only d   # by name or letter
+    python -m benchmarks --only soak --minutes 10
+
+Exit status: 0 when every scenario ran and met its target, 1 when a target was missed, 2 when a
+scenario could not run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from benchmarks import harness, scale, scenarios, soak
+from benchmarks.core import Context, Row, Scenario, machine, markdown, write_results
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def pipeline(ctx: Context) -> Scenario:
+    """asyncworker's own CPU per task without HTTP (``benchmarks/pipeline.py``), on one core."""
+    scenario = Scenario("pipeline", "asyncworker's own CPU per task (no HTTP)")
+    argv = harness.python(
+        "benchmarks.pipeline", "--tasks", str(ctx.pick(5_000, 30_000)), "--repeats", "3"
+    )
+    done = subprocess.run(
+        harness.pinned(argv, harness.WORKER_CORE),
+        cwd=harness.ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    figures: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    scenario.details = figures
+    own = figures["worker_us_per_task"] - figures["bare_us_per_task"]
+    scenario.rows.append(
+        Row("pipeline", "asyncworker's own CPU per task (instant fake SWF)", own, "µs",
+            "bare loops over the same fake", figures["bare_us_per_task"])
+    )  # fmt: skip
+    return scenario
+
+
+SCENARIOS: dict[str, Callable[[Context], Scenario]] = {
+    "ceiling": scenarios.ceiling,
+    "peers": scenarios.peers,
+    "roundtrips": scenarios.roundtrips,
+    "scale": scale.run,
+    "endpoint": scenarios.endpoint,
+    "pipeline": pipeline,
+    "soak": soak.run,
+}
+LETTERS = {"a": "ceiling", "b": "peers", "c": "roundtrips", "d": "scale", "e": "endpoint"}
+QUICK = ("ceiling", "roundtrips", "endpoint", "pipeline")
+FULL = ("ceiling", "peers", "roundtrips", "scale", "endpoint", "pipeline")
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--quick", action="store_true", help="short runs of a, c, e, pipeline")
+    parser.add_argument(
+        "--only",
+        action="append",
+        metavar="NAME",
+        choices=[*SCENARIOS, *LETTERS],
+        help=f"run only this scenario (repeatable): {', '.join(SCENARIOS)} or a-e",
+    )
+    parser.add_argument("--repeats", type=int, default=None, help="runs per contender")
+    parser.add_argument("--minutes", type=float, default=10.0, help="soak duration")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="results directory")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    names = [LETTERS.get(n, n) for n in args.only] if args.only else None
+    selected = list(dict.fromkeys(names or (QUICK if args.quick else FULL)))
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    ctx = Context(
+        quick=args.quick,
+        out=args.out / stamp,
+        repeats=args.repeats or (3 if args.quick else 5),
+        soak_minutes=args.minutes,
+    )
+    ctx.logs.mkdir(parents=True, exist_ok=True)
+    harness.pin_self(harness.SERVER_CORE)
+    info = {**machine(), "mode": "quick" if args.quick else "full", "started": stamp}
+    results: list[Scenario] = []
+    for name in selected:
+        print(f"== {name}", file=sys.stderr, flush=True)
+        begun = time.monotonic()
+        try:
+            scenario = SCENARIOS[name](ctx)
+        except Exception as exc:
+            traceback.print_exc()
+            scenario = Scenario(name, name, error=f"{type(exc).__name__}: {exc}")
+        scenario.seconds = time.monotonic() - begun
+        results.append(scenario)
+    path = write_results(args.out, stamp, results, info)
+    print(markdown(results, info))
+    print(f"results: {path} (logs, flame graphs: {ctx.out})", file=sys.stderr)
+    if any(s.error for s in results):
+        return 2
+    return 1 if any(row.passed is False for s in results for row in s.rows) else 0

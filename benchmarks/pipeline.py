@@ -1,0 +1,138 @@
+"""asyncworker's own CPU per task, with SWF taken out: the pipeline against an instant API.
+
+`InstantApi` answers polls from memory (a task while any are left) and acknowledges answers at
+once, yielding to the event loop once per call as network I/O would. The worker runs as in
+production (slots, pollers, executor, heartbeat tracking, responder, metrics, `InstrumentedApi`),
+without HTTP; the baseline drives the same API with bare loops (poll, then answer). The
+difference is what asyncworker itself costs per task, the part its own code can cut.
+
+    python -m benchmarks.pipeline --tasks 20000     # prints one JSON line
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+
+from asyncworker.examples.basic import registry
+from asyncworker.logs import configure_logging
+from asyncworker.metrics import Metrics
+from asyncworker.settings import WorkerSettings
+from asyncworker.swf import InstrumentedApi
+from asyncworker.worker import Apis, Worker
+
+POLLERS = 16
+
+
+class InstantApi:
+    """An `ActivityApi` that answers from memory; see the module docstring."""
+
+    def __init__(self, tasks: int) -> None:
+        self.left = tasks
+        self.tasks = tasks
+        self.answered = 0
+        self.done = anyio.Event()
+        self._serial = 0
+
+    async def poll(self, task_list: str) -> dict[str, Any]:
+        await asyncio.sleep(0)
+        if self.left <= 0:
+            await anyio.sleep(0.05)
+            return {"startedEventId": 0}
+        self.left -= 1
+        self._serial += 1
+        n = self._serial
+        return {
+            "taskToken": f"token-{n:08d}-" + "t" * 120,
+            "activityId": f"a{n}",
+            "startedEventId": 5,
+            "workflowExecution": {"workflowId": f"wf-{n // 1000}", "runId": "run"},
+            "activityType": {"name": "echo", "version": "1"},
+            "input": "hello",
+        }
+
+    async def complete(self, token: str, result: str | None) -> None:
+        await asyncio.sleep(0)
+        self.answered += 1
+        if self.answered >= self.tasks:
+            self.done.set()
+
+    async def fail(self, token: str, reason: str | None, details: str | None) -> None:
+        raise AssertionError(f"echo tasks never fail: {reason}")
+
+    async def cancel(self, token: str, details: str | None) -> None:
+        raise AssertionError("echo tasks are never cancelled")
+
+    async def heartbeat(self, token: str, details: str | None) -> bool:
+        return False
+
+
+async def run_worker(tasks: int) -> float:
+    """CPU seconds per task of a Worker over `InstantApi`."""
+    api = InstantApi(tasks)
+
+    @asynccontextmanager
+    async def apis(settings: WorkerSettings, metrics: Metrics) -> AsyncIterator[Apis]:
+        instrumented = InstrumentedApi(api, metrics)
+        yield instrumented, instrumented, None
+
+    settings = WorkerSettings(
+        domain="bench", metrics_port=None, pollers=POLLERS, region="us-east-1", log_level="WARNING"
+    )
+    async with Worker(registry, settings, api_factory=apis):
+        begun = time.process_time()
+        await api.done.wait()
+        return (time.process_time() - begun) / tasks
+
+
+async def run_bare(tasks: int) -> float:
+    """CPU seconds per task of `POLLERS` bare loops (poll, then answer) over `InstantApi`."""
+    api = InstantApi(tasks)
+
+    async def loop() -> None:
+        while api.left > 0:
+            task = await api.poll("default")
+            if task.get("taskToken"):
+                await api.complete(task["taskToken"], task.get("input"))
+
+    begun = time.process_time()
+    async with anyio.create_task_group() as tg:
+        for _ in range(POLLERS):
+            tg.start_soon(loop)
+    return (time.process_time() - begun) / tasks
+
+
+def measure(tasks: int, repeats: int) -> dict[str, float]:
+    """Median µs of CPU per task, asyncworker's pipeline and the bare loops, alternating."""
+    configure_logging("json", "WARNING")
+    uvloop = {"use_uvloop": True}
+    worker: list[float] = []
+    bare: list[float] = []
+    for _ in range(repeats):
+        worker.append(anyio.run(run_worker, tasks, backend="asyncio", backend_options=uvloop))
+        bare.append(anyio.run(run_bare, tasks, backend="asyncio", backend_options=uvloop))
+    worker.sort()
+    bare.sort()
+    return {
+        "worker_us_per_task": round(1e6 * worker[len(worker) // 2], 1),
+        "bare_us_per_task": round(1e6 * bare[len(bare) // 2], 1),
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", type=int, default=20_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args(argv)
+    print(json.dumps(measure(args.tasks, args.repeats)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,182 @@
+"""Scenario d: 10,000 activities in flight in one ``asyncworker run`` process.
+
+The daemon starts idle (its resident memory then is the baseline), then 10,000 ``sleep`` tasks
+are scheduled at 1,000 a second, 5 every 5 ms: about half of what the worker handles on its
+core, and smooth (at full speed, or in bursts, the figures would measure a queue, not the
+worker). Their sleep outlasts the ramp-up, so all of them are in flight at once (the daemon's
+poll and task counters say how many). Peak RSS is the process's ``VmHWM``;
+event-loop lag and task overhead (poll return to answer acknowledged, minus handler time) are
+the p99 of the daemon's own histograms, interpolated within buckets as Prometheus'
+``histogram_quantile`` does.
+"""
+
+from __future__ import annotations
+
+import math
+import socket
+import time
+import urllib.request
+from dataclasses import replace
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from benchmarks import harness
+from benchmarks.core import Context, Row, Scenario, ratio
+from benchmarks.preload import ActivityKind, connect, register, schedule
+from benchmarks.throughput import DOMAIN, POLL_TIMEOUT, TASK_LIST, asyncworker_argv
+
+SLEEP = ActivityKind("sleep", "1", "1")
+ARRIVALS_PER_SECOND = 1000
+"""Below what one core handles (so the overhead measured is the worker's, not a queue's)."""
+CHUNK = 5
+POLLERS = 64
+RSS_TARGET_MB = 256
+OVERHEAD_TARGET_MS = 10.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def scrape(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        return str(response.read().decode())
+
+
+def total(text: str, name: str, **labels: str) -> float:
+    """The sum of the samples of ``name`` whose labels include ``labels``.
+
+    A plain scan of the lines: this runs on the endpoint's core while the worker works, so it
+    must cost the endpoint little time (the full parser takes milliseconds).
+    """
+    found = 0.0
+    wanted = [f'{key}="{value}"' for key, value in labels.items()]
+    for line in text.splitlines():
+        if line.startswith(name) and line[len(name) : len(name) + 1] in ("{", " "):
+            series, _, value = line.rpartition(" ")
+            if all(label in series for label in wanted):
+                found += float(value)
+    return found
+
+
+def in_flight(text: str) -> int:
+    """Tasks polled and not yet ended, from the daemon's counters."""
+    polled = total(text, "asyncworker_polls_total", outcome="task")
+    return int(polled - total(text, "asyncworker_activity_tasks_total"))
+
+
+def histogram_quantile(text: str, name: str, quantile: float) -> float:
+    """The ``quantile`` of histogram ``name`` (all its series summed), in the metric's unit."""
+    buckets: dict[float, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == f"{name}_bucket":
+                bound = float(sample.labels["le"])
+                buckets[bound] = buckets.get(bound, 0.0) + sample.value
+    bounds = sorted(buckets)
+    if not bounds or not buckets[bounds[-1]]:
+        return math.nan
+    rank = quantile * buckets[bounds[-1]]
+    lower, below = 0.0, 0.0
+    for bound in bounds:
+        count = buckets[bound]
+        if count >= rank:
+            if math.isinf(bound):
+                return lower
+            inside = count - below
+            return lower + (bound - lower) * ((rank - below) / inside if inside else 0.0)
+        lower, below = bound, count
+    return lower
+
+
+def run(ctx: Context) -> Scenario:
+    """(d) peak RSS, event-loop lag p99 and task overhead p99 with ``tasks`` in flight."""
+    scenario = Scenario("scale", "d. 10,000 in-flight sleep activities in one process")
+    tasks, sleep = ctx.pick((3000, 5.0), (10_000, 15.0))
+    port = free_port()
+    endpoint = harness.start_endpoint(ctx.logs, "--poll-timeout", POLL_TIMEOUT, name="endpoint-d")
+    try:
+        argv = asyncworker_argv(
+            "--max-concurrency", str(tasks + POLLERS), "--pollers", str(POLLERS),
+            "--metrics-port", str(port),
+        )(endpoint.url)  # fmt: skip
+        register(endpoint.url, DOMAIN, TASK_LIST, [SLEEP])
+        worker = harness.start("asyncworker-scale", argv, ctx.logs, core=harness.WORKER_CORE)
+        with harness.running(worker, 30.0):
+            harness.wait_until(lambda: _ready(worker, port), 30, "the worker to be ready")
+            idle_kib = harness.memory_kib(worker.pid)["VmRSS"]
+            begun = time.monotonic()
+            _paced(endpoint.url, replace(SLEEP, input=str(sleep)), tasks)
+            peak_in_flight = _watch(endpoint, worker, port, tasks, sleep * 3 + 120)
+            elapsed = time.monotonic() - begun
+            text = scrape(port)
+            memory = harness.memory_kib(worker.pid)
+    finally:
+        endpoint.proc.stop()
+    peak_mb, idle_mb = memory["VmHWM"] / 1024, idle_kib / 1024
+    lag_ms = 1000 * histogram_quantile(text, "asyncworker_event_loop_lag_seconds", 0.99)
+    overhead_ms = 1000 * histogram_quantile(text, "asyncworker_task_overhead_seconds", 0.99)
+    scenario.details = {
+        "tasks": tasks,
+        "sleep_seconds": sleep,
+        "peak_in_flight": peak_in_flight,
+        "seconds": round(elapsed, 1),
+        "idle_rss_mb": round(idle_mb, 1),
+        "peak_rss_mb": round(peak_mb, 1),
+        "kib_per_task_in_flight": round((memory["VmHWM"] - idle_kib) / max(1, peak_in_flight), 1),
+        "event_loop_lag_p99_ms": round(lag_ms, 2),
+        "task_overhead_p99_ms": round(overhead_ms, 2),
+        "task_overhead_p50_ms": round(
+            1000 * histogram_quantile(text, "asyncworker_task_overhead_seconds", 0.5), 2
+        ),
+    }
+    scenario.rows += [
+        Row("d", "activities in flight at once", peak_in_flight, "", "scheduled", tasks,
+            ratio(peak_in_flight, tasks)),
+        Row("d", "peak RSS", peak_mb, "MB", "the same worker idle", idle_mb,
+            ratio(peak_mb, idle_mb), f"≤ {RSS_TARGET_MB} MB", peak_mb <= RSS_TARGET_MB),
+        Row("d", "event-loop lag p99", lag_ms, "ms", target="(reported)"),
+        Row("d", "task overhead p99", overhead_ms, "ms", target=f"≤ {OVERHEAD_TARGET_MS:g} ms",
+            passed=overhead_ms <= OVERHEAD_TARGET_MS),
+    ]  # fmt: skip
+    return scenario
+
+
+def _paced(url: str, kind: ActivityKind, tasks: int) -> None:
+    """Schedule ``tasks`` at ``ARRIVALS_PER_SECOND``, ``CHUNK`` at a time (one execution each):
+    bursts would end in bursts, and their queueing is not what the overhead should measure."""
+    conn = connect(url)
+    try:
+        begun = time.monotonic()
+        for done in range(0, tasks, CHUNK):
+            time.sleep(max(0.0, begun + done / ARRIVALS_PER_SECOND - time.monotonic()))
+            schedule(conn, DOMAIN, TASK_LIST, kind, min(CHUNK, tasks - done))
+    finally:
+        conn.close()
+
+
+def _ready(worker: harness.Proc, port: int) -> bool | None:
+    worker.check_alive()
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as response:
+            return True if response.status == 200 else None
+    except OSError:
+        return None
+
+
+def _watch(
+    endpoint: harness.Endpoint, worker: harness.Proc, port: int, completions: int, timeout: float
+) -> int:
+    """Sample the tasks in flight until ``completions`` tasks were answered; returns the peak."""
+    peak = 0
+
+    def done() -> bool | None:
+        nonlocal peak
+        worker.check_alive()
+        peak = max(peak, in_flight(scrape(port)))
+        return True if endpoint.calls("RespondActivityTaskCompleted") >= completions else None
+
+    harness.wait_until(done, timeout, f"{completions} completions", every=1.0)
+    return peak
