@@ -207,17 +207,24 @@ class Executor:
             deadline=running.deadline,
         )
         self._running.add(running)
+        beats, handed_over = running.beats, False
         try:
             outcome = await self._execute(running, slot)
-            running.beats.close()
             if not running.answered:  # answer_stuck() may have answered for a stuck handler
                 running.answered = True
+                if outcome.needs_response and definition.heartbeat_timeout:
+                    # The answer may wait for a busy responder: keep the task alive at SWF
+                    # until it is acknowledged, or it times out with its work done.
+                    beats.keep_alive()
+                    outcome.on_settle, handed_over = beats.close, True
                 await self._finish(outcome)
         except BaseException:
             slot.release()  # only an outer cancellation gets here: the worker itself is stopping
+            beats.close()
             raise
         finally:
-            running.beats.close()
+            if not handed_over:
+                beats.close()
             self._running.discard(running)  # only now: its outcome is with the responder
             if not self._running:
                 self._idle.set()
@@ -354,7 +361,7 @@ class Executor:
         if not outcome.needs_response or self._closed:
             if self._closed and outcome.needs_response:
                 log.warning("outcome after the responder closed; dropped", task=repr(outcome.task))
-            outcome.slot.release()
+            outcome.settle()
             return
         try:  # the common case, without the scheduling round trip of `send()`
             self._outcomes.send_nowait(outcome)
@@ -377,7 +384,7 @@ class Executor:
     @staticmethod
     def _drop(outcome: Outcome) -> None:
         log.error("outcome dropped: the responder has stopped", task=repr(outcome.task))
-        outcome.slot.release()
+        outcome.settle()
 
 
 def _failed(

@@ -88,6 +88,12 @@ class HeartbeatHandle:
         self.dirty = True
         self._owner.request(self)
 
+    def keep_alive(self) -> None:
+        """Heartbeat every interval from now on, whatever the handler did (it has ended, and
+        its answer waits to be sent)."""
+        self.auto = True
+        self._owner.request(self)
+
     def close(self) -> None:
         """The task ended: send nothing more for it. Idempotent."""
         if not self.closed:

@@ -122,7 +122,7 @@ class Responder:
         try:
             await self._deliver(outcome)
         finally:
-            outcome.slot.release()
+            outcome.settle()
             self._in_flight.release_on_behalf_of(outcome)
             task = outcome.task
             overhead = anyio.current_time() - task.polled_at - outcome.handler_seconds

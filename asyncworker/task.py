@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -122,10 +123,18 @@ class Outcome:
     handler_seconds: float = 0.0
     deadline: float | None = None
     """When SWF will have timed the task out, if known: responses are not retried past it."""
+    on_settle: Callable[[], None] | None = None
+    """Called once the answer is acknowledged or given up on (ends the task's heartbeats)."""
 
     @property
     def needs_response(self) -> bool:
         return self.kind in _ANSWERED
+
+    def settle(self) -> None:
+        """The answer is acknowledged or given up on: free the slot, end what kept the task."""
+        self.slot.release()
+        if self.on_settle is not None:
+            self.on_settle()
 
 
 _ANSWERED = frozenset({OutcomeKind.COMPLETED, OutcomeKind.FAILED, OutcomeKind.CANCELED})

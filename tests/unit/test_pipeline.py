@@ -308,3 +308,23 @@ async def test_pollers_in_a_crash_loop_are_not_alive(
         healthy, detail = worker.health()
     assert not healthy
     assert detail["pollers_alive"] is False
+
+
+async def test_heartbeats_go_on_until_the_answer_is_acknowledged(fake: FakeSwf) -> None:
+    """A finished task whose answer waits for a blocked responder is kept alive at SWF."""
+    registry = ActivityRegistry()
+
+    @registry.activity(name="quick", heartbeat_timeout=1)
+    async def quick(data: str) -> str:
+        return "done"
+
+    fake.respond_gate = anyio.Event()
+    token = fake.add_task("quick", "")
+    async with running(registry, fake):
+        await fake.wait_for(lambda: len(fake.heartbeats) >= 2)  # ~3 per second while it waits
+        fake.respond_gate.set()
+        await fake.wait_for(lambda: len(fake.responses) == 1)
+        sent = len(fake.heartbeats)
+        await anyio.sleep(0.7)  # two intervals: none after the answer was acknowledged
+        assert len(fake.heartbeats) == sent
+    assert fake.response_for(token).result == "done"
