@@ -1,4 +1,4 @@
-"""The drain under a slow SWF and stubborn handlers: every task answered exactly once, no crash."""
+"""The drain under a slow SWF and obstinate handlers: every task answered exactly once, no crash."""
 
 from __future__ import annotations
 
@@ -27,8 +27,8 @@ def registry() -> ActivityRegistry:
     async def echo(data: str) -> str:
         return data
 
-    @reg.activity(name="stubborn")
-    async def stubborn(data: str) -> str:
+    @reg.activity(name="obstinate")
+    async def obstinate(data: str) -> str:
         with anyio.CancelScope(shield=True):  # ignores cancellation for a while
             await anyio.sleep(float(data))
         return "done"
@@ -59,7 +59,7 @@ async def test_outcomes_waiting_for_a_slow_responder_are_all_answered() -> None:
 
 async def test_stuck_handlers_ending_during_the_answering_are_answered_once() -> None:
     fake = FakeSwf(respond_delay=0.2)
-    tokens = [fake.add_task("stubborn", "1.0") for _ in range(6)]
+    tokens = [fake.add_task("obstinate", "1.0") for _ in range(6)]
     async with running(
         registry(), fake, response_concurrency=1, batch_max=1, drain_timeout=0.1
     ) as worker:
@@ -82,12 +82,12 @@ async def test_canceled_with_non_string_details(fake: FakeSwf) -> None:
 
 
 async def test_an_enclosing_cancellation_is_not_a_handler_failure(fake: FakeSwf) -> None:
-    fake.add_task("stubborn", "0.5")
+    fake.add_task("obstinate", "0.5")
     with anyio.move_on_after(1.0):
         async with running(registry(), fake) as worker:
             await anyio.sleep(5)
     failed = worker.metrics.registry.get_sample_value(
-        "asyncworker_activity_tasks_total", {"activity_type": "stubborn:1", "outcome": "failed"}
+        "asyncworker_activity_tasks_total", {"activity_type": "obstinate:1", "outcome": "failed"}
     )
     assert not failed
     assert fake.polls_cancelled == 0  # polls are shielded even then
