@@ -31,9 +31,15 @@ from asyncworker.task import CancelReason, redact
 
 log = structlog.get_logger(__name__)
 
+COMPACT_SLACK = 1024
+"""Stale heap entries tolerated beyond twice the tracked tasks before compacting."""
 PROBE_MARGIN = 1.0
 """Seconds after the local deadline before asking SWF: its clock started before the poll
 returned, so by then SWF has timed the task out if the decider kept the default timeout."""
+
+
+def _ignore(reason: CancelReason) -> None:
+    """The cancel callback of a closed handle."""
 
 
 class HeartbeatStatistics(NamedTuple):
@@ -98,6 +104,7 @@ class HeartbeatHandle:
         """The task ended: send nothing more for it. Idempotent."""
         if not self.closed:
             self.closed = True
+            self.on_cancel = _ignore  # let go of the task: a stale heap entry may outlive it
             self._owner.untrack(self)
 
 
@@ -147,6 +154,15 @@ class Heartbeats:
 
     def untrack(self, handle: HeartbeatHandle) -> None:
         self._tracked -= 1
+        if len(self._heap) > 2 * self._tracked + COMPACT_SLACK:
+            self._compact()
+
+    def _compact(self) -> None:
+        """Drop the entries of closed or rescheduled handles. Entries are deleted lazily, when
+        they reach the top; an ended task's deadline probe would otherwise sit in the heap (and
+        keep the task alive) for a whole start-to-close timeout. Amortised O(1) per task."""
+        self._heap = [e for e in self._heap if not e[2].closed and e[2].next_due == e[0]]
+        heapq.heapify(self._heap)
 
     def request(self, handle: HeartbeatHandle) -> None:
         """Schedule a send for `handle` (coalesced); hops to the event loop if called off it."""

@@ -328,3 +328,17 @@ async def test_heartbeats_go_on_until_the_answer_is_acknowledged(fake: FakeSwf) 
         await anyio.sleep(0.7)  # two intervals: none after the answer was acknowledged
         assert len(fake.heartbeats) == sent
     assert fake.response_for(token).result == "done"
+
+
+async def test_ended_tasks_do_not_pile_up_in_the_heartbeat_heap(fake: FakeSwf) -> None:
+    """Every echo task (start-to-close 300 s) schedules a deadline probe; once the tasks end,
+    their entries must not stay queued for the whole timeout."""
+    from asyncworker.heartbeat import COMPACT_SLACK
+
+    for i in range(3 * COMPACT_SLACK):
+        fake.add_task("echo", str(i))
+    async with running(examples, fake, max_concurrency=200) as worker:
+        await fake.wait_for(lambda: len(fake.responses) == 3 * COMPACT_SLACK, within=60)
+        stats = worker.statistics().heartbeats
+    assert stats.tracked == 0
+    assert stats.scheduled <= COMPACT_SLACK
