@@ -105,7 +105,8 @@ class RunningTask:
 
     def cancel(self, reason: CancelReason) -> None:
         """Stop the handler. A sync handler asked to cancel only sees the flag (threads can't be
-        interrupted); otherwise the scope is cancelled (a sync handler's thread is abandoned)."""
+        interrupted); otherwise the scope is cancelled too (for a sync handler, the task then
+        waits for its thread: `ctx.cancel_requested` is true)."""
         if self.reason is None or reason in _FINAL:
             self.reason = reason
         self.requested = True
@@ -136,7 +137,6 @@ class Executor:
         self._running: set[RunningTask] = set()
         self._idle = anyio.Event()
         self._idle.set()
-        self._closed = False
         self._waiting = 0
         self._sent = anyio.Event()
         self._started = 0
@@ -189,8 +189,8 @@ class Executor:
             await self._sent.wait()
 
     async def close(self) -> None:
-        """No more outcomes: the responder drains what it has and stops."""
-        self._closed = True
+        """No more outcomes: the responder drains what it has and stops; a late outcome is
+        dropped (see `_drop`)."""
         await self._outcomes.aclose()
 
     async def _run(self, task: ActivityTask, slot: Slot) -> None:
@@ -209,7 +209,7 @@ class Executor:
         self._running.add(running)
         beats, handed_over = running.beats, False
         try:
-            outcome = await self._execute(running, slot)
+            outcome = await self._execute(running)
             if not running.answered:  # answer_stuck() may have answered for a stuck handler
                 running.answered = True
                 if outcome.needs_response and definition.heartbeat_timeout:
@@ -220,7 +220,7 @@ class Executor:
                 await self._finish(outcome)
         except BaseException:
             slot.release()  # only an outer cancellation gets here: the worker itself is stopping
-            beats.close()
+            handed_over = False
             raise
         finally:
             if not handed_over:
@@ -229,13 +229,13 @@ class Executor:
             if not self._running:
                 self._idle.set()
 
-    async def _execute(self, running: RunningTask, slot: Slot) -> Outcome:
-        task, definition, deadline = running.task, running.definition, running.deadline
+    async def _execute(self, running: RunningTask) -> Outcome:
+        task, definition = running.task, running.definition
         try:
             data = definition.codec.decode(task.input)
         except Exception as exc:
-            return _failed(task, slot, f"bad input: {exc}", None, 0.0, deadline)
-        ctx = ActivityContext(task, deadline, running)
+            return _failed(task, running.slot, f"bad input: {exc}", None, 0.0, running.deadline)
+        ctx = ActivityContext(task, running.deadline, running)
         value, error = _NOTHING, None
         started = anyio.current_time()
         with anyio.CancelScope() as scope:
@@ -251,7 +251,7 @@ class Executor:
             except BaseException as exc:  # every way a handler can fail, pathologies included
                 error = exc
         elapsed = anyio.current_time() - started
-        return self._settle(running, slot, value, error, elapsed, deadline)
+        return self._settle(running, value, error, elapsed)
 
     async def _call(self, definition: ActivityDefinition, data: Any, ctx: ActivityContext) -> Any:
         args = (data, ctx) if definition.takes_context else (data,)
@@ -264,14 +264,12 @@ class Executor:
     def _settle(
         self,
         running: RunningTask,
-        slot: Slot,
         value: Any,
         error: BaseException | None,
         elapsed: float,
-        deadline: float | None,
     ) -> Outcome:
         """The one mapping from how a handler ended to what SWF is told."""
-        task, reason = running.task, running.reason
+        task, reason, slot, deadline = running.task, running.reason, running.slot, running.deadline
 
         def outcome(kind: OutcomeKind, **fields: Any) -> Outcome:
             return Outcome(task, slot, kind, handler_seconds=elapsed, deadline=deadline, **fields)
@@ -358,9 +356,7 @@ class Executor:
                 task_token=redact(outcome.task.token),
                 seconds=round(outcome.handler_seconds, 6),
             )
-        if not outcome.needs_response or self._closed:
-            if self._closed and outcome.needs_response:
-                log.warning("outcome after the responder closed; dropped", task=repr(outcome.task))
+        if not outcome.needs_response:
             outcome.settle()
             return
         try:  # the common case, without the scheduling round trip of `send()`

@@ -198,11 +198,9 @@ class InstrumentedApi:
         start = time.perf_counter()
         try:
             result = await call
-        except SwfFault as fault:
+        except SwfFault as fault:  # anything else (cancelled, a bug) had no answer to count
             self._requests.labels(operation, fault.outcome).inc()
             raise
-        except BaseException:
-            raise  # cancelled or timed out locally, or a bug: SWF gave no answer to count
         else:
             self._ok[operation].inc()
             return result
