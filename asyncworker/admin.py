@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
 import botocore.exceptions
 
 from asyncworker.activity import ActivityDefinition, ActivityRegistry
 from asyncworker.errors import UnknownResourceFault
-from asyncworker.swf import classify
+from asyncworker.swf import translated
 
 if TYPE_CHECKING:
     from types_aiobotocore_swf import SWFClient
 
 
-def _already(exc: botocore.exceptions.ClientError, code: str) -> bool:
-    """Whether `exc` is SWF's `code` fault (DomainAlreadyExistsFault, TypeAlreadyExistsFault)."""
-    return exc.response.get("Error", {}).get("Code") == code
+async def _created(call: Awaitable[object], exists: str) -> bool:
+    """Await a Register* call; False when SWF answers `exists` (it was registered before)."""
+    try:
+        await call
+    except botocore.exceptions.ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == exists:
+            return False
+        raise
+    return True
 
 
 def _seconds(value: int | None) -> str:
@@ -26,51 +33,36 @@ def _seconds(value: int | None) -> str:
 async def domain_exists(client: SWFClient, domain: str) -> bool:
     """Whether `domain` is registered; other errors raise typed faults."""
     try:
-        await client.describe_domain(name=domain)
-    except Exception as exc:
-        fault = classify("DescribeDomain", exc)
-        if isinstance(fault, UnknownResourceFault):
-            return False
-        if fault is None:
-            raise
-        raise fault from exc
+        await translated("DescribeDomain", client.describe_domain(name=domain))
+    except UnknownResourceFault:
+        return False
     return True
 
 
 async def ensure_domain(client: SWFClient, domain: str, *, retention_days: int = 1) -> bool:
     """Register `domain` unless it exists; returns whether it was created."""
-    try:
-        await client.register_domain(
-            name=domain, workflowExecutionRetentionPeriodInDays=str(retention_days)
-        )
-    except botocore.exceptions.ClientError as exc:
-        if _already(exc, "DomainAlreadyExistsFault"):
-            return False
-        raise
-    return True
+    call = client.register_domain(
+        name=domain, workflowExecutionRetentionPeriodInDays=str(retention_days)
+    )
+    return await _created(call, "DomainAlreadyExistsFault")
 
 
 async def register_activity_type(
     client: SWFClient, domain: str, definition: ActivityDefinition
 ) -> bool:
     """Register one activity type with its defaults; returns False if it already existed."""
-    try:
-        await client.register_activity_type(
-            domain=domain,
-            name=definition.activity_type.name,
-            version=definition.activity_type.version,
-            description=(definition.description or "")[:1024],
-            defaultTaskList={"name": definition.task_list},
-            defaultTaskStartToCloseTimeout=_seconds(definition.start_to_close),
-            defaultTaskHeartbeatTimeout=_seconds(definition.heartbeat_timeout),
-            defaultTaskScheduleToStartTimeout=_seconds(definition.schedule_to_start),
-            defaultTaskScheduleToCloseTimeout=_seconds(definition.schedule_to_close),
-        )
-    except botocore.exceptions.ClientError as exc:
-        if _already(exc, "TypeAlreadyExistsFault"):
-            return False
-        raise
-    return True
+    call = client.register_activity_type(
+        domain=domain,
+        name=definition.activity_type.name,
+        version=definition.activity_type.version,
+        description=(definition.description or "")[:1024],
+        defaultTaskList={"name": definition.task_list},
+        defaultTaskStartToCloseTimeout=_seconds(definition.start_to_close),
+        defaultTaskHeartbeatTimeout=_seconds(definition.heartbeat_timeout),
+        defaultTaskScheduleToStartTimeout=_seconds(definition.schedule_to_start),
+        defaultTaskScheduleToCloseTimeout=_seconds(definition.schedule_to_close),
+    )
+    return await _created(call, "TypeAlreadyExistsFault")
 
 
 async def register_workflow_type(
@@ -85,22 +77,17 @@ async def register_workflow_type(
     description: str = "",
 ) -> bool:
     """Register a workflow type with its defaults; returns False if it already existed."""
-    try:
-        await client.register_workflow_type(
-            domain=domain,
-            name=name,
-            version=version,
-            description=description,
-            defaultTaskList={"name": task_list},
-            defaultTaskStartToCloseTimeout=str(decision_timeout),
-            defaultExecutionStartToCloseTimeout=str(execution_timeout),
-            defaultChildPolicy="TERMINATE",
-        )
-    except botocore.exceptions.ClientError as exc:
-        if _already(exc, "TypeAlreadyExistsFault"):
-            return False
-        raise
-    return True
+    call = client.register_workflow_type(
+        domain=domain,
+        name=name,
+        version=version,
+        description=description,
+        defaultTaskList={"name": task_list},
+        defaultTaskStartToCloseTimeout=str(decision_timeout),
+        defaultExecutionStartToCloseTimeout=str(execution_timeout),
+        defaultChildPolicy="TERMINATE",
+    )
+    return await _created(call, "TypeAlreadyExistsFault")
 
 
 async def ensure_activity_types(
