@@ -210,32 +210,44 @@ def endpoint_process(*flags: str) -> Iterator[tuple[str, subprocess.Popen[str]]]
             process.stdout.close()
 
 
+def type_registrations(domain: str = DOMAIN, **activity_defaults: str) -> list[tuple[str, Any]]:
+    """(method, parameters) of the test domain, workflow type and activity type registrations,
+    for the async (aiobotocore) and the sync (boto3) clients alike."""
+    return [
+        ("register_domain", {"name": domain, "workflowExecutionRetentionPeriodInDays": "1"}),
+        (
+            "register_workflow_type",
+            {
+                "domain": domain,
+                "name": WORKFLOW["name"],
+                "version": WORKFLOW["version"],
+                "defaultTaskList": {"name": DECISIONS},
+                "defaultExecutionStartToCloseTimeout": "600",
+                "defaultTaskStartToCloseTimeout": "30",
+                "defaultChildPolicy": "TERMINATE",
+            },
+        ),
+        (
+            "register_activity_type",
+            {
+                "domain": domain,
+                "name": ACTIVITY["name"],
+                "version": ACTIVITY["version"],
+                "defaultTaskList": {"name": ACTIVITIES},
+                "defaultTaskScheduleToStartTimeout": "NONE",
+                "defaultTaskScheduleToCloseTimeout": "NONE",
+                "defaultTaskStartToCloseTimeout": "NONE",
+                "defaultTaskHeartbeatTimeout": "NONE",
+                **activity_defaults,
+            },
+        ),
+    ]
+
+
 async def register(client: SWFClient, *, domain: str = DOMAIN, **activity_defaults: str) -> None:
     """Register the test domain, workflow type and activity type."""
-    await client.register_domain(name=domain, workflowExecutionRetentionPeriodInDays="1")
-    await client.register_workflow_type(
-        domain=domain,
-        name=WORKFLOW["name"],
-        version=WORKFLOW["version"],
-        defaultTaskList={"name": DECISIONS},
-        defaultExecutionStartToCloseTimeout="600",
-        defaultTaskStartToCloseTimeout="30",
-        defaultChildPolicy="TERMINATE",
-    )
-    defaults = {
-        "defaultTaskList": {"name": ACTIVITIES},
-        "defaultTaskScheduleToStartTimeout": "NONE",
-        "defaultTaskScheduleToCloseTimeout": "NONE",
-        "defaultTaskStartToCloseTimeout": "NONE",
-        "defaultTaskHeartbeatTimeout": "NONE",
-        **activity_defaults,
-    }
-    await client.register_activity_type(
-        domain=domain,
-        name=ACTIVITY["name"],
-        version=ACTIVITY["version"],
-        **defaults,  # type: ignore[arg-type]
-    )
+    for method, params in type_registrations(domain, **activity_defaults):
+        await getattr(client, method)(**params)
 
 
 async def start(client: SWFClient, workflow_id: str, **settings: Any) -> str:

@@ -14,7 +14,15 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from .support import ACTIVITIES, ACTIVITY, DECISIONS, DOMAIN, WORKFLOW, endpoint_process, schedule
+from .support import (
+    ACTIVITIES,
+    DECISIONS,
+    DOMAIN,
+    WORKFLOW,
+    endpoint_process,
+    schedule,
+    type_registrations,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_swf import SWFClient
@@ -26,26 +34,8 @@ def boto() -> Iterator[SWFClient]:
     with endpoint_process("--poll-timeout", "2") as (url, process):
         config = Config(read_timeout=70, retries={"mode": "standard", "total_max_attempts": 1})
         client = boto3.client("swf", endpoint_url=url, region_name="us-east-1", config=config)
-        client.register_domain(name=DOMAIN, workflowExecutionRetentionPeriodInDays="1")
-        client.register_workflow_type(
-            domain=DOMAIN,
-            name=WORKFLOW["name"],
-            version=WORKFLOW["version"],
-            defaultTaskList={"name": DECISIONS},
-            defaultExecutionStartToCloseTimeout="600",
-            defaultTaskStartToCloseTimeout="30",
-            defaultChildPolicy="TERMINATE",
-        )
-        client.register_activity_type(
-            domain=DOMAIN,
-            name=ACTIVITY["name"],
-            version=ACTIVITY["version"],
-            defaultTaskList={"name": ACTIVITIES},
-            defaultTaskScheduleToStartTimeout="NONE",
-            defaultTaskScheduleToCloseTimeout="NONE",
-            defaultTaskStartToCloseTimeout="NONE",
-            defaultTaskHeartbeatTimeout="NONE",
-        )
+        for method, params in type_registrations():
+            getattr(client, method)(**params)
         yield client
         client.close()
         process.terminate()
