@@ -346,18 +346,22 @@ class _Applier:
 
     # ------------------------------------------------------------------ other executions
 
-    def _SignalExternalWorkflowExecution(self, attributes: dict[str, Any]) -> None:
-        initiated = _present(attributes, "workflowId", "runId", "signalName", "input", "control")
-        initiated_id = self._record("SignalExternalWorkflowExecutionInitiated", initiated)
+    def _external(
+        self, attributes: dict[str, Any], decision: str, initiated_id: int
+    ) -> Execution | None:
+        """The decision's target execution, or None after recording `<decision>Failed`."""
         target = self._target(attributes)
         if target is None:
             failed = _present(attributes, "workflowId", "runId", "control")
             failed["initiatedEventId"] = initiated_id
-            self._fail(
-                "SignalExternalWorkflowExecutionFailed",
-                failed,
-                "UNKNOWN_EXTERNAL_WORKFLOW_EXECUTION",
-            )
+            self._fail(f"{decision}Failed", failed, "UNKNOWN_EXTERNAL_WORKFLOW_EXECUTION")
+        return target
+
+    def _SignalExternalWorkflowExecution(self, attributes: dict[str, Any]) -> None:
+        initiated = _present(attributes, "workflowId", "runId", "signalName", "input", "control")
+        initiated_id = self._record("SignalExternalWorkflowExecutionInitiated", initiated)
+        target = self._external(attributes, "SignalExternalWorkflowExecution", initiated_id)
+        if target is None:
             return
         signal = _present(attributes, "signalName", "input")
         signal["externalWorkflowExecution"] = self.execution.ref()
@@ -373,15 +377,8 @@ class _Applier:
     def _RequestCancelExternalWorkflowExecution(self, attributes: dict[str, Any]) -> None:
         initiated = _present(attributes, "workflowId", "runId", "control")
         initiated_id = self._record("RequestCancelExternalWorkflowExecutionInitiated", initiated)
-        target = self._target(attributes)
+        target = self._external(attributes, "RequestCancelExternalWorkflowExecution", initiated_id)
         if target is None:
-            failed = _present(attributes, "workflowId", "runId", "control")
-            failed["initiatedEventId"] = initiated_id
-            self._fail(
-                "RequestCancelExternalWorkflowExecutionFailed",
-                failed,
-                "UNKNOWN_EXTERNAL_WORKFLOW_EXECUTION",
-            )
             return
         self.engine.request_cancel(
             target,
