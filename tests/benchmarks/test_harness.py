@@ -99,7 +99,9 @@ def test_pipeline_measure_runs() -> None:
 def test_a_throughput_run_measures_something(contender: Contender, tmp_path: Path) -> None:
     ctx = Context(quick=True, out=tmp_path, repeats=1)
     result = measure(ctx, contender, 300, timeout=60)
-    assert result.tasks >= 200
+    # The window's edges are sampled every 50 ms and a run this small takes about 0.1 s, so
+    # how many tasks fall inside it varies: check that a window was measured, not its size.
+    assert 0 < result.tasks <= 300
     assert result.seconds > 0
     assert result.cpu_seconds >= 0
 
