@@ -41,12 +41,21 @@ class Timer:
     def cancel(self) -> None:
         """Stop this timer from firing; cancelling twice, or after it fired, does nothing."""
         if not self.cancelled:
-            self.cancelled = True
+            self._take()
             self._heap._note_cancelled()
 
-    def _run(self) -> None:
+    def _take(self) -> tuple[Callable[..., None], tuple[Any, ...]]:
+        """End this timer and hand over its callback and arguments. The timer keeps no
+        reference to them: an owner that holds its timer (a poll, a decision task) and is one
+        of the arguments would otherwise form a cycle only a full collection frees."""
+        callback, args = self._callback, self._args
         self.cancelled = True
-        self._callback(*self._args)
+        self._callback, self._args = _ended, ()
+        return callback, args
+
+
+def _ended() -> None:
+    """The callback of a timer that fired or was cancelled."""
 
 
 class TimerHeap:
@@ -117,10 +126,11 @@ class TimerHeap:
             if timer.cancelled:
                 self._dead -= 1
                 continue
+            callback, args = timer._take()
             try:
-                timer._run()
+                callback(*args)
             except Exception:
-                logger.exception("timer callback %r failed", timer._callback)
+                logger.exception("timer callback %r failed", callback)
         while self._heap and self._heap[0][2].cancelled:
             heapq.heappop(self._heap)
             self._dead -= 1

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import weakref
 
 import pytest
 
@@ -10,7 +12,7 @@ from asyncworker.local.errors import SerializationException, ValidationException
 from asyncworker.local.faults import FaultInjector
 from asyncworker.local.quotas import TokenBucket
 from asyncworker.local.tasklists import TaskList
-from asyncworker.local.timers import TimerHeap
+from asyncworker.local.timers import Timer, TimerHeap
 from asyncworker.local.validation import ModelValidator, utf16_length
 
 
@@ -43,6 +45,31 @@ async def test_timer_heap_compacts_many_cancelled_timers() -> None:
         timer.cancel()
     assert len(heap) == 1000
     assert len(heap._heap) < 3000  # rebuilt once dead entries outnumbered live ones
+    heap.close()
+
+
+@pytest.mark.anyio
+async def test_an_ended_timer_releases_its_callback_and_arguments() -> None:
+    """An owner that holds its own timer (a waiting poll, a decision task) is freed by reference
+    counting once the timer fired or was cancelled: no cycle is left for a full collection."""
+    heap = TimerHeap(asyncio.get_running_loop())
+    fired = asyncio.Event()
+
+    class Owner:
+        timer: Timer
+
+    cancelled, expired = Owner(), Owner()
+    cancelled.timer = heap.call_later(100, print, cancelled)
+    expired.timer = heap.call_later(0, lambda owner: fired.set(), expired)
+    refs = [weakref.ref(cancelled), weakref.ref(expired)]
+    cancelled.timer.cancel()
+    await asyncio.wait_for(fired.wait(), 2)
+    gc.disable()
+    try:
+        del cancelled, expired
+        assert [ref() for ref in refs] == [None, None]
+    finally:
+        gc.enable()
     heap.close()
 
 
