@@ -131,6 +131,12 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+        self.gc_pause = Histogram(
+            "asyncworker_gc_full_collection_seconds",
+            "How long each full garbage collection (every gc_interval) stopped the event loop.",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
         self.poller_restarts = Counter(
             "asyncworker_poller_restarts",
             "Pollers restarted after an unexpected error.",

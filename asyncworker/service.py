@@ -7,7 +7,6 @@ gets no answer, and afterwards as lag in `asyncworker_event_loop_lag_seconds` an
 
 from __future__ import annotations
 
-import gc
 import math
 import os
 import signal
@@ -20,6 +19,7 @@ import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from asyncworker import gcpolicy
 from asyncworker.errors import ConfigError
 from asyncworker.metrics import Metrics
 from asyncworker.systemd import SystemdNotifier
@@ -155,7 +155,7 @@ async def run_daemon(worker: Worker) -> None:
             if notifier.watchdog_interval is not None:
                 await tg.start(notifier.run_watchdog)
             tg.start_soon(_report_to_systemd, worker, notifier)
-        tg.start_soon(_freeze_startup_heap, worker)
+        tg.start_soon(_manage_collector, worker)
         tg.start_soon(_run_then_stop, worker, tg.cancel_scope)
         await worker.drained.wait()
         if worker.stuck:
@@ -169,13 +169,11 @@ async def _run_then_stop(worker: Worker, scope: anyio.CancelScope) -> None:
     scope.cancel()
 
 
-async def _freeze_startup_heap(worker: Worker) -> None:
-    """Move what start-up allocated (botocore's service models, the registry, clients) out of the
-    collector's reach: full collections then scan only what tasks allocate, instead of stalling
-    the loop for 100+ ms at a time while they walk long-lived objects."""
+async def _manage_collector(worker: Worker) -> None:
+    """Once the worker polls, freeze what start-up allocated (botocore's models, the registry,
+    the clients) and run full collections every ``gc_interval`` seconds (see gcpolicy)."""
     await worker.started.wait()
-    gc.collect()
-    gc.freeze()
+    await gcpolicy.run(worker.settings.gc_interval, worker.metrics.gc_pause.observe)
 
 
 async def _report_to_systemd(worker: Worker, notifier: SystemdNotifier) -> None:

@@ -26,6 +26,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from asyncworker import gcpolicy
 from asyncworker.errors import ConfigError
 
 ENV_PREFIX = "ASYNCWORKER_"
@@ -114,6 +115,13 @@ class WorkerSettings(BaseSettings):
         default=0.0,
         ge=0,
         description="Seconds between CountPendingActivityTasks samples (0: off; at least 30).",
+    )
+    gc_interval: float = Field(
+        default=gcpolicy.DEFAULT_INTERVAL,
+        ge=0,
+        description="Seconds between full garbage collections, run on a clock instead of CPython's"
+        " growth rule, which stops the loop every few seconds with thousands of tasks in flight"
+        " (0: CPython's rule).",
     )
 
     @field_validator("task_lists", mode="before")

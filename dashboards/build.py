@@ -468,6 +468,21 @@ def event_loop_row() -> list[Json]:
             ],
             width=12,
         ),
+        panel(
+            "Full garbage collection pause",
+            "Mean time each worker's event loop stood still for a full garbage collection, which "
+            "runs every gc_interval seconds. It grows with the tasks in flight (about 25 ms per "
+            "1,000); shorten gc_interval if memory grows between collections.",
+            "s",
+            [
+                (
+                    f"{rate('asyncworker_gc_full_collection_seconds_sum', TARGET)} / "
+                    f"{rate('asyncworker_gc_full_collection_seconds_count', TARGET)}",
+                    "{{instance}}",
+                )
+            ],
+            width=24,
+        ),
     ]
 
 

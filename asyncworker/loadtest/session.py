@@ -8,15 +8,15 @@ in-flight polls return at the endpoint's poll timeout, which is short for the lo
 
 from __future__ import annotations
 
-import gc
 import os
-from collections.abc import AsyncIterator, Iterator
-from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from rich.console import Console
 
+from asyncworker import gcpolicy
 from asyncworker.activity import ActivityRegistry
 from asyncworker.loadtest.measure import RunResult
 from asyncworker.loadtest.report import print_final, progress_view, write_csv, write_json
@@ -79,22 +79,6 @@ async def _endpoint(session: Session, console: Console) -> AsyncIterator[str | N
         yield ep.url
 
 
-@contextmanager
-def _frozen_heap() -> Iterator[None]:
-    """Exempt everything allocated before the run (botocore's models, the pool) from GC scans.
-
-    Measured here: without it, full collections stall the event loop 100-300 ms during a run,
-    which shows up as generator lag and as latency that is the rig's, not the fleet's. The
-    heap is unfrozen afterwards, so nothing stays exempt once the run is over.
-    """
-    gc.collect()
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
-
-
 async def run_session(session: Session, console: Console) -> RunResult:
     """Run the session, print the final report and write the files; returns the result."""
     if session.local and session.region is None:
@@ -108,6 +92,7 @@ async def run_session(session: Session, console: Console) -> RunResult:
                 await setup(client, session.rig.domain, session.registry)
             # Before the pool starts, so a missing domain or type is reported as the rig's error.
             await preflight(client, session.rig.domain, workload_types(session.rig))
+        worker: Worker | None = None
         if session.worker is not None:
             if session.registry is None:
                 raise ValueError("an in-process worker needs a registry")
@@ -116,10 +101,15 @@ async def run_session(session: Session, console: Console) -> RunResult:
             worker = await stack.enter_async_context(Worker(session.registry, settings))
             if worker.metrics_url:
                 console.print(f"worker metrics: {worker.metrics_url}", highlight=False)
-        with _frozen_heap(), progress_view(console, session.title, live=session.live) as view:
-            result = await run_rig(
-                session.rig, endpoint_url=url, region=session.region, view=view, check=False
-            )
+        # Full collections on a clock: with thousands of executions open, CPython's rule would
+        # stall the loop 100-300 ms every few seconds: lag that is the rig's, not the fleet's.
+        interval = session.worker.gc_interval if session.worker else gcpolicy.DEFAULT_INTERVAL
+        observe = worker.metrics.gc_pause.observe if worker is not None else None
+        async with gcpolicy.managed(interval, observe):
+            with progress_view(console, session.title, live=session.live) as view:
+                result = await run_rig(
+                    session.rig, endpoint_url=url, region=session.region, view=view, check=False
+                )
         print_final(console, result)
         if session.json_path is not None:
             write_json(session.json_path, result)

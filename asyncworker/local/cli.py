@@ -14,13 +14,16 @@ import sys
 import anyio
 import click
 
+from asyncworker import gcpolicy
+
 from .server import EndpointOptions, local_endpoint
 
 
-async def serve(options: EndpointOptions) -> None:
-    """Run the endpoint until a termination signal arrives."""
+async def serve(options: EndpointOptions, gc_interval: float = gcpolicy.DEFAULT_INTERVAL) -> None:
+    """Run the endpoint until a termination signal arrives (full collections every
+    ``gc_interval`` seconds: with many open executions CPython's rule stalls every call)."""
     with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-        async with local_endpoint(options) as endpoint:
+        async with local_endpoint(options) as endpoint, gcpolicy.managed(gc_interval):
             click.echo(f"asyncworker local: listening on {endpoint.url}")
             sys.stdout.flush()
             async for _ in signals:
@@ -65,6 +68,13 @@ async def serve(options: EndpointOptions) -> None:
     help="Fraction of activity-worker calls failing with a transient fault.",
 )
 @click.option("--seed", default=None, type=int, help="Seed for reproducible fault injection.")
+@click.option(
+    "--gc-interval",
+    default=gcpolicy.DEFAULT_INTERVAL,
+    show_default=True,
+    type=click.FloatRange(min=0.0),
+    help="Seconds between full garbage collections (0: CPython's own rule).",
+)
 def command(
     host: str,
     port: int,
@@ -73,6 +83,7 @@ def command(
     latency_ms: float,
     fault_rate: float,
     seed: int | None,
+    gc_interval: float,
 ) -> None:
     """Run a local Amazon SWF endpoint (JSON 1.0 protocol) for development, tests and load tests."""
     options = EndpointOptions(
@@ -84,4 +95,4 @@ def command(
         fault_rate=fault_rate,
         seed=seed,
     )
-    anyio.run(serve, options, backend="asyncio", backend_options={"use_uvloop": True})
+    anyio.run(serve, options, gc_interval, backend="asyncio", backend_options={"use_uvloop": True})

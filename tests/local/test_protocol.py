@@ -173,10 +173,12 @@ def test_cli_command_and_flags() -> None:
         "--latency-ms",
         "--fault-rate",
         "--seed",
+        "--gc-interval",
     ):
         assert flag in result.output
-    bad = CliRunner().invoke(command, ["--quotas", "sometimes"])
-    assert bad.exit_code == 2
+    for bad_flags in (["--quotas", "sometimes"], ["--gc-interval", "-1"]):
+        bad = CliRunner().invoke(command, bad_flags)
+        assert bad.exit_code == 2, bad_flags
     completed = subprocess.run(
         [sys.executable, "-m", "asyncworker.local", "--help"],
         capture_output=True,

@@ -41,6 +41,7 @@ CONTRACT_METRICS: Final = {
 #: Served on the same /metrics besides the contract (the backlog gauge only when enabled).
 EXTRA_METRICS: Final = {
     "asyncworker_poller_restarts_total": "counter",
+    "asyncworker_gc_full_collection_seconds": "histogram",
     "asyncworker_task_list_backlog": "gauge",
     "process_cpu_seconds_total": "counter",
     "process_resident_memory_bytes": "gauge",

@@ -57,6 +57,7 @@ def test_config_file_from_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
         ({"domain": "d", "log_format": "xml"}, "invalid setting 'log_format'"),
         ({"domain": "d", "task_lists": ["a", "a"]}, "task lists must not repeat"),
         ({"domain": "d", "backlog_interval": "5"}, "invalid setting 'backlog_interval'"),
+        ({"domain": "d", "gc_interval": "-1"}, "invalid setting 'gc_interval'"),
         ({"domain": "x" * 257}, "invalid setting 'domain'"),
     ],
 )

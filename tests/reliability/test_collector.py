@@ -1,0 +1,51 @@
+"""The daemon runs full garbage collections on its clock, and reports each one's pause."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import (
+    daemon,
+    free_port,
+    http_get,
+    local_endpoint_process,
+    metric,
+    poll_until,
+    schedule,
+    wait_closed,
+    wait_http,
+)
+from tests.reliability.conftest import client_for, setup_domain, worker_args
+
+pytestmark = pytest.mark.anyio
+
+TASKS = 300
+"""Sleeping at once, they keep enough objects alive for young collections to promote some to the
+oldest generation: a full collection runs only after such promotions (as in CPython's rule)."""
+
+
+async def test_full_collections_run_every_gc_interval(domain: str, tmp_path: Path) -> None:
+    async with (
+        local_endpoint_process("--poll-timeout", "2", log=tmp_path / "endpoint.log") as endpoint,
+        client_for(endpoint.url) as client,
+    ):
+        await setup_domain(client, domain)
+        execution = await schedule(client, domain, [("sleep", "1")] * TASKS)
+        port = free_port()
+        flags = ["--gc-interval", "0.2", "--max-concurrency", str(TASKS + 100)]
+        args = worker_args(endpoint.url, domain, port, *flags)
+        with daemon(args, tmp_path / "worker.log") as worker:
+            url = f"http://127.0.0.1:{port}"
+            await wait_http(f"{url}/readyz", within=30)
+            await wait_closed(client, domain, execution, TASKS, within=90)
+
+            async def collected() -> str | None:
+                text = (await http_get(f"{url}/metrics"))[1]
+                count = metric(text, "asyncworker_gc_full_collection_seconds_count")
+                return text if count >= 1 else None
+
+            text = await poll_until(collected, within=30)
+            assert worker.stop(within=40) == 0
+    assert metric(text, "asyncworker_gc_full_collection_seconds_sum") > 0
