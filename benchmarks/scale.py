@@ -7,7 +7,8 @@ worker). Their sleep outlasts the ramp-up, so all of them are in flight at once 
 poll and task counters say how many). Peak RSS is the process's ``VmHWM``;
 event-loop lag and task overhead (poll return to answer acknowledged, minus handler time) are
 the p99 of the daemon's own histograms, interpolated within buckets as Prometheus'
-``histogram_quantile`` does.
+``histogram_quantile`` does. In full mode the scenario runs three times, each on a fresh
+endpoint and daemon, and every figure is the median of the three.
 """
 
 from __future__ import annotations
@@ -32,6 +33,11 @@ CHUNK = 5
 POLLERS = 64
 RSS_TARGET_MB = 256
 OVERHEAD_TARGET_MS = 10.0
+SAMPLE_EVERY = 2.0
+"""Seconds between scrapes of the worker's metrics while it works. A scrape renders about 600
+lines on the worker's loop (2 ms); Prometheus takes one every 15-60 s, so sampling every second
+would put an observer's cost into the overhead measured. All 10,000 tasks are in flight for
+about 5 s, so the peak is still seen."""
 
 
 def free_port() -> int:
@@ -91,16 +97,54 @@ def histogram_quantile(text: str, name: str, quantile: float) -> float:
     return lower
 
 
+RUNS = 3
+"""Runs of the whole scenario in full mode; each figure is the median (the machine is shared,
+and one run's tail can be another tenant's)."""
+
+
 def run(ctx: Context) -> Scenario:
     """(d) peak RSS, event-loop lag p99 and task overhead p99 with ``tasks`` in flight."""
     scenario = Scenario("scale", "d. 10,000 in-flight sleep activities in one process")
     tasks, sleep = ctx.pick((3000, 5.0), (10_000, 15.0))
+    runs = [_once(ctx, tasks, sleep) for _ in range(ctx.pick(1, min(RUNS, ctx.repeats)))]
+
+    def middle(key: str) -> float:
+        return harness.median([figures[key] for figures in runs])
+
+    peak_in_flight = int(min(figures["peak_in_flight"] for figures in runs))
+    peak_mb, idle_mb = middle("peak_rss_mb"), middle("idle_rss_mb")
+    lag_ms, overhead_ms = middle("event_loop_lag_p99_ms"), middle("task_overhead_p99_ms")
+    scenario.details = {
+        "tasks": tasks,
+        "sleep_seconds": sleep,
+        "runs": runs,
+        **{key: round(middle(key), 2) for key in runs[0] if key != "peak_in_flight"},
+    }
+    scenario.rows += [
+        Row("d", "activities in flight at once (fewest of the runs)", peak_in_flight, "",
+            "scheduled", tasks, ratio(peak_in_flight, tasks)),
+        Row("d", "peak RSS", peak_mb, "MB", "the same worker idle", idle_mb,
+            ratio(peak_mb, idle_mb), f"≤ {RSS_TARGET_MB} MB", peak_mb <= RSS_TARGET_MB),
+        Row("d", "event-loop lag p99", lag_ms, "ms", target="(reported)"),
+        Row("d", "task overhead p99", overhead_ms, "ms", target=f"≤ {OVERHEAD_TARGET_MS:g} ms",
+            passed=overhead_ms <= OVERHEAD_TARGET_MS),
+        Row("d", "full garbage collection pause, all in flight (one per gc_interval)",
+            middle("full_collection_pause_ms"), "ms", target="(reported)"),
+    ]  # fmt: skip
+    return scenario
+
+
+def _once(ctx: Context, tasks: int, sleep: float) -> dict[str, float]:
+    """One run: a fresh endpoint and daemon, ``tasks`` sleeps in flight; its figures."""
     port = free_port()
     endpoint = harness.start_endpoint(ctx.logs, "--poll-timeout", POLL_TIMEOUT, name="endpoint-d")
     try:
+        # One full collection while every task is in flight (after the arrivals, before the
+        # first completion), to report its pause; by default one comes every 60 s.
+        plateau = (tasks / ARRIVALS_PER_SECOND + sleep) / 2
         argv = asyncworker_argv(
             "--max-concurrency", str(tasks + POLLERS), "--pollers", str(POLLERS),
-            "--metrics-port", str(port),
+            "--metrics-port", str(port), "--gc-interval", str(plateau),
         )(endpoint.url)  # fmt: skip
         register(endpoint.url, DOMAIN, TASK_LIST, [SLEEP])
         worker = harness.start("asyncworker-scale", argv, ctx.logs, core=harness.WORKER_CORE)
@@ -115,33 +159,24 @@ def run(ctx: Context) -> Scenario:
             memory = harness.memory_kib(worker.pid)
     finally:
         endpoint.proc.stop()
-    peak_mb, idle_mb = memory["VmHWM"] / 1024, idle_kib / 1024
-    lag_ms = 1000 * histogram_quantile(text, "asyncworker_event_loop_lag_seconds", 0.99)
-    overhead_ms = 1000 * histogram_quantile(text, "asyncworker_task_overhead_seconds", 0.99)
-    scenario.details = {
-        "tasks": tasks,
-        "sleep_seconds": sleep,
+
+    def p(name: str, quantile: float) -> float:
+        return round(1000 * histogram_quantile(text, f"asyncworker_{name}_seconds", quantile), 2)
+
+    collections = total(text, "asyncworker_gc_full_collection_seconds_count")
+    pauses, nan = total(text, "asyncworker_gc_full_collection_seconds_sum"), math.nan
+    return {
         "peak_in_flight": peak_in_flight,
         "seconds": round(elapsed, 1),
-        "idle_rss_mb": round(idle_mb, 1),
-        "peak_rss_mb": round(peak_mb, 1),
+        "idle_rss_mb": round(idle_kib / 1024, 1),
+        "peak_rss_mb": round(memory["VmHWM"] / 1024, 1),
         "kib_per_task_in_flight": round((memory["VmHWM"] - idle_kib) / max(1, peak_in_flight), 1),
-        "event_loop_lag_p99_ms": round(lag_ms, 2),
-        "task_overhead_p99_ms": round(overhead_ms, 2),
-        "task_overhead_p50_ms": round(
-            1000 * histogram_quantile(text, "asyncworker_task_overhead_seconds", 0.5), 2
-        ),
+        "event_loop_lag_p99_ms": p("event_loop_lag", 0.99),
+        "task_overhead_p99_ms": p("task_overhead", 0.99),
+        "task_overhead_p50_ms": p("task_overhead", 0.5),
+        "full_collections": collections,
+        "full_collection_pause_ms": round(1000 * pauses / collections, 1) if collections else nan,
     }
-    scenario.rows += [
-        Row("d", "activities in flight at once", peak_in_flight, "", "scheduled", tasks,
-            ratio(peak_in_flight, tasks)),
-        Row("d", "peak RSS", peak_mb, "MB", "the same worker idle", idle_mb,
-            ratio(peak_mb, idle_mb), f"≤ {RSS_TARGET_MB} MB", peak_mb <= RSS_TARGET_MB),
-        Row("d", "event-loop lag p99", lag_ms, "ms", target="(reported)"),
-        Row("d", "task overhead p99", overhead_ms, "ms", target=f"≤ {OVERHEAD_TARGET_MS:g} ms",
-            passed=overhead_ms <= OVERHEAD_TARGET_MS),
-    ]  # fmt: skip
-    return scenario
 
 
 def _paced(url: str, kind: ActivityKind, tasks: int) -> None:
@@ -178,5 +213,5 @@ def _watch(
         peak = max(peak, in_flight(scrape(port)))
         return True if endpoint.calls("RespondActivityTaskCompleted") >= completions else None
 
-    harness.wait_until(done, timeout, f"{completions} completions", every=1.0)
+    harness.wait_until(done, timeout, f"{completions} completions", every=SAMPLE_EVERY)
     return peak
