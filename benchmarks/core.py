@@ -51,10 +51,12 @@ class Row:
     ratio: float | None = None
     target: str = ""
     passed: bool | None = None
+    required: bool = True
+    """Whether a missed target fails the run (exit code 1); a stretch goal is only reported."""
 
     def cells(self) -> list[str]:
         ratio = "" if self.ratio is None else f"{self.ratio:.2f}×"
-        verdict = {True: "yes", False: "**no**", None: ""}[self.passed]
+        verdict = {True: "yes", False: "**no**" if self.required else "no", None: ""}[self.passed]
         base = self.baseline
         if self.baseline_value is not None:
             base = f"{base}: {_number(self.baseline_value)} {self.unit}".strip(": ")

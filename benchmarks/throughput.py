@@ -92,11 +92,12 @@ def asyncworker_argv(*flags: str, plain: bool = False) -> Argv:
     return argv
 
 
-def bare_argv(concurrency: int) -> Argv:
+def bare_argv(concurrency: int, *, pipelined: bool = False) -> Argv:
     def argv(url: str) -> list[str]:
         return harness.python(
             "benchmarks.bare", "--endpoint-url", url, "--domain", DOMAIN,
             "--task-list", TASK_LIST, "--concurrency", str(concurrency),
+            *(["--pipelined"] if pipelined else []),
         )  # fmt: skip
 
     return argv

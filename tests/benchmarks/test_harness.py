@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks import harness, profiling, scale
+from benchmarks.cli import exit_code
 from benchmarks.cli import main as bench_main
 from benchmarks.core import Context, Row, Scenario, markdown, write_results
 from benchmarks.pipeline import measure as measure_pipeline
@@ -81,6 +82,18 @@ def test_results_are_written_as_json_and_a_table(tmp_path: Path) -> None:
     assert "peers: did not run" in markdown([failed], info)
 
 
+def test_a_missed_stretch_goal_is_reported_but_fails_nothing() -> None:
+    met = Row("a", "throughput", 2.0, "×", target="≥ 0.9×", passed=True)
+    stretch = Row("a", "throughput", 2.0, "×", target="≥ 3× (stretch)", passed=False,
+                  required=False)  # fmt: skip
+    assert stretch.cells()[-1] == "no"
+    assert exit_code([Scenario("ceiling", "a", rows=[met, stretch])]) == 0
+    missed = Row("d", "overhead", 20.0, "ms", target="≤ 10 ms", passed=False)
+    assert missed.cells()[-1] == "**no**"
+    assert exit_code([Scenario("scale", "d", rows=[met, missed])]) == 1
+    assert exit_code([Scenario("peers", "b", error="RuntimeError: no")]) == 2
+
+
 def test_pipeline_measure_runs() -> None:
     figures = measure_pipeline(300, 1)
     assert figures["worker_us_per_task"] > 0
@@ -93,6 +106,7 @@ def test_pipeline_measure_runs() -> None:
         Contender("asyncworker", asyncworker_argv("--pollers", "4")),
         Contender("asyncworker-plain", asyncworker_argv("--pollers", "4", plain=True)),
         Contender("bare", bare_argv(4)),
+        Contender("bare-pipelined", bare_argv(4, pipelined=True)),
     ],
     ids=lambda c: c.name,
 )
