@@ -116,9 +116,11 @@ _JUNK = st.tuples(
 )
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def fuzzed() -> Iterator[ThreadedEndpoint]:
-    """One endpoint for all examples, with a domain, types and an execution to aim at."""
+    """One endpoint for all examples of a test, with a domain, types and an execution to aim
+    at. Not shared between tests: the random requests may deprecate the domain or the types
+    (valid calls), which the decisions test needs."""
     with threaded_endpoint(EndpointOptions(poll_timeout=0.05)) as running:
         url = running.url
         sync_call(
