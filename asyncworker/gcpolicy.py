@@ -11,14 +11,17 @@ nothing: finished tasks are freed by reference counting.
 So the long-running entry points (``asyncworker run``, ``asyncworker local``, the load-testing
 rig) take the oldest generation over. What start-up allocated is frozen (never scanned again),
 the young generations are collected as CPython does it, and the full collection runs on a clock,
-every ``interval`` seconds, instead of on growth. Cyclic garbage that reached the oldest
-generation thus lives at most ``interval`` seconds, and each full collection's pause is reported.
+every ``interval`` seconds, instead of on growth (with a safety valve, see ``VALVE``). Cyclic
+garbage that reached the oldest generation thus lives at most ``interval`` seconds, and each
+full collection's pause is reported.
 """
 
 from __future__ import annotations
 
 import gc
+import math
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
@@ -27,8 +30,31 @@ import anyio.abc
 
 DEFAULT_INTERVAL = 60.0
 """Seconds between full collections unless configured (``gc_interval``)."""
-NEVER = 2**31 - 1
-"""An oldest-generation threshold no count of young collections reaches."""
+MIN_INTERVAL = 1.0
+"""Shorter intervals would spend most of the loop's time collecting with many tasks in flight."""
+VALVE = 1000
+"""The oldest generation's threshold while the policy holds: CPython still runs a full
+collection on its own after this many middle-generation collections (about 7 million net
+allocations, a minute or more of a busy worker) if the oldest generation also grew by a
+quarter. Only a flood of garbage, say tracebacks from an SWF outage, gets there before the clock.
+(The policy relies on the generational collector of CPython 3.11-3.13 and its three thresholds.)"""
+
+
+def check_interval(value: float) -> float:
+    """``value`` as a ``gc_interval``, or ValueError saying what is allowed."""
+    if not math.isfinite(value) or value < 0 or 0 < value < MIN_INTERVAL:
+        raise ValueError(
+            f"must be 0 (CPython's rule) or a number of seconds, at least {MIN_INTERVAL:g}"
+        )
+    return value
+
+
+class _State:
+    """What the outermost policy changed, shared by policies that overlap in one process (the
+    collector is process-wide): the first to start applies it, the last to end restores it."""
+
+    active = 0
+    thresholds = (0, 0, 0)
 
 
 async def run(
@@ -40,13 +66,23 @@ async def run(
     """Apply the policy until cancelled, then give the collector back its own rule.
 
     ``interval`` is the number of seconds between full collections; 0 keeps CPython's rule (the
-    start-up heap is still frozen). ``observe`` receives each full collection's pause in seconds.
+    start-up heap is still frozen). ``observe`` receives the pause of every full collection, the
+    clock's and any other (the valve's, a library's), in seconds, at the clock's next tick or
+    when the policy ends.
+    Settings hold ``interval`` to ``check_interval``; shorter ones are for tests.
     """
-    gc.collect()
-    gc.freeze()
-    young, middle, oldest = gc.get_threshold()
+    if not math.isfinite(interval) or interval < 0:
+        raise ValueError(f"gc interval must be a non-negative number of seconds, not {interval}")
+    if not _State.active:
+        gc.collect()
+        gc.freeze()
+        _State.thresholds = gc.get_threshold()
+    _State.active += 1
+    young, middle, _ = _State.thresholds
     if interval > 0:
-        gc.set_threshold(young, middle, NEVER)
+        gc.set_threshold(young, middle, VALVE)
+    timer = _FullCollectionTimer()
+    gc.callbacks.append(timer)
     task_status.started()
     try:
         if interval <= 0:
@@ -54,26 +90,48 @@ async def run(
         while True:
             await anyio.sleep(interval)
             if gc.get_count()[2]:  # young collections promoted objects since the last one
-                pause = collect()
-                if observe is not None:
-                    observe(pause)
+                gc.collect()
+            timer.report(observe)
     finally:
-        gc.set_threshold(young, middle, oldest)
-        gc.unfreeze()
+        gc.callbacks.remove(timer)
+        timer.report(observe)
+        _State.active -= 1
+        if not _State.active:
+            gc.set_threshold(*_State.thresholds)
+            gc.unfreeze()
 
 
-def collect() -> float:
-    """One full collection now; returns its duration in seconds."""
-    begun = time.perf_counter()
-    gc.collect()
-    return time.perf_counter() - begun
+class _FullCollectionTimer:
+    """A ``gc.callbacks`` entry timing every full collection, whichever thread runs it. It only
+    appends to a deque: taking a lock here could deadlock on one the collection interrupted."""
+
+    def __init__(self) -> None:
+        self.pauses: deque[float] = deque(maxlen=1024)
+        self._began = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if info["generation"] == 2:
+            if phase == "start":
+                self._began = time.perf_counter()
+            else:
+                self.pauses.append(time.perf_counter() - self._began)
+
+    def report(self, observe: Callable[[float], None] | None) -> None:
+        while self.pauses:
+            pause = self.pauses.popleft()
+            if observe is not None:
+                observe(pause)
 
 
 @asynccontextmanager
 async def managed(
     interval: float, observe: Callable[[float], None] | None = None
 ) -> AsyncIterator[None]:
-    """The policy for the length of the block (the start-up heap is frozen when it begins)."""
+    """The policy for the length of the block (the start-up heap is frozen when it begins).
+
+    The clock runs in a task group of its own, so an exception leaving the block comes out in
+    an ExceptionGroup, as from any anyio task group.
+    """
     async with anyio.create_task_group() as tg:
         await tg.start(run, interval, observe)
         try:

@@ -121,7 +121,7 @@ class WorkerSettings(BaseSettings):
         ge=0,
         description="Seconds between full garbage collections, run on a clock instead of CPython's"
         " growth rule, which stops the loop every few seconds with thousands of tasks in flight"
-        " (0: CPython's rule).",
+        " (0: CPython's rule; else at least 1).",
     )
 
     @field_validator("task_lists", mode="before")
@@ -161,6 +161,11 @@ class WorkerSettings(BaseSettings):
             if parts.scheme not in ("http", "https") or not parts.hostname:
                 raise ValueError("must be an http(s) URL")
         return value
+
+    @field_validator("gc_interval")
+    @classmethod
+    def _check_gc_interval(cls, value: float) -> float:
+        return gcpolicy.check_interval(value)
 
     @field_validator("backlog_interval")
     @classmethod

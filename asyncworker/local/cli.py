@@ -30,6 +30,13 @@ async def serve(options: EndpointOptions, gc_interval: float = gcpolicy.DEFAULT_
                 break
 
 
+def _gc_interval(value: float) -> float:
+    try:
+        return gcpolicy.check_interval(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 @click.command(name="local")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option(
@@ -72,8 +79,9 @@ async def serve(options: EndpointOptions, gc_interval: float = gcpolicy.DEFAULT_
     "--gc-interval",
     default=gcpolicy.DEFAULT_INTERVAL,
     show_default=True,
-    type=click.FloatRange(min=0.0),
-    help="Seconds between full garbage collections (0: CPython's own rule).",
+    type=float,
+    callback=lambda _ctx, _param, value: _gc_interval(value),
+    help="Seconds between full garbage collections (0: CPython's own rule; else at least 1).",
 )
 def command(
     host: str,

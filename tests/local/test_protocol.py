@@ -176,7 +176,8 @@ def test_cli_command_and_flags() -> None:
         "--gc-interval",
     ):
         assert flag in result.output
-    for bad_flags in (["--quotas", "sometimes"], ["--gc-interval", "-1"]):
+    bad_gc = [["--gc-interval", value] for value in ("-1", "0.5", "nan")]
+    for bad_flags in (["--quotas", "sometimes"], *bad_gc):
         bad = CliRunner().invoke(command, bad_flags)
         assert bad.exit_code == 2, bad_flags
     completed = subprocess.run(

@@ -32,9 +32,9 @@ async def test_full_collections_run_every_gc_interval(domain: str, tmp_path: Pat
         client_for(endpoint.url) as client,
     ):
         await setup_domain(client, domain)
-        execution = await schedule(client, domain, [("sleep", "1")] * TASKS)
+        execution = await schedule(client, domain, [("sleep", "2")] * TASKS)
         port = free_port()
-        flags = ["--gc-interval", "0.2", "--max-concurrency", str(TASKS + 100)]
+        flags = ["--gc-interval", "1", "--max-concurrency", str(TASKS + 100)]
         args = worker_args(endpoint.url, domain, port, *flags)
         with daemon(args, tmp_path / "worker.log") as worker:
             url = f"http://127.0.0.1:{port}"

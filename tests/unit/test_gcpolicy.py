@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import math
 import weakref
 
 import anyio
@@ -38,7 +39,7 @@ async def test_full_collections_run_on_the_clock_not_on_growth() -> None:
     before = gc.get_threshold()
     async with gcpolicy.managed(0.05, observe):
         assert gc.get_freeze_count() > 0  # the start-up heap is out of the collector's reach
-        assert gc.get_threshold() == (before[0], before[1], gcpolicy.NEVER)
+        assert gc.get_threshold() == (before[0], before[1], gcpolicy.VALVE)
         garbage = old_cycle()
         with anyio.fail_after(5):
             await collected.wait()
@@ -57,7 +58,16 @@ async def test_no_full_collection_without_young_collections_since_the_last() -> 
             await anyio.sleep(0.15)
         finally:
             gc.enable()
-    assert pauses == []
+    assert len(pauses) == 1  # this test's own collection, reported; none by the clock
+
+
+async def test_every_full_collection_is_reported_whoever_runs_it() -> None:
+    pauses: list[float] = []
+    async with gcpolicy.managed(3600, pauses.append):  # the clock never ticks here
+        gc.collect(1)  # a young collection: not reported
+        await anyio.to_thread.run_sync(gc.collect)  # a full one, not the clock's, on a thread
+    assert len(pauses) == 1
+    assert pauses[0] >= 0
 
 
 async def test_interval_zero_keeps_cpythons_rule() -> None:
@@ -70,3 +80,22 @@ async def test_interval_zero_keeps_cpythons_rule() -> None:
         await anyio.sleep(0.05)
     assert pauses == []
     assert gc.get_freeze_count() == 0
+
+
+async def test_overlapping_policies_restore_the_collector_once_the_last_ends() -> None:
+    before = gc.get_threshold()
+    outer = gcpolicy.managed(60)
+    await outer.__aenter__()
+    async with gcpolicy.managed(60):
+        assert gc.get_freeze_count() > 0
+    assert gc.get_freeze_count() > 0  # the outer policy still holds the start-up heap
+    assert gc.get_threshold() == (before[0], before[1], gcpolicy.VALVE)
+    await outer.__aexit__(None, None, None)
+    assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == 0
+
+
+@pytest.mark.parametrize("value", [-1.0, 0.5, math.nan, math.inf])
+def test_intervals_outside_the_allowed_range_are_refused(value: float) -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        gcpolicy.check_interval(value)

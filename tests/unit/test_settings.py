@@ -58,6 +58,8 @@ def test_config_file_from_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
         ({"domain": "d", "task_lists": ["a", "a"]}, "task lists must not repeat"),
         ({"domain": "d", "backlog_interval": "5"}, "invalid setting 'backlog_interval'"),
         ({"domain": "d", "gc_interval": "-1"}, "invalid setting 'gc_interval'"),
+        ({"domain": "d", "gc_interval": "0.1"}, "invalid setting 'gc_interval'"),
+        ({"domain": "d", "gc_interval": "inf"}, "invalid setting 'gc_interval'"),
         ({"domain": "x" * 257}, "invalid setting 'domain'"),
     ],
 )
