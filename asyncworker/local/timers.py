@@ -97,6 +97,8 @@ class TimerHeap:
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None
+        for _, _, timer in self._heap:
+            timer._take()  # let go of the owners: no cycles left behind the closed endpoint
         self._heap.clear()
         self._dead = 0
 
