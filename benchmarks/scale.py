@@ -33,6 +33,7 @@ CHUNK = 5
 POLLERS = 64
 RSS_TARGET_MB = 256
 OVERHEAD_TARGET_MS = 10.0
+GC_PAUSE = "asyncworker_gc_full_collection_seconds"
 SAMPLE_EVERY = 2.0
 """Seconds between scrapes of the worker's metrics while it works. A scrape renders about 600
 lines on the worker's loop (2 ms); Prometheus takes one every 15-60 s, so sampling every second
@@ -109,16 +110,22 @@ def run(ctx: Context) -> Scenario:
     runs = [_once(ctx, tasks, sleep) for _ in range(ctx.pick(1, min(RUNS, ctx.repeats)))]
 
     def middle(key: str) -> float:
-        return harness.median([figures[key] for figures in runs])
+        """The median of the runs that have the figure (nan if none has it)."""
+        values = [value for figures in runs if (value := figures[key]) is not None]
+        return harness.median([value for value in values if not math.isnan(value)])
 
-    peak_in_flight = int(min(figures["peak_in_flight"] for figures in runs))
+    peak_in_flight = int(min(figures["peak_in_flight"] or 0 for figures in runs))
     peak_mb, idle_mb = middle("peak_rss_mb"), middle("idle_rss_mb")
     lag_ms, overhead_ms = middle("event_loop_lag_p99_ms"), middle("task_overhead_p99_ms")
     scenario.details = {
         "tasks": tasks,
         "sleep_seconds": sleep,
         "runs": runs,
-        **{key: round(middle(key), 2) for key in runs[0] if key != "peak_in_flight"},
+        **{
+            key: None if math.isnan(value := middle(key)) else round(value, 2)
+            for key in runs[0]
+            if key != "peak_in_flight"
+        },
     }
     scenario.rows += [
         Row("d", "activities in flight at once (fewest of the runs)", peak_in_flight, "",
@@ -134,7 +141,7 @@ def run(ctx: Context) -> Scenario:
     return scenario
 
 
-def _once(ctx: Context, tasks: int, sleep: float) -> dict[str, float]:
+def _once(ctx: Context, tasks: int, sleep: float) -> dict[str, float | None]:
     """One run: a fresh endpoint and daemon, ``tasks`` sleeps in flight; its figures."""
     port = free_port()
     endpoint = harness.start_endpoint(ctx.logs, "--poll-timeout", POLL_TIMEOUT, name="endpoint-d")
@@ -153,7 +160,7 @@ def _once(ctx: Context, tasks: int, sleep: float) -> dict[str, float]:
             idle_kib = harness.memory_kib(worker.pid)["VmRSS"]
             begun = time.monotonic()
             _paced(endpoint.url, replace(SLEEP, input=str(sleep)), tasks)
-            peak_in_flight = _watch(endpoint, worker, port, tasks, sleep * 3 + 120)
+            peak_in_flight, pause = _watch(endpoint, worker, port, tasks, sleep * 3 + 120)
             elapsed = time.monotonic() - begun
             text = scrape(port)
             memory = harness.memory_kib(worker.pid)
@@ -163,8 +170,6 @@ def _once(ctx: Context, tasks: int, sleep: float) -> dict[str, float]:
     def p(name: str, quantile: float) -> float:
         return round(1000 * histogram_quantile(text, f"asyncworker_{name}_seconds", quantile), 2)
 
-    collections = total(text, "asyncworker_gc_full_collection_seconds_count")
-    pauses, nan = total(text, "asyncworker_gc_full_collection_seconds_sum"), math.nan
     return {
         "peak_in_flight": peak_in_flight,
         "seconds": round(elapsed, 1),
@@ -174,8 +179,8 @@ def _once(ctx: Context, tasks: int, sleep: float) -> dict[str, float]:
         "event_loop_lag_p99_ms": p("event_loop_lag", 0.99),
         "task_overhead_p99_ms": p("task_overhead", 0.99),
         "task_overhead_p50_ms": p("task_overhead", 0.5),
-        "full_collections": collections,
-        "full_collection_pause_ms": round(1000 * pauses / collections, 1) if collections else nan,
+        "full_collections": total(text, f"{GC_PAUSE}_count"),
+        "full_collection_pause_ms": None if pause is None else round(pause, 1),
     }
 
 
@@ -203,15 +208,19 @@ def _ready(worker: harness.Proc, port: int) -> bool | None:
 
 def _watch(
     endpoint: harness.Endpoint, worker: harness.Proc, port: int, completions: int, timeout: float
-) -> int:
-    """Sample the tasks in flight until ``completions`` tasks were answered; returns the peak."""
-    peak = 0
+) -> tuple[int, float | None]:
+    """Sample the tasks in flight until ``completions`` tasks were answered; returns the peak,
+    and the pause of the first full collection in ms (None if none ran)."""
+    peak, first_pause = 0, None
 
     def done() -> bool | None:
-        nonlocal peak
+        nonlocal peak, first_pause
         worker.check_alive()
-        peak = max(peak, in_flight(scrape(port)))
+        text = scrape(port)
+        peak = max(peak, in_flight(text))
+        if first_pause is None and total(text, f"{GC_PAUSE}_count") >= 1:
+            first_pause = 1000 * total(text, f"{GC_PAUSE}_sum")  # one so far: sampled every 2 s
         return True if endpoint.calls("RespondActivityTaskCompleted") >= completions else None
 
     harness.wait_until(done, timeout, f"{completions} completions", every=SAMPLE_EVERY)
-    return peak
+    return peak, first_pause
