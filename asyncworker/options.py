@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import click
 
-from asyncworker.settings import WorkerSettings, flag_for, load_settings
+from asyncworker.settings import WorkerSettings, env_for, flag_for, load_settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -30,7 +30,7 @@ def worker_options(only: tuple[str, ...] | None = None) -> Callable[[F], F]:
             field = WorkerSettings.model_fields[name]
             annotation = field.annotation
             metavar = _METAVARS.get(annotation, "TEXT") if isinstance(annotation, type) else "TEXT"
-            help_text = f"{field.description} [env {_env(name)}]"
+            help_text = f"{field.description} [env {env_for(name)}]"
             if name == "task_lists":
                 option = click.option(
                     flag_for(name),
@@ -53,10 +53,6 @@ def worker_options(only: tuple[str, ...] | None = None) -> Callable[[F], F]:
         )(command)
 
     return decorate
-
-
-def _env(name: str) -> str:
-    return f"ASYNCWORKER_{name.upper()}"
 
 
 def settings_from_options(options: Mapping[str, Any]) -> WorkerSettings:

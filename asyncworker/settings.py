@@ -233,11 +233,16 @@ def flag_for(name: str) -> str:
     return "--task-list" if name == "task_lists" else f"--{name.replace('_', '-')}"
 
 
+def env_for(name: str) -> str:
+    """The environment variable of setting `name`."""
+    return f"{ENV_PREFIX}{name.upper()}"
+
+
 def describe_error(exc: ValidationError, config_file: Path | None = None) -> str:
     """One line naming the first invalid setting, where it may come from, and why."""
     error = exc.errors(include_url=False)[0]
     name = str(error["loc"][0]) if error["loc"] else "settings"
-    sources = f"{flag_for(name)} / {ENV_PREFIX}{name.upper()}"
+    sources = f"{flag_for(name)} / {env_for(name)}"
     if config_file is not None:
         sources += f" / [worker] {name} in {config_file}"
     if error["type"] == "extra_forbidden":

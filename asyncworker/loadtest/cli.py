@@ -25,7 +25,7 @@ from asyncworker.loadtest.session import Session, run_session
 from asyncworker.loadtest.workload import ActivitySpec, ActivityTimeouts, PlanError, Workload
 from asyncworker.logs import configure_logging
 from asyncworker.options import settings_from_options, worker_options
-from asyncworker.settings import CONFIG_ENV, ENV_PREFIX, WorkerSettings
+from asyncworker.settings import CONFIG_ENV, WorkerSettings, env_for
 
 EXIT_THRESHOLD = 1
 EXIT_ERROR = 2
@@ -78,7 +78,7 @@ def _unset(options: dict[str, Any], name: str) -> bool:
     """Whether pool setting `name` can come from nowhere: no flag, variable or config file."""
     if options.get("config") or os.environ.get(CONFIG_ENV):
         return False  # the file may set it; its value must win over the rig's defaults
-    return options.get(name) is None and not os.environ.get(f"{ENV_PREFIX}{name.upper()}")
+    return options.get(name) is None and not os.environ.get(env_for(name))
 
 
 def _pool_settings(options: dict[str, Any], local: bool) -> WorkerSettings:
