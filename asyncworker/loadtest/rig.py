@@ -241,12 +241,10 @@ async def run_rig(
     endpoint_url: str | None,
     region: str | None,
     view: ProgressView | None = None,
-    check: bool = True,
 ) -> RunResult:
-    """Open the rig's two clients, check (`preflight`) unless told not to, and run.
+    """Open the rig's two clients and run (the caller ran `preflight` first).
 
-    Raises RigError with one line when the endpoint, domain or types are not usable, or when
-    the run stops on an SWF fault.
+    Raises RigError with one line when the run stops on an SWF fault.
     """
     async with (
         open_client(
@@ -262,8 +260,6 @@ async def run_rig(
             read_timeout=POLL_READ_TIMEOUT,
         ) as decider_client,
     ):
-        if check:
-            await preflight(starter_client, config.domain, workload_types(config))
         try:
             return await run_load(starter_client, decider_client, config, view)
         except ExceptionGroup as group:

@@ -108,7 +108,7 @@ async def run_session(session: Session, console: Console) -> RunResult:
         async with gcpolicy.managed(interval, observe):
             with progress_view(console, session.title, live=session.live) as view:
                 result = await run_rig(
-                    session.rig, endpoint_url=url, region=session.region, view=view, check=False
+                    session.rig, endpoint_url=url, region=session.region, view=view
                 )
         print_final(console, result)
         if session.json_path is not None:
