@@ -128,7 +128,7 @@ class LiveProgress:
         for column in ("sched./s", "done/s", "p50", "p99", "p99 (run)", "gen. lag"):
             table.add_column(column, justify="right")
         if progress is None:
-            table.add_row("0.0s", *["-"] * 11)
+            table.add_row("0.0s", *["-"] * (len(table.columns) - 1))
             return table
         counts, interval = progress.counts, progress.interval
         table.add_row(
