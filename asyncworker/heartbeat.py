@@ -25,7 +25,7 @@ import structlog
 
 from asyncworker.codec import MAX_HEARTBEAT_DETAILS, fit
 from asyncworker.errors import SwfFault, UnknownResourceFault
-from asyncworker.metrics import Metrics
+from asyncworker.metrics import HEARTBEAT_OUTCOMES, Metrics
 from asyncworker.swf import HEARTBEAT_CONCURRENCY, ActivityApi, retry_delay
 from asyncworker.task import CancelReason, redact
 
@@ -105,7 +105,7 @@ class HeartbeatHandle:
         if not self.closed:
             self.closed = True
             self.on_cancel = _ignore  # let go of the task: a stale heap entry may outlive it
-            self._owner.untrack(self)
+            self._owner.untrack()
 
 
 class Heartbeats:
@@ -113,7 +113,7 @@ class Heartbeats:
 
     def __init__(self, api: ActivityApi, metrics: Metrics, *, rate: float) -> None:
         self._api = api
-        self._outcomes = metrics.heartbeats
+        self._outcomes = {name: metrics.heartbeats.labels(name) for name in HEARTBEAT_OUTCOMES}
         self._rate = rate
         self._tokens = rate
         self._refilled = 0.0
@@ -152,7 +152,7 @@ class Heartbeats:
         self._schedule_next(handle, now + interval if auto else now)
         return handle
 
-    def untrack(self, handle: HeartbeatHandle) -> None:
+    def untrack(self) -> None:
         self._tracked -= 1
         if len(self._heap) > 2 * self._tracked + COMPACT_SLACK:
             self._compact()
@@ -246,7 +246,7 @@ class Heartbeats:
             if not handle.closed:  # it may have closed while waiting for budget
                 await self._beat(handle)
         except Exception:  # a bug, not SWF: heartbeats must never take the worker down
-            self._outcomes.labels("error").inc()
+            self._outcomes["error"].inc()
             log.exception("unexpected error sending a heartbeat", task_token=redact(handle.token))
             handle.dirty = True
         finally:
@@ -264,7 +264,7 @@ class Heartbeats:
                 handle.token, None if details is None else fit(details, MAX_HEARTBEAT_DETAILS)
             )
         except UnknownResourceFault:
-            self._outcomes.labels("unknown_resource").inc()
+            self._outcomes["unknown_resource"].inc()
             timed_out = handle.deadline is not None and handle.last_sent >= handle.deadline
             log.info("heartbeat: task is gone at SWF", timed_out=timed_out,
                      task_token=redact(handle.token))  # fmt: skip
@@ -273,7 +273,7 @@ class Heartbeats:
                 handle.close()  # nothing more to say about a task SWF no longer knows
             return
         except SwfFault as fault:
-            self._outcomes.labels("error").inc()
+            self._outcomes["error"].inc()
             handle.failures += 1
             handle.dirty = handle.dirty or details is not None
             delay = min(retry_delay(fault, handle.failures), handle.interval)
@@ -288,8 +288,8 @@ class Heartbeats:
         self._sent += 1
         handle.failures = 0
         if cancel:
-            self._outcomes.labels("cancel_requested").inc()
+            self._outcomes["cancel_requested"].inc()
             if not handle.closed:
                 handle.on_cancel(CancelReason.REQUESTED)
         else:
-            self._outcomes.labels("ok").inc()
+            self._outcomes["ok"].inc()
