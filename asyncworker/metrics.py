@@ -18,6 +18,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Proc
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from asyncworker.swf import CANCEL, COMPLETE, FAIL, OPERATIONS
+from asyncworker.task import OutcomeKind
+
 LATENCY_BUCKETS = (
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
     1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0,
@@ -26,17 +29,12 @@ LATENCY_BUCKETS = (
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 
 POLL_OUTCOMES = ("task", "empty", "error", "throttled")
-TASK_OUTCOMES = ("completed", "failed", "canceled", "timed_out", "abandoned")
+TASK_OUTCOMES = tuple(kind.value for kind in OutcomeKind)
 API_OUTCOMES = (
     "ok", "throttled", "unknown_resource", "limit_exceeded", "network", "server", "client",
 )  # fmt: skip
 HEARTBEAT_OUTCOMES = ("ok", "cancel_requested", "unknown_resource", "error")
-RESPONSE_OPERATIONS = (
-    "RespondActivityTaskCompleted",
-    "RespondActivityTaskFailed",
-    "RespondActivityTaskCanceled",
-)
-OPERATIONS = ("PollForActivityTask", *RESPONSE_OPERATIONS, "RecordActivityTaskHeartbeat")
+RESPONSE_OPERATIONS = (COMPLETE, FAIL, CANCEL)
 
 
 def package_version() -> str:
