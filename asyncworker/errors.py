@@ -47,6 +47,8 @@ class SwfFault(AsyncWorkerError):
 
     outcome: ClassVar[str] = "client"
     retryable: ClassVar[bool] = False
+    throttling: ClassVar[bool] = False
+    """SWF refused for lack of quota: retry later and slower, count as throttled."""
 
     def __init__(self, operation: str, message: str) -> None:
         super().__init__(f"{operation}: {message}")
@@ -58,6 +60,7 @@ class ThrottledFault(SwfFault):
 
     outcome = "throttled"
     retryable = True
+    throttling = True
 
 
 class LimitExceededFault(SwfFault):
@@ -65,6 +68,7 @@ class LimitExceededFault(SwfFault):
 
     outcome = "limit_exceeded"
     retryable = True
+    throttling = True
 
 
 class UnknownResourceFault(SwfFault):

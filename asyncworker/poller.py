@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 import anyio
 import structlog
 
-from asyncworker.errors import LimitExceededFault, SwfFault, ThrottledFault
+from asyncworker.errors import SwfFault
 from asyncworker.metrics import Metrics
 from asyncworker.swf import ActivityApi, retry_delay
 from asyncworker.task import ActivityTask, Slot
@@ -193,7 +193,7 @@ class Pollers:
         try:
             response = await self._api.poll(task_list)
         except SwfFault as fault:
-            throttled = isinstance(fault, ThrottledFault | LimitExceededFault)
+            throttled = fault.throttling
             (series.throttled if throttled else series.error).inc()
             raise
         finally:

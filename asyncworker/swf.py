@@ -102,7 +102,7 @@ def retry_delay(fault: SwfFault, attempt: int) -> float:
     Exponential with equal jitter, so a fleet that failed together does not retry together;
     throttling and LimitExceeded start and cap higher, since retrying sooner only spends quota.
     """
-    if isinstance(fault, ThrottledFault | LimitExceededFault):
+    if fault.throttling:
         base, cap = 1.0, 30.0
     else:
         base, cap = 0.1, 10.0
