@@ -16,13 +16,12 @@ from typing import NamedTuple
 
 import anyio
 import structlog
-from anyio.lowlevel import checkpoint_if_cancelled
 from anyio.streams.memory import MemoryObjectReceiveStream
 
 from asyncworker.errors import NetworkFault, SwfFault, UnknownResourceFault
 from asyncworker.metrics import Metrics
 from asyncworker.swf import CANCEL, COMPLETE, FAIL, RESPONSE_READ_TIMEOUT, ActivityApi, retry_delay
-from asyncworker.task import Outcome, OutcomeKind
+from asyncworker.task import Outcome, OutcomeKind, acquire_for
 
 log = structlog.get_logger(__name__)
 
@@ -89,22 +88,10 @@ class Responder:
                 while batch := await self._next_batch():
                     self._metrics.response_batch_size.observe(len(batch))
                     for outcome in batch:
-                        await self._take_place(outcome)
+                        await acquire_for(self._in_flight, outcome)  # a place in flight
                         tg.start_soon(self._respond, outcome)
         finally:
             self.done.set()
-
-    async def _take_place(self, outcome: Outcome) -> None:
-        """Take a place in flight for `outcome`, waiting for one (a cancellation point).
-
-        A free place is taken without the scheduling round trip `acquire_on_behalf_of()` makes
-        (a per-answer cost on the hot path).
-        """
-        await checkpoint_if_cancelled()
-        try:
-            self._in_flight.acquire_on_behalf_of_nowait(outcome)
-        except anyio.WouldBlock:
-            await self._in_flight.acquire_on_behalf_of(outcome)
 
     async def _next_batch(self) -> list[Outcome]:
         try:

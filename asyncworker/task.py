@@ -64,6 +64,18 @@ class ActivityTask:
         )
 
 
+async def acquire_for(limiter: anyio.CapacityLimiter, borrower: object) -> None:
+    """Take a token of ``limiter`` for ``borrower``, waiting if none is free; a cancellation point
+    either way. A free token is taken without the scheduling round trip
+    ``acquire_on_behalf_of()`` makes (a per-task cost on the hot path); waiters keep their turn,
+    since a queue makes ``acquire_on_behalf_of_nowait()`` refuse."""
+    await checkpoint_if_cancelled()
+    try:
+        limiter.acquire_on_behalf_of_nowait(borrower)
+    except anyio.WouldBlock:
+        await limiter.acquire_on_behalf_of(borrower)
+
+
 class Slot:
     """One unit of capacity, held from before the poll until the task's response is acknowledged.
 
@@ -79,18 +91,9 @@ class Slot:
 
     @classmethod
     async def acquire(cls, limiter: anyio.CapacityLimiter) -> Slot:
-        """Take a slot, waiting for one if none is free; a cancellation point either way.
-
-        A free slot is taken without the scheduling round trip `acquire_on_behalf_of()` makes
-        (a per-task cost on the hot path); waiters keep their turn, since a queue makes
-        `acquire_on_behalf_of_nowait()` refuse.
-        """
+        """Take a slot, waiting for one if none is free (see `acquire_for`)."""
         slot = cls(limiter)
-        await checkpoint_if_cancelled()
-        try:
-            limiter.acquire_on_behalf_of_nowait(slot)
-        except anyio.WouldBlock:
-            await limiter.acquire_on_behalf_of(slot)
+        await acquire_for(limiter, slot)
         slot._released = False
         return slot
 
