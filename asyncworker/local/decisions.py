@@ -263,17 +263,17 @@ class _Applier:
         self.engine.close(self.execution, status, event, attributes)
 
     def _CompleteWorkflowExecution(self, attributes: dict[str, Any]) -> None:
-        event = _present(attributes, "result")
+        event = present(attributes, "result")
         self._close(
             "CompleteWorkflowExecutionFailed", "COMPLETED", "WorkflowExecutionCompleted", event
         )
 
     def _FailWorkflowExecution(self, attributes: dict[str, Any]) -> None:
-        event = _present(attributes, "reason", "details")
+        event = present(attributes, "reason", "details")
         self._close("FailWorkflowExecutionFailed", "FAILED", "WorkflowExecutionFailed", event)
 
     def _CancelWorkflowExecution(self, attributes: dict[str, Any]) -> None:
-        event = _present(attributes, "details")
+        event = present(attributes, "details")
         self._close("CancelWorkflowExecutionFailed", "CANCELED", "WorkflowExecutionCanceled", event)
 
     def _ContinueAsNewWorkflowExecution(self, attributes: dict[str, Any]) -> None:
@@ -300,7 +300,7 @@ class _Applier:
             "executionStartToCloseTimeout": settings["executionStartToCloseTimeout"],
             "taskStartToCloseTimeout": settings["taskStartToCloseTimeout"],
         }
-        event.update(_present(settings, "input", "taskPriority", "tagList", "lambdaRole"))
+        event.update(present(settings, "input", "taskPriority", "tagList", "lambdaRole"))
         event["decisionTaskCompletedEventId"] = self.completed_id
         engine = self.engine
         engine.close(execution, "CONTINUED_AS_NEW", "WorkflowExecutionContinuedAsNew", event)
@@ -321,7 +321,7 @@ class _Applier:
         if len(execution.timers) >= MAX_OPEN_TIMERS:
             self._fail("StartTimerFailed", {"timerId": timer_id}, "OPEN_TIMERS_LIMIT_EXCEEDED")
             return
-        event = {"timerId": timer_id, **_present(attributes, "control")}
+        event = {"timerId": timer_id, **present(attributes, "control")}
         event["startToFireTimeout"] = attributes["startToFireTimeout"]
         started_id = self._record("TimerStarted", event)
         delay = float(int(attributes["startToFireTimeout"]))
@@ -342,7 +342,7 @@ class _Applier:
         )
 
     def _RecordMarker(self, attributes: dict[str, Any]) -> None:
-        self._record("MarkerRecorded", _present(attributes, "markerName", "details"))
+        self._record("MarkerRecorded", present(attributes, "markerName", "details"))
 
     # ------------------------------------------------------------------ other executions
 
@@ -352,18 +352,18 @@ class _Applier:
         """The decision's target execution, or None after recording `<decision>Failed`."""
         target = self._target(attributes)
         if target is None:
-            failed = _present(attributes, "workflowId", "runId", "control")
+            failed = present(attributes, "workflowId", "runId", "control")
             failed["initiatedEventId"] = initiated_id
             self._fail(f"{decision}Failed", failed, "UNKNOWN_EXTERNAL_WORKFLOW_EXECUTION")
         return target
 
     def _SignalExternalWorkflowExecution(self, attributes: dict[str, Any]) -> None:
-        initiated = _present(attributes, "workflowId", "runId", "signalName", "input", "control")
+        initiated = present(attributes, "workflowId", "runId", "signalName", "input", "control")
         initiated_id = self._record("SignalExternalWorkflowExecutionInitiated", initiated)
         target = self._external(attributes, "SignalExternalWorkflowExecution", initiated_id)
         if target is None:
             return
-        signal = _present(attributes, "signalName", "input")
+        signal = present(attributes, "signalName", "input")
         signal["externalWorkflowExecution"] = self.execution.ref()
         signal["externalInitiatedEventId"] = initiated_id
         self.engine.signal(target, signal)
@@ -375,7 +375,7 @@ class _Applier:
         self.needs_decision = True
 
     def _RequestCancelExternalWorkflowExecution(self, attributes: dict[str, Any]) -> None:
-        initiated = _present(attributes, "workflowId", "runId", "control")
+        initiated = present(attributes, "workflowId", "runId", "control")
         initiated_id = self._record("RequestCancelExternalWorkflowExecutionInitiated", initiated)
         target = self._external(attributes, "RequestCancelExternalWorkflowExecution", initiated_id)
         if target is None:
@@ -407,12 +407,12 @@ class _Applier:
             "workflowType": attributes["workflowType"],
             "workflowId": attributes["workflowId"],
             "initiatedEventId": 0,
-            **_present(attributes, "control"),
+            **present(attributes, "control"),
         }
         self._fail("StartChildWorkflowExecutionFailed", failed, "OPERATION_NOT_PERMITTED")
 
     def _ScheduleLambdaFunction(self, attributes: dict[str, Any]) -> None:
-        failed = _present(attributes, "id", "name")
+        failed = present(attributes, "id", "name")
         self._fail("ScheduleLambdaFunctionFailed", failed, "LAMBDA_SERVICE_NOT_AVAILABLE_IN_REGION")
 
 
@@ -461,6 +461,6 @@ def _timer_fired(engine: Engine, execution: Execution, timer_id: str) -> None:
     engine.enforce_history_limit(execution)
 
 
-def _present(source: dict[str, Any], *members: str) -> dict[str, Any]:
+def present(source: dict[str, Any], *members: str) -> dict[str, Any]:
     """The members of ``source`` that are set, in the given order."""
     return {member: source[member] for member in members if source.get(member) is not None}

@@ -14,7 +14,7 @@ from functools import partial
 from typing import Any, Final
 
 from . import registry, visibility
-from .decisions import resolve_workflow_settings, respond_decision_task_completed
+from .decisions import present, resolve_workflow_settings, respond_decision_task_completed
 from .errors import (
     DefaultUndefinedFault,
     TypeDeprecatedFault,
@@ -32,17 +32,13 @@ MAX_EXECUTION_SECONDS: Final = 365 * 24 * 3600
 _EMPTY: Final[dict[str, Any]] = {}
 
 
-def _present(source: dict[str, Any], *members: str) -> dict[str, Any]:
-    return {member: source[member] for member in members if source.get(member) is not None}
-
-
 # --------------------------------------------------------------------------- executions
 
 
 def start_workflow_execution(engine: Engine, request: dict[str, Any]) -> dict[str, Any]:
     """StartWorkflowExecution."""
     domain = registry.registered_domain(engine, request["domain"])
-    workflow_type = registry.find_type(engine, domain, "workflow", request["workflowType"])
+    workflow_type = registry.find_type(domain, "workflow", request["workflowType"])
     if workflow_type.status != "REGISTERED":
         raise TypeDeprecatedFault(
             registry.type_name("workflow", workflow_type.name, workflow_type.version)
@@ -72,7 +68,7 @@ def signal_workflow_execution(engine: Engine, request: dict[str, Any]) -> dict[s
     """SignalWorkflowExecution."""
     domain = engine.domain(request["domain"])
     execution = engine.open_execution(domain, request["workflowId"], request.get("runId"))
-    engine.signal(execution, _present(request, "signalName", "input"))
+    engine.signal(execution, present(request, "signalName", "input"))
     return _EMPTY
 
 
@@ -88,7 +84,7 @@ def terminate_workflow_execution(engine: Engine, request: dict[str, Any]) -> dic
     """TerminateWorkflowExecution."""
     domain = engine.domain(request["domain"])
     execution = engine.open_execution(domain, request["workflowId"], request.get("runId"))
-    attributes = _present(request, "reason", "details")
+    attributes = present(request, "reason", "details")
     attributes["childPolicy"] = request.get("childPolicy") or execution.child_policy
     engine.close(execution, "TERMINATED", "WorkflowExecutionTerminated", attributes)
     return _EMPTY
@@ -161,21 +157,21 @@ def activity_task_response(task: ActivityTask) -> dict[str, Any]:
 def respond_activity_task_completed(engine: Engine, request: dict[str, Any]) -> dict[str, Any]:
     """RespondActivityTaskCompleted."""
     task = engine.started_activity(request["taskToken"])
-    engine.close_activity(task, "ActivityTaskCompleted", _present(request, "result"))
+    engine.close_activity(task, "ActivityTaskCompleted", present(request, "result"))
     return _EMPTY
 
 
 def respond_activity_task_failed(engine: Engine, request: dict[str, Any]) -> dict[str, Any]:
     """RespondActivityTaskFailed."""
     task = engine.started_activity(request["taskToken"])
-    engine.close_activity(task, "ActivityTaskFailed", _present(request, "reason", "details"))
+    engine.close_activity(task, "ActivityTaskFailed", present(request, "reason", "details"))
     return _EMPTY
 
 
 def respond_activity_task_canceled(engine: Engine, request: dict[str, Any]) -> dict[str, Any]:
     """RespondActivityTaskCanceled (accepted whether or not cancellation was requested)."""
     task = engine.started_activity(request["taskToken"])
-    attributes = _present(request, "details")
+    attributes = present(request, "details")
     if task.latest_cancel_requested_event_id:
         attributes["latestCancelRequestedEventId"] = task.latest_cancel_requested_event_id
     engine.close_activity(task, "ActivityTaskCanceled", attributes)
