@@ -142,9 +142,7 @@ def type_name(kind: TypeKind, name: str, version: str) -> str:
     return f"{label}=[name={name}, version={version}]"
 
 
-def find_type(
-    engine: Engine, domain: Domain, kind: TypeKind, key: dict[str, str]
-) -> RegisteredType:
+def find_type(domain: Domain, kind: TypeKind, key: dict[str, str]) -> RegisteredType:
     """The registered or deprecated type named by ``key``, or ``UnknownResourceFault``."""
     found = _types(domain, kind).get((key["name"], key["version"]))
     if found is None:
@@ -182,7 +180,7 @@ def register_type(kind: TypeKind, engine: Engine, request: dict[str, Any]) -> di
 def describe_type(kind: TypeKind, engine: Engine, request: dict[str, Any]) -> dict[str, Any]:
     """DescribeActivityType / DescribeWorkflowType."""
     domain = engine.domain(request["domain"])
-    found = find_type(engine, domain, kind, request[f"{kind}Type"])
+    found = find_type(domain, kind, request[f"{kind}Type"])
     return {"typeInfo": found.info(), "configuration": dict(found.configuration)}
 
 
@@ -210,7 +208,7 @@ def list_types(kind: TypeKind, engine: Engine, request: dict[str, Any]) -> dict[
 def deprecate_type(kind: TypeKind, engine: Engine, request: dict[str, Any]) -> dict[str, Any]:
     """DeprecateActivityType / DeprecateWorkflowType."""
     domain = engine.domain(request["domain"])
-    found = find_type(engine, domain, kind, request[f"{kind}Type"])
+    found = find_type(domain, kind, request[f"{kind}Type"])
     if found.status == "DEPRECATED":
         raise TypeDeprecatedFault(type_name(kind, found.name, found.version))
     found.status = "DEPRECATED"
@@ -221,7 +219,7 @@ def deprecate_type(kind: TypeKind, engine: Engine, request: dict[str, Any]) -> d
 def undeprecate_type(kind: TypeKind, engine: Engine, request: dict[str, Any]) -> dict[str, Any]:
     """UndeprecateActivityType / UndeprecateWorkflowType."""
     domain = engine.domain(request["domain"])
-    found = find_type(engine, domain, kind, request[f"{kind}Type"])
+    found = find_type(domain, kind, request[f"{kind}Type"])
     if found.status == "REGISTERED":
         raise TypeAlreadyExistsFault(type_name(kind, found.name, found.version))
     found.status = "REGISTERED"
@@ -232,7 +230,7 @@ def undeprecate_type(kind: TypeKind, engine: Engine, request: dict[str, Any]) ->
 def delete_type(kind: TypeKind, engine: Engine, request: dict[str, Any]) -> dict[str, Any]:
     """DeleteActivityType / DeleteWorkflowType: only a deprecated type may be deleted."""
     domain = engine.domain(request["domain"])
-    found = find_type(engine, domain, kind, request[f"{kind}Type"])
+    found = find_type(domain, kind, request[f"{kind}Type"])
     if found.status != "DEPRECATED":
         raise TypeNotDeprecatedFault(type_name(kind, found.name, found.version))
     del _types(domain, kind)[(found.name, found.version)]
