@@ -106,7 +106,6 @@ class Engine:
         self.domains: dict[str, Domain] = {}
         self.activity_tokens: dict[str, ActivityTask] = {}
         self.decision_tokens: dict[str, DecisionTask] = {}
-        self.open_execution_count = 0
         self.lost_tasks = 0
         self._token_prefix = base64.urlsafe_b64encode(os.urandom(12)).decode()
         self._token_seq = 0
@@ -221,7 +220,6 @@ class Engine:
         self.record(execution, "WorkflowExecutionStarted", attributes)
         domain.executions[(workflow_id, run_id)] = execution
         domain.open_executions[workflow_id] = execution
-        self.open_execution_count += 1
         limit = seconds(execution.execution_timeout)
         if limit is not None:
             execution.timeout = self.timers.call_later(limit, self._execution_timed_out, execution)
@@ -238,7 +236,6 @@ class Engine:
         domain = execution.domain
         if domain.open_executions.get(execution.workflow_id) is execution:
             del domain.open_executions[execution.workflow_id]
-        self.open_execution_count -= 1
         if execution.timeout is not None:
             execution.timeout.cancel()
             execution.timeout = None
@@ -578,7 +575,7 @@ class Engine:
                 _add(decisions, name, len(decision_list))
                 _add(waiting, name, len(decision_list.waiters))
         return {
-            "open_executions": self.open_execution_count,
+            "open_executions": sum(len(d.open_executions) for d in self.domains.values()),
             "pending_activity_tasks": activities,
             "pending_decision_tasks": decisions,
             "waiting_polls": waiting,
