@@ -9,7 +9,7 @@ from asyncworker.errors import (
     ConfigError,
 )
 from asyncworker.settings import WorkerSettings, load_settings
-from asyncworker.task import ActivityType
+from asyncworker.pipeline.flow import ActivityType
 from asyncworker.worker import Worker, WorkerStatistics
 
 __all__ = [

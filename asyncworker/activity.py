@@ -20,7 +20,7 @@ from typing import Any, Protocol, TypedDict, TypeVar, Unpack
 
 from asyncworker.codec import RAW, Codec
 from asyncworker.errors import ActivityCanceled
-from asyncworker.task import ActivityTask, ActivityType
+from asyncworker.pipeline.flow import ActivityTask, ActivityType
 
 DEFAULT_HEARTBEAT_INTERVAL = 10.0
 """Seconds between heartbeats of an activity that declares no heartbeat timeout."""

@@ -19,10 +19,10 @@ import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from asyncworker import gcpolicy
+from asyncworker.daemon import gcpolicy
 from asyncworker.errors import ConfigError
 from asyncworker.metrics import Metrics
-from asyncworker.systemd import SystemdNotifier
+from asyncworker.daemon.systemd import SystemdNotifier
 
 if TYPE_CHECKING:
     from asyncworker.worker import Worker

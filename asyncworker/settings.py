@@ -26,7 +26,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from asyncworker import gcpolicy
+from asyncworker.daemon import gcpolicy
 from asyncworker.errors import ConfigError
 
 ENV_PREFIX = "ASYNCWORKER_"

@@ -289,7 +289,7 @@ async def _activity_api(client: SWFClient, settings: WorkerSettings) -> Activity
     """The fast API over `client` (setting `fast_client`), or the plain one."""
     if not settings.fast_client:
         return AioActivityApi(client, settings.domain, settings.identity)
-    from asyncworker.fastclient import FastActivityApi  # it builds on this module
+    from asyncworker.swf.fast import FastActivityApi  # it builds on this module
 
     try:
         return await FastActivityApi.create(client, settings.domain, settings.identity)

@@ -22,18 +22,18 @@ import anyio
 import structlog
 
 from asyncworker.activity import ActivityRegistry
-from asyncworker.admin import domain_exists
-from asyncworker.backlog import BacklogSampler
+from asyncworker.swf.admin import domain_exists
+from asyncworker.swf.backlog import BacklogSampler
 from asyncworker.errors import ConfigError, SwfFault
-from asyncworker.executor import Executor, ExecutorStatistics
-from asyncworker.heartbeat import Heartbeats, HeartbeatStatistics
+from asyncworker.pipeline.executor import Executor, ExecutorStatistics
+from asyncworker.pipeline.heartbeat import Heartbeats, HeartbeatStatistics
 from asyncworker.metrics import GaugeSnapshot, Metrics
-from asyncworker.poller import Pollers, PollerState, PollerStatistics
-from asyncworker.responder import Responder, ResponderStatistics
+from asyncworker.pipeline.poller import Pollers, PollerState, PollerStatistics
+from asyncworker.pipeline.responder import Responder, ResponderStatistics
 from asyncworker.service import HttpService, LoopMonitor
 from asyncworker.settings import WorkerSettings
 from asyncworker.swf import ActivityApi, open_activity_apis, retry_delay
-from asyncworker.task import CancelReason, Outcome
+from asyncworker.pipeline.flow import CancelReason, Outcome
 
 if TYPE_CHECKING:
     from types_aiobotocore_swf import SWFClient

@@ -22,7 +22,7 @@ from typing import Any
 import anyio
 
 from asyncworker.examples.basic import registry
-from asyncworker.logs import configure_logging
+from asyncworker.daemon.logs import configure_logging
 from asyncworker.metrics import Metrics
 from asyncworker.settings import WorkerSettings
 from asyncworker.swf import InstrumentedApi

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import aiohttp
 import anyio
 
-from asyncworker.admin import register_workflow_type
+from asyncworker.swf.admin import register_workflow_type
 
 if TYPE_CHECKING:
     from types_aiobotocore_swf import SWFClient
@@ -195,7 +195,7 @@ async def wait_http(url: str, status: int = 200, within: float = 20.0) -> str:
 
 
 def cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "asyncworker.cli", *args]
+    return [sys.executable, "-m", "asyncworker", *args]
 
 
 @dataclass

@@ -10,7 +10,7 @@ import pytest
 
 from asyncworker.settings import WorkerSettings
 from tests.unit.conftest import running
-from tests.unit.fakeswf import FakeSwf
+from asyncworker.testing import FakeSwf
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()

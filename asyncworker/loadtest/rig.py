@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Literal
 
 import anyio
 
-from asyncworker import admin
+from asyncworker.swf import admin
 from asyncworker.errors import NetworkFault, SwfFault, UnknownResourceFault
 from asyncworker.loadtest.calls import call
 from asyncworker.loadtest.decider import Decider

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from asyncworker import gcpolicy
+from asyncworker.daemon import gcpolicy
 from asyncworker.activity import ActivityRegistry
 from asyncworker.loadtest.measure import RunResult
 from asyncworker.loadtest.report import print_final, progress_view, write_csv, write_json

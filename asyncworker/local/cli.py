@@ -14,7 +14,7 @@ import sys
 import anyio
 import click
 
-from asyncworker import gcpolicy
+from asyncworker.daemon import gcpolicy
 
 from .server import EndpointOptions, local_endpoint
 

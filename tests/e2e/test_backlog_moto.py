@@ -7,8 +7,8 @@ import uuid
 import anyio
 import pytest
 
-from asyncworker.admin import ensure_activity_types, ensure_domain
-from asyncworker.backlog import BacklogSampler
+from asyncworker.swf.admin import ensure_activity_types, ensure_domain
+from asyncworker.swf.backlog import BacklogSampler
 from asyncworker.examples.basic import registry
 from asyncworker.swf import open_client
 from tests.helpers import schedule

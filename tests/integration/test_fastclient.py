@@ -25,7 +25,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from asyncworker.errors import ThrottledFault, UnknownResourceFault
-from asyncworker.fastclient import FastActivityApi
+from asyncworker.swf.fast import FastActivityApi
 from asyncworker.swf import ActivityApi, AioActivityApi, open_client
 
 if TYPE_CHECKING:

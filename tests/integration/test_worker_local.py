@@ -11,7 +11,7 @@ import anyio
 import pytest
 
 from asyncworker import ActivityContext, ActivityRegistry, Worker, WorkerSettings
-from asyncworker.admin import ensure_activity_types, ensure_domain
+from asyncworker.swf.admin import ensure_activity_types, ensure_domain
 from asyncworker.local import EndpointOptions, LocalEndpoint, local_endpoint
 from asyncworker.swf import open_client
 from tests.helpers import (

@@ -12,7 +12,7 @@ from asyncworker.examples.basic import registry as examples
 from tests.helpers import http_get
 from tests.ops.promql import metric_names_used
 from tests.unit.conftest import running
-from tests.unit.fakeswf import FakeSwf
+from asyncworker.testing import FakeSwf
 
 pytestmark = pytest.mark.anyio
 

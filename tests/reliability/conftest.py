@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from asyncworker.admin import ensure_activity_types, ensure_domain
+from asyncworker.swf.admin import ensure_activity_types, ensure_domain
 from asyncworker.examples.basic import registry
 from asyncworker.swf import open_client
 

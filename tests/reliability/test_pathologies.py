@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from asyncworker.admin import ensure_activity_types
+from asyncworker.swf.admin import ensure_activity_types
 from tests.helpers import (
     activity_events,
     daemon,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from asyncworker.admin import ensure_activity_types
+from asyncworker.swf.admin import ensure_activity_types
 from tests.helpers import (
     daemon,
     free_port,

@@ -8,7 +8,7 @@ import pytest
 
 from asyncworker import ActivityRegistry, WorkerSettings
 from asyncworker.worker import Worker
-from tests.unit.fakeswf import FakeSwf
+from asyncworker.testing import FakeSwf
 
 
 def settings(**overrides: Any) -> WorkerSettings:

@@ -10,7 +10,7 @@ import pytest
 from asyncworker import ActivityCanceled, ActivityContext, ActivityRegistry
 from asyncworker import worker as worker_module
 from tests.unit.conftest import running
-from tests.unit.fakeswf import FakeSwf
+from asyncworker.testing import FakeSwf
 
 pytestmark = pytest.mark.anyio
 

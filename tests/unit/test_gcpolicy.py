@@ -9,7 +9,7 @@ import weakref
 import anyio
 import pytest
 
-from asyncworker import gcpolicy
+from asyncworker.daemon import gcpolicy
 
 pytestmark = pytest.mark.anyio
 

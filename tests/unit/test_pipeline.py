@@ -11,7 +11,7 @@ from asyncworker import ActivityContext, ActivityRegistry
 from asyncworker.errors import ClientFault, NetworkFault, ServerFault, ThrottledFault
 from asyncworker.examples.basic import registry as examples
 from tests.unit.conftest import running
-from tests.unit.fakeswf import FakeSwf
+from asyncworker.testing import FakeSwf
 
 pytestmark = pytest.mark.anyio
 
@@ -298,7 +298,7 @@ async def test_a_malformed_task_is_skipped_without_killing_the_poller(fake: Fake
 async def test_pollers_in_a_crash_loop_are_not_alive(
     fake: FakeSwf, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from asyncworker import poller
+    from asyncworker.pipeline import poller
 
     monkeypatch.setattr(poller, "RESTART_DELAY", 0.01)
     for _ in range(poller.CRASH_LOOP_RESTARTS):
@@ -333,7 +333,7 @@ async def test_heartbeats_go_on_until_the_answer_is_acknowledged(fake: FakeSwf) 
 async def test_ended_tasks_do_not_pile_up_in_the_heartbeat_heap(fake: FakeSwf) -> None:
     """Every echo task (start-to-close 300 s) schedules a deadline probe; once the tasks end,
     their entries must not stay queued for the whole timeout."""
-    from asyncworker.heartbeat import COMPACT_SLACK
+    from asyncworker.pipeline.heartbeat import COMPACT_SLACK
 
     for i in range(3 * COMPACT_SLACK):
         fake.add_task("echo", str(i))

@@ -14,7 +14,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from asyncworker.systemd import MAX_STATUS_LENGTH, SystemdNotifier
+from asyncworker.daemon.systemd import MAX_STATUS_LENGTH, SystemdNotifier
 
 RECEIVE_TIMEOUT = 5.0
 
@@ -60,7 +60,7 @@ def test_from_environment_ignores_non_unix_transports(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setenv("NOTIFY_SOCKET", "vsock:2:1234")
-    with caplog.at_level(logging.WARNING, logger="asyncworker.systemd"):
+    with caplog.at_level(logging.WARNING, logger="asyncworker.daemon.systemd"):
         assert SystemdNotifier.from_environment() is None
     assert "vsock:2:1234" in caplog.text
 
@@ -107,7 +107,7 @@ def test_send_errors_are_logged_not_raised(
     monkeypatch.setenv("NOTIFY_SOCKET", str(socket_dir / "nobody-listens"))
     notifier = SystemdNotifier.from_environment()
     assert notifier is not None
-    with caplog.at_level(logging.WARNING, logger="asyncworker.systemd"):
+    with caplog.at_level(logging.WARNING, logger="asyncworker.daemon.systemd"):
         notifier.ready()
         assert notifier.notify("WATCHDOG=1") is False
     assert "READY=1" in caplog.text

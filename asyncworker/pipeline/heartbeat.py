@@ -27,7 +27,7 @@ from asyncworker.codec import MAX_HEARTBEAT_DETAILS, fit
 from asyncworker.errors import SwfFault, UnknownResourceFault
 from asyncworker.metrics import HEARTBEAT_OUTCOMES, Metrics
 from asyncworker.swf import HEARTBEAT_CONCURRENCY, ActivityApi, retry_delay
-from asyncworker.task import CancelReason, redact
+from asyncworker.pipeline.flow import CancelReason, redact
 
 log = structlog.get_logger(__name__)
 

@@ -21,7 +21,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream
 from asyncworker.errors import NetworkFault, SwfFault, UnknownResourceFault
 from asyncworker.metrics import Metrics
 from asyncworker.swf import CANCEL, COMPLETE, FAIL, RESPONSE_READ_TIMEOUT, ActivityApi, retry_delay
-from asyncworker.task import Outcome, OutcomeKind, acquire_for
+from asyncworker.pipeline.flow import Outcome, OutcomeKind, acquire_for
 
 log = structlog.get_logger(__name__)
 

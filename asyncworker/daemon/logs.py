@@ -13,7 +13,7 @@ from typing import Any, TextIO
 
 import structlog
 
-from asyncworker.task import redact
+from asyncworker.pipeline.flow import redact
 
 _TOKEN_KEYS = frozenset({"task_token", "taskToken", "token"})
 

@@ -24,7 +24,7 @@ import structlog
 from asyncworker.errors import SwfFault
 from asyncworker.metrics import Metrics
 from asyncworker.swf import ActivityApi, retry_delay
-from asyncworker.task import ActivityTask, Slot
+from asyncworker.pipeline.flow import ActivityTask, Slot
 
 log = structlog.get_logger(__name__)
 

@@ -25,9 +25,9 @@ from anyio.streams.memory import MemoryObjectSendStream
 from asyncworker.activity import ActivityContext, ActivityDefinition, ActivityRegistry
 from asyncworker.codec import MAX_DATA, MAX_REASON, check_text, fit, fits, utf16_length
 from asyncworker.errors import ActivityCanceled, ActivityFailed
-from asyncworker.heartbeat import HeartbeatHandle, Heartbeats
+from asyncworker.pipeline.heartbeat import HeartbeatHandle, Heartbeats
 from asyncworker.metrics import Metrics
-from asyncworker.task import (
+from asyncworker.pipeline.flow import (
     ActivityTask,
     ActivityType,
     CancelReason,
