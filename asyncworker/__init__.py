@@ -8,8 +8,8 @@ from asyncworker.errors import (
     AsyncWorkerError,
     ConfigError,
 )
-from asyncworker.settings import WorkerSettings, load_settings
 from asyncworker.pipeline.flow import ActivityType
+from asyncworker.settings import WorkerSettings, load_settings
 from asyncworker.worker import Worker, WorkerStatistics
 
 __all__ = [

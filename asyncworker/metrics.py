@@ -18,8 +18,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Proc
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from asyncworker.swf import CANCEL, COMPLETE, FAIL, OPERATIONS
 from asyncworker.pipeline.flow import OutcomeKind
+from asyncworker.swf.api import CANCEL, COMPLETE, FAIL, OPERATIONS
 
 LATENCY_BUCKETS = (
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,

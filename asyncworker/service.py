@@ -20,9 +20,9 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from asyncworker.daemon import gcpolicy
+from asyncworker.daemon.systemd import SystemdNotifier
 from asyncworker.errors import ConfigError
 from asyncworker.metrics import Metrics
-from asyncworker.daemon.systemd import SystemdNotifier
 
 if TYPE_CHECKING:
     from asyncworker.worker import Worker

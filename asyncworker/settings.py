@@ -8,6 +8,7 @@ variable, the `[worker]` table of a TOML file (`--config` or `ASYNCWORKER_CONFIG
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 import tomllib
@@ -26,7 +27,6 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from asyncworker.daemon import gcpolicy
 from asyncworker.errors import ConfigError
 
 ENV_PREFIX = "ASYNCWORKER_"
@@ -34,7 +34,21 @@ CONFIG_ENV = "ASYNCWORKER_CONFIG"
 MAX_POLLERS_PER_TASK_LIST = 1_000
 """SWF rejects more than 1,000 concurrent polls on one task list (LimitExceededFault)."""
 
+DEFAULT_GC_INTERVAL = 60.0
+"""Seconds between full collections unless configured (``gc_interval``)."""
+MIN_GC_INTERVAL = 1.0
+"""Shorter intervals would spend most of the loop's time collecting with many tasks in flight."""
+
 _config_file: ContextVar[Path | None] = ContextVar("asyncworker_config_file", default=None)
+
+
+def check_gc_interval(value: float) -> float:
+    """``value`` as a ``gc_interval``, or ValueError saying what is allowed."""
+    if not math.isfinite(value) or value < 0 or 0 < value < MIN_GC_INTERVAL:
+        raise ValueError(
+            f"must be 0 (CPython's rule) or a number of seconds, at least {MIN_GC_INTERVAL:g}"
+        )
+    return value
 
 
 def default_identity() -> str:
@@ -117,7 +131,7 @@ class WorkerSettings(BaseSettings):
         description="Seconds between CountPendingActivityTasks samples (0: off; at least 30).",
     )
     gc_interval: float = Field(
-        default=gcpolicy.DEFAULT_INTERVAL,
+        default=DEFAULT_GC_INTERVAL,
         ge=0,
         description="Seconds between full garbage collections, run on a clock instead of CPython's"
         " growth rule, which stops the loop every few seconds with thousands of tasks in flight"
@@ -165,7 +179,7 @@ class WorkerSettings(BaseSettings):
     @field_validator("gc_interval")
     @classmethod
     def _check_gc_interval(cls, value: float) -> float:
-        return gcpolicy.check_interval(value)
+        return check_gc_interval(value)
 
     @field_validator("backlog_interval")
     @classmethod

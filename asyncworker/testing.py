@@ -14,7 +14,7 @@ import anyio
 from asyncworker.errors import UnknownResourceFault
 from asyncworker.metrics import Metrics
 from asyncworker.settings import WorkerSettings
-from asyncworker.swf import InstrumentedApi
+from asyncworker.swf.connect import InstrumentedApi
 from asyncworker.worker import Apis
 
 

@@ -22,18 +22,20 @@ import anyio
 import structlog
 
 from asyncworker.activity import ActivityRegistry
-from asyncworker.swf.admin import domain_exists
-from asyncworker.swf.backlog import BacklogSampler
 from asyncworker.errors import ConfigError, SwfFault
-from asyncworker.pipeline.executor import Executor, ExecutorStatistics
-from asyncworker.pipeline.heartbeat import Heartbeats, HeartbeatStatistics
 from asyncworker.metrics import GaugeSnapshot, Metrics
+from asyncworker.pipeline.executor import Executor, ExecutorStatistics
+from asyncworker.pipeline.flow import CancelReason, Outcome
+from asyncworker.pipeline.heartbeat import Heartbeats, HeartbeatStatistics
 from asyncworker.pipeline.poller import Pollers, PollerState, PollerStatistics
 from asyncworker.pipeline.responder import Responder, ResponderStatistics
 from asyncworker.service import HttpService, LoopMonitor
 from asyncworker.settings import WorkerSettings
-from asyncworker.swf import ActivityApi, open_activity_apis, retry_delay
-from asyncworker.pipeline.flow import CancelReason, Outcome
+from asyncworker.swf.admin import domain_exists
+from asyncworker.swf.api import ActivityApi
+from asyncworker.swf.backlog import BacklogSampler
+from asyncworker.swf.connect import open_activity_apis
+from asyncworker.swf.faults import retry_delay
 
 if TYPE_CHECKING:
     from types_aiobotocore_swf import SWFClient

@@ -21,11 +21,11 @@ from typing import Any
 
 import anyio
 
-from asyncworker.examples.basic import registry
 from asyncworker.daemon.logs import configure_logging
+from asyncworker.examples.basic import registry
 from asyncworker.metrics import Metrics
 from asyncworker.settings import WorkerSettings
-from asyncworker.swf import InstrumentedApi
+from asyncworker.swf.connect import InstrumentedApi
 from asyncworker.worker import Apis, Worker
 
 POLLERS = 16

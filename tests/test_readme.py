@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from asyncworker.settings import WorkerSettings
-from tests.unit.conftest import running
 from asyncworker.testing import FakeSwf
+from tests.unit.conftest import running
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()

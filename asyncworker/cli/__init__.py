@@ -15,16 +15,17 @@ import anyio
 import click
 
 from asyncworker.activity import ActivityRegistry
-from asyncworker.swf.admin import domain_exists, ensure_activity_types, ensure_domain
+from asyncworker.cli.options import CONNECTION, settings_from_options, worker_options
+from asyncworker.daemon.logs import configure_logging
 from asyncworker.errors import ConfigError, SwfFault
 from asyncworker.loadtest.cli import demo_command, loadtest_command
 from asyncworker.local.cli import command as local_command
-from asyncworker.daemon.logs import configure_logging
 from asyncworker.metrics import package_version
-from asyncworker.cli.options import CONNECTION, settings_from_options, worker_options
 from asyncworker.service import run_daemon
 from asyncworker.settings import WorkerSettings
-from asyncworker.swf import RESPONSE_READ_TIMEOUT, classify, open_client
+from asyncworker.swf.admin import domain_exists, ensure_activity_types, ensure_domain
+from asyncworker.swf.connect import RESPONSE_READ_TIMEOUT, open_client
+from asyncworker.swf.faults import classify
 from asyncworker.worker import Worker
 
 T = TypeVar("T")

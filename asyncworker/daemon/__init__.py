@@ -1,1 +1,1 @@
-"""The daemon around a Worker: signals, systemd readiness and watchdog, the collector policy, logs."""
+"""The daemon around a Worker: signals, systemd readiness and watchdog, the GC policy, logs."""

@@ -28,25 +28,12 @@ from contextlib import asynccontextmanager
 import anyio
 import anyio.abc
 
-DEFAULT_INTERVAL = 60.0
-"""Seconds between full collections unless configured (``gc_interval``)."""
-MIN_INTERVAL = 1.0
-"""Shorter intervals would spend most of the loop's time collecting with many tasks in flight."""
 VALVE = 1000
 """The oldest generation's threshold while the policy holds: CPython still runs a full
 collection on its own after this many middle-generation collections (about 7 million net
 allocations, a minute or more of a busy worker) if the oldest generation also grew by a
 quarter. Only a flood of garbage, say tracebacks from an SWF outage, gets there before the clock.
 (The policy relies on the generational collector of CPython 3.11-3.13 and its three thresholds.)"""
-
-
-def check_interval(value: float) -> float:
-    """``value`` as a ``gc_interval``, or ValueError saying what is allowed."""
-    if not math.isfinite(value) or value < 0 or 0 < value < MIN_INTERVAL:
-        raise ValueError(
-            f"must be 0 (CPython's rule) or a number of seconds, at least {MIN_INTERVAL:g}"
-        )
-    return value
 
 
 class _State:
@@ -69,7 +56,7 @@ async def run(
     start-up heap is still frozen). ``observe`` receives the pause of every full collection, the
     clock's and any other (the valve's, a library's), in seconds, at the clock's next tick or
     when the policy ends.
-    Settings hold ``interval`` to ``check_interval``; shorter ones are for tests.
+    Settings hold ``interval`` to ``settings.check_gc_interval``; shorter ones are for tests.
     """
     if not math.isfinite(interval) or interval < 0:
         raise ValueError(f"gc interval must be a non-negative number of seconds, not {interval}")

@@ -1,4 +1,4 @@
-"""The rig's SWF calls: typed faults (from `asyncworker.swf.classify`) and bounded retries.
+"""The rig's SWF calls: typed faults (from `asyncworker.swf.faults.classify`) and bounded retries.
 
 The rig's own calls (StartWorkflowExecution, PollForDecisionTask, RespondDecisionTaskCompleted)
 retry what SWF-FACTS says is transient (throttling, LimitExceeded, network, 5xx) with jittered
@@ -15,7 +15,7 @@ import anyio
 import botocore.exceptions
 
 from asyncworker.errors import SwfFault
-from asyncworker.swf import translated
+from asyncworker.swf.faults import translated
 
 T = TypeVar("T")
 

@@ -17,14 +17,14 @@ import anyio
 import click
 from rich.console import Console
 
+from asyncworker.cli.options import settings_from_options, worker_options
+from asyncworker.daemon.logs import configure_logging
 from asyncworker.errors import ConfigError, SwfFault
 from asyncworker.loadtest.measure import RunResult
 from asyncworker.loadtest.report import threshold_misses
 from asyncworker.loadtest.rig import DEFAULT_DOMAIN, RigConfig, RigError
 from asyncworker.loadtest.session import Session, run_session
 from asyncworker.loadtest.workload import ActivitySpec, ActivityTimeouts, PlanError, Workload
-from asyncworker.daemon.logs import configure_logging
-from asyncworker.cli.options import settings_from_options, worker_options
 from asyncworker.settings import CONFIG_ENV, WorkerSettings, env_for
 
 EXIT_THRESHOLD = 1

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Literal
 
 import anyio
 
-from asyncworker.swf import admin
 from asyncworker.errors import NetworkFault, SwfFault, UnknownResourceFault
 from asyncworker.loadtest.calls import call
 from asyncworker.loadtest.decider import Decider
@@ -27,7 +26,8 @@ from asyncworker.loadtest.report import Progress, ProgressView
 from asyncworker.loadtest.starter import Starter, StarterConfig, StartError
 from asyncworker.loadtest.workload import Workload
 from asyncworker.settings import default_identity
-from asyncworker.swf import POLL_READ_TIMEOUT, open_client
+from asyncworker.swf import admin
+from asyncworker.swf.connect import POLL_READ_TIMEOUT, open_client
 
 if TYPE_CHECKING:
     from types_aiobotocore_swf import SWFClient

@@ -16,14 +16,14 @@ from pathlib import Path
 
 from rich.console import Console
 
-from asyncworker.daemon import gcpolicy
 from asyncworker.activity import ActivityRegistry
+from asyncworker.daemon import gcpolicy
 from asyncworker.loadtest.measure import RunResult
 from asyncworker.loadtest.report import print_final, progress_view, write_csv, write_json
 from asyncworker.loadtest.rig import RigConfig, preflight, run_rig, setup, workload_types
 from asyncworker.local import EndpointOptions, local_endpoint
-from asyncworker.settings import WorkerSettings
-from asyncworker.swf import open_client
+from asyncworker.settings import DEFAULT_GC_INTERVAL, WorkerSettings
+from asyncworker.swf.connect import open_client
 from asyncworker.worker import Worker
 
 LOCAL_REGION = "us-east-1"
@@ -103,7 +103,7 @@ async def run_session(session: Session, console: Console) -> RunResult:
                 console.print(f"worker metrics: {worker.metrics_url}", highlight=False)
         # Full collections on a clock: with thousands of executions open, CPython's rule would
         # stall the loop 100-300 ms every few seconds: lag that is the rig's, not the fleet's.
-        interval = session.worker.gc_interval if session.worker else gcpolicy.DEFAULT_INTERVAL
+        interval = session.worker.gc_interval if session.worker else DEFAULT_GC_INTERVAL
         observe = worker.metrics.gc_pause.observe if worker is not None else None
         async with gcpolicy.managed(interval, observe):
             with progress_view(console, session.title, live=session.live) as view:

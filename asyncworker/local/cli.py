@@ -15,11 +15,12 @@ import anyio
 import click
 
 from asyncworker.daemon import gcpolicy
+from asyncworker.settings import DEFAULT_GC_INTERVAL, check_gc_interval
 
 from .server import EndpointOptions, local_endpoint
 
 
-async def serve(options: EndpointOptions, gc_interval: float = gcpolicy.DEFAULT_INTERVAL) -> None:
+async def serve(options: EndpointOptions, gc_interval: float = DEFAULT_GC_INTERVAL) -> None:
     """Run the endpoint until a termination signal arrives (full collections every
     ``gc_interval`` seconds: with many open executions CPython's rule stalls every call)."""
     with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
@@ -32,7 +33,7 @@ async def serve(options: EndpointOptions, gc_interval: float = gcpolicy.DEFAULT_
 
 def _gc_interval(value: float) -> float:
     try:
-        return gcpolicy.check_interval(value)
+        return check_gc_interval(value)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
 
@@ -77,7 +78,7 @@ def _gc_interval(value: float) -> float:
 @click.option("--seed", default=None, type=int, help="Seed for reproducible fault injection.")
 @click.option(
     "--gc-interval",
-    default=gcpolicy.DEFAULT_INTERVAL,
+    default=DEFAULT_GC_INTERVAL,
     show_default=True,
     type=float,
     callback=lambda _ctx, _param, value: _gc_interval(value),

@@ -25,7 +25,6 @@ from anyio.streams.memory import MemoryObjectSendStream
 from asyncworker.activity import ActivityContext, ActivityDefinition, ActivityRegistry
 from asyncworker.codec import MAX_DATA, MAX_REASON, check_text, fit, fits, utf16_length
 from asyncworker.errors import ActivityCanceled, ActivityFailed
-from asyncworker.pipeline.heartbeat import HeartbeatHandle, Heartbeats
 from asyncworker.metrics import Metrics
 from asyncworker.pipeline.flow import (
     ActivityTask,
@@ -36,6 +35,7 @@ from asyncworker.pipeline.flow import (
     Slot,
     redact,
 )
+from asyncworker.pipeline.heartbeat import HeartbeatHandle, Heartbeats
 
 log = structlog.get_logger(__name__)
 

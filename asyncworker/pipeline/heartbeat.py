@@ -26,8 +26,9 @@ import structlog
 from asyncworker.codec import MAX_HEARTBEAT_DETAILS, fit
 from asyncworker.errors import SwfFault, UnknownResourceFault
 from asyncworker.metrics import HEARTBEAT_OUTCOMES, Metrics
-from asyncworker.swf import HEARTBEAT_CONCURRENCY, ActivityApi, retry_delay
 from asyncworker.pipeline.flow import CancelReason, redact
+from asyncworker.swf.api import HEARTBEAT_CONCURRENCY, ActivityApi
+from asyncworker.swf.faults import retry_delay
 
 log = structlog.get_logger(__name__)
 

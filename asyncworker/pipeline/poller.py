@@ -23,8 +23,9 @@ import structlog
 
 from asyncworker.errors import SwfFault
 from asyncworker.metrics import Metrics
-from asyncworker.swf import ActivityApi, retry_delay
 from asyncworker.pipeline.flow import ActivityTask, Slot
+from asyncworker.swf.api import ActivityApi
+from asyncworker.swf.faults import retry_delay
 
 log = structlog.get_logger(__name__)
 

@@ -20,8 +20,10 @@ from anyio.streams.memory import MemoryObjectReceiveStream
 
 from asyncworker.errors import NetworkFault, SwfFault, UnknownResourceFault
 from asyncworker.metrics import Metrics
-from asyncworker.swf import CANCEL, COMPLETE, FAIL, RESPONSE_READ_TIMEOUT, ActivityApi, retry_delay
 from asyncworker.pipeline.flow import Outcome, OutcomeKind, acquire_for
+from asyncworker.swf.api import CANCEL, COMPLETE, FAIL, ActivityApi
+from asyncworker.swf.connect import RESPONSE_READ_TIMEOUT
+from asyncworker.swf.faults import retry_delay
 
 log = structlog.get_logger(__name__)
 

@@ -9,7 +9,7 @@ import botocore.exceptions
 
 from asyncworker.activity import ActivityDefinition, ActivityRegistry
 from asyncworker.errors import UnknownResourceFault
-from asyncworker.swf import translated
+from asyncworker.swf.faults import translated
 
 if TYPE_CHECKING:
     from types_aiobotocore_swf import SWFClient

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import anyio
 import structlog
 
-from asyncworker.swf import classify
+from asyncworker.swf.faults import classify
 
 if TYPE_CHECKING:
     from types_aiobotocore_swf import SWFClient

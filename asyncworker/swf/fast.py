@@ -38,7 +38,8 @@ import botocore.auth
 from botocore.auth import SIGNED_HEADERS_BLACKLIST, SigV4Auth
 from botocore.parsers import JSONParser
 
-from asyncworker.swf import CANCEL, COMPLETE, FAIL, HEARTBEAT, POLL, translated
+from asyncworker.swf.api import CANCEL, COMPLETE, FAIL, HEARTBEAT, POLL
+from asyncworker.swf.faults import translated
 
 if TYPE_CHECKING:
     from types_aiobotocore_swf import SWFClient

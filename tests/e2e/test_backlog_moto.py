@@ -7,10 +7,10 @@ import uuid
 import anyio
 import pytest
 
+from asyncworker.examples.basic import registry
 from asyncworker.swf.admin import ensure_activity_types, ensure_domain
 from asyncworker.swf.backlog import BacklogSampler
-from asyncworker.examples.basic import registry
-from asyncworker.swf import open_client
+from asyncworker.swf.connect import open_client
 from tests.helpers import schedule
 
 pytestmark = pytest.mark.anyio

@@ -12,7 +12,7 @@ import anyio
 import pytest
 
 from asyncworker.metrics import Metrics
-from asyncworker.swf import open_client
+from asyncworker.swf.connect import open_client
 from tests.helpers import cli, daemon, free_port, http_get, schedule, wait_closed, wait_http
 
 if TYPE_CHECKING:

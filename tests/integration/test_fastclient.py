@@ -25,8 +25,10 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from asyncworker.errors import ThrottledFault, UnknownResourceFault
+from asyncworker.swf.api import ActivityApi
+from asyncworker.swf.connect import open_client
 from asyncworker.swf.fast import FastActivityApi
-from asyncworker.swf import ActivityApi, AioActivityApi, open_client
+from asyncworker.swf.plain import AioActivityApi
 
 if TYPE_CHECKING:
     from types_aiobotocore_swf import SWFClient

@@ -11,9 +11,9 @@ import anyio
 import pytest
 
 from asyncworker import ActivityContext, ActivityRegistry, Worker, WorkerSettings
-from asyncworker.swf.admin import ensure_activity_types, ensure_domain
 from asyncworker.local import EndpointOptions, LocalEndpoint, local_endpoint
-from asyncworker.swf import open_client
+from asyncworker.swf.admin import ensure_activity_types, ensure_domain
+from asyncworker.swf.connect import open_client
 from tests.helpers import (
     activity_events,
     history_events,

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from asyncworker.swf import open_client
+from asyncworker.swf.connect import open_client
 
 if TYPE_CHECKING:
     from types_aiobotocore_swf import SWFClient

@@ -14,7 +14,7 @@ from asyncworker.loadtest.session import Session, run_session
 from asyncworker.loadtest.workload import ActivitySpec, ActivityTimeouts, Workload
 from asyncworker.local import EndpointOptions, local_endpoint
 from asyncworker.settings import WorkerSettings
-from asyncworker.swf import open_client
+from asyncworker.swf.connect import open_client
 from tests.loadtest.swfhelpers import history_truth
 
 pytestmark = pytest.mark.anyio

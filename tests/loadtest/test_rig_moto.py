@@ -10,7 +10,7 @@ import pytest
 
 from asyncworker.loadtest.rig import RigConfig, run_load
 from asyncworker.loadtest.workload import ActivitySpec, ActivityTimeouts, Workload
-from asyncworker.swf import open_client
+from asyncworker.swf.connect import open_client
 from tests.loadtest.swfhelpers import history_truth, register, scripted_worker
 
 if TYPE_CHECKING:

@@ -9,10 +9,10 @@ import pytest
 
 from asyncworker import ActivityContext, ActivityRegistry
 from asyncworker.examples.basic import registry as examples
+from asyncworker.testing import FakeSwf
 from tests.helpers import http_get
 from tests.ops.promql import metric_names_used
 from tests.unit.conftest import running
-from asyncworker.testing import FakeSwf
 
 pytestmark = pytest.mark.anyio
 

@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from asyncworker.swf.admin import ensure_activity_types, ensure_domain
 from asyncworker.examples.basic import registry
-from asyncworker.swf import open_client
+from asyncworker.swf.admin import ensure_activity_types, ensure_domain
+from asyncworker.swf.connect import open_client
 
 if TYPE_CHECKING:
     from types_aiobotocore_swf import SWFClient

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from asyncworker import ActivityRegistry, WorkerSettings
-from asyncworker.worker import Worker
 from asyncworker.testing import FakeSwf
+from asyncworker.worker import Worker
 
 
 def settings(**overrides: Any) -> WorkerSettings:

@@ -9,8 +9,8 @@ import pytest
 
 from asyncworker import ActivityCanceled, ActivityContext, ActivityRegistry
 from asyncworker import worker as worker_module
-from tests.unit.conftest import running
 from asyncworker.testing import FakeSwf
+from tests.unit.conftest import running
 
 pytestmark = pytest.mark.anyio
 

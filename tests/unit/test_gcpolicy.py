@@ -10,6 +10,7 @@ import anyio
 import pytest
 
 from asyncworker.daemon import gcpolicy
+from asyncworker.settings import check_gc_interval
 
 pytestmark = pytest.mark.anyio
 
@@ -98,4 +99,4 @@ async def test_overlapping_policies_restore_the_collector_once_the_last_ends() -
 @pytest.mark.parametrize("value", [-1.0, 0.5, math.nan, math.inf])
 def test_intervals_outside_the_allowed_range_are_refused(value: float) -> None:
     with pytest.raises(ValueError, match="at least 1"):
-        gcpolicy.check_interval(value)
+        check_gc_interval(value)

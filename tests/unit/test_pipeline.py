@@ -10,8 +10,8 @@ import pytest
 from asyncworker import ActivityContext, ActivityRegistry
 from asyncworker.errors import ClientFault, NetworkFault, ServerFault, ThrottledFault
 from asyncworker.examples.basic import registry as examples
-from tests.unit.conftest import running
 from asyncworker.testing import FakeSwf
+from tests.unit.conftest import running
 
 pytestmark = pytest.mark.anyio
 

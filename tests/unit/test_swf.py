@@ -9,7 +9,7 @@ import botocore.exceptions
 import pytest
 
 from asyncworker import errors
-from asyncworker.swf import classify, retry_delay
+from asyncworker.swf.faults import classify, retry_delay
 
 
 def client_error(code: str, status: int = 400) -> botocore.exceptions.ClientError:

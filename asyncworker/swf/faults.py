@@ -1,0 +1,88 @@
+"""The one error edge: every botocore and network error of an SWF call becomes a typed fault here.
+
+The rest of the code sees only the faults of `asyncworker.errors`; `retry_delay` is the one
+backoff that every retry loop uses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable
+from typing import TypeVar
+
+import aiohttp
+import botocore.exceptions
+
+from asyncworker.errors import (
+    ClientFault,
+    LimitExceededFault,
+    NetworkFault,
+    ServerFault,
+    SwfFault,
+    ThrottledFault,
+    UnknownResourceFault,
+)
+
+_THROTTLING_CODES = frozenset(
+    {"ThrottlingException", "Throttling", "ThrottledException", "RequestLimitExceeded",
+     "TooManyRequestsException", "RequestThrottled", "SlowDown"}
+)  # fmt: skip
+_NETWORK_ERRORS = (
+    botocore.exceptions.HTTPClientError,  # read timeouts, closed connections
+    botocore.exceptions.ConnectionError,  # endpoint unreachable, connect timeouts
+    aiohttp.ClientError,
+    asyncio.TimeoutError,
+    ConnectionError,
+)
+T = TypeVar("T")
+
+
+def classify(operation: str, exc: BaseException) -> SwfFault | None:
+    """Return the typed fault for an error of an SWF call, or None when it is not one (a bug)."""
+    if isinstance(exc, SwfFault):
+        return exc
+    if isinstance(exc, botocore.exceptions.ClientError):
+        error = exc.response.get("Error", {})
+        code = error.get("Code", "")
+        message = error.get("Message", "") or code
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        if code in _THROTTLING_CODES:
+            return ThrottledFault(operation, message)
+        if code == "UnknownResourceFault":
+            return UnknownResourceFault(operation, message)
+        if code == "LimitExceededFault":
+            return LimitExceededFault(operation, message)
+        if status >= 500 or code in {"InternalFailure", "ServiceUnavailable", "InternalError"}:
+            return ServerFault(operation, f"{code}: {message}")
+        return ClientFault(operation, f"{code}: {message}")
+    if isinstance(exc, _NETWORK_ERRORS):
+        return NetworkFault(operation, f"{type(exc).__name__}: {exc}")
+    if isinstance(exc, botocore.exceptions.BotoCoreError):  # bad parameters, no credentials
+        return ClientFault(operation, f"{type(exc).__name__}: {exc}")
+    return None
+
+
+def retry_delay(fault: SwfFault, attempt: int) -> float:
+    """Seconds to wait before retry number `attempt` (1, 2, ...) after `fault`.
+
+    Exponential with equal jitter, so a fleet that failed together does not retry together;
+    throttling and LimitExceeded start and cap higher, since retrying sooner only spends quota.
+    """
+    if fault.throttling:
+        base, cap = 1.0, 30.0
+    else:
+        base, cap = 0.1, 10.0
+    delay: float = min(cap, base * 2.0 ** min(attempt - 1, 16))
+    return delay / 2 + random.uniform(0, delay / 2)
+
+
+async def translated(operation: str, call: Awaitable[T]) -> T:
+    """Await one SWF call, raising its failure as a typed `SwfFault` (bugs propagate as is)."""
+    try:
+        return await call
+    except Exception as exc:
+        fault = classify(operation, exc)
+        if fault is None:
+            raise
+        raise fault from exc
