@@ -1,5 +1,5 @@
 """`python -m asyncworker` runs the CLI."""
 
-from asyncworker.cli import main
+from asyncworker.cli.main import main
 
 main()

@@ -10,6 +10,8 @@ ranks, the graph of imports that run at import time must have no cycle.
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -137,3 +139,24 @@ def test_no_import_cycles() -> None:
 
     for module in sorted(graph):
         walk(module)
+
+
+def test_run_imports_only_what_the_daemon_uses() -> None:
+    """`asyncworker run` never loads the rig's or the local endpoint's libraries.
+
+    (rich is not in the list: structlog imports it by itself whenever it is installed.)
+    """
+    heavy = ("hdrh", "httptools", "asyncworker.loadtest", "asyncworker.local")
+    code = (
+        "import atexit, sys\n"
+        f"heavy = {heavy!r}\n"
+        "atexit.register(lambda: print('LOADED', *[m for m in heavy if m in sys.modules]))\n"
+        "from asyncworker.cli.main import main\n"
+        "main(['run', 'no_such_module:app', '--domain', 'd', '--task-list', 't'])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 2, done.stderr  # the APP does not import: one line, exit 2
+    assert "no_such_module" in done.stderr
+    assert done.stdout.strip() == "LOADED"

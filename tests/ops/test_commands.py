@@ -15,7 +15,7 @@ import re
 import click
 import pytest
 
-from asyncworker.cli import cli
+from asyncworker.cli.main import cli
 from tests.ops.conftest import KustomizeBuilds, Manifest
 from tests.ops.files import OVERLAYS, SYSTEMD_DIR
 from tests.ops.test_docker import stages

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from asyncworker.cli import main
+from asyncworker.cli.main import main
 from asyncworker.settings import WorkerSettings
 
 APP = "asyncworker.examples.basic:registry"
