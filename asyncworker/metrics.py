@@ -1,25 +1,35 @@
-"""Every Prometheus metric of asyncworker, defined once (names, types and labels per DESIGN.md).
+"""Every Prometheus metric of asyncworker, defined once (names, types, labels).
 
-Counters and histograms are observed where the event happens, through the `Metrics` attributes.
-Gauges describe state, so they are not kept up to date by the stages: `StatisticsCollector` reads
-the stages' `statistics()` at scrape time and turns them into series, here and nowhere else.
-Each Worker has its own `CollectorRegistry`, so several workers (tests, the demo) never collide.
+Counters and histograms are observed where the event happens, through series that `Metrics`
+hands out already labelled (`labels()` costs microseconds, too much for every task): a stage asks
+once, at construction, and keeps what it got. Gauges describe state, so the stages do not keep
+them up to date: `StatisticsCollector` reads the worker's `statistics()` (the stages' NamedTuples)
+at scrape time and turns them into series, here and nowhere else. `instrument()` wraps any
+`ActivityApi` so that every call is counted and timed by operation and outcome. Each Worker has
+its own `CollectorRegistry`, so several workers (tests, the demo) never collide.
 
 Labels never carry task tokens, workflow ids or activity ids; `activity_type` is `name:version`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from asyncworker.errors import SwfFault
 from asyncworker.pipeline.flow import OutcomeKind
-from asyncworker.swf.api import CANCEL, COMPLETE, FAIL, OPERATIONS
+from asyncworker.swf.api import CANCEL, COMPLETE, FAIL, HEARTBEAT, OPERATIONS, POLL, ActivityApi
+
+if TYPE_CHECKING:
+    from asyncworker.worker import WorkerStatistics
+
+T = TypeVar("T")
 
 LATENCY_BUCKETS = (
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
@@ -34,6 +44,8 @@ API_OUTCOMES = (
     "ok", "throttled", "unknown_resource", "limit_exceeded", "network", "server", "client",
 )  # fmt: skip
 HEARTBEAT_OUTCOMES = ("ok", "cancel_requested", "unknown_resource", "error")
+POLLER_STATES = ("polling", "waiting_for_slot", "backing_off")
+"""The `state` values of `asyncworker_pollers` (a stopped poller is not exported)."""
 RESPONSE_OPERATIONS = (COMPLETE, FAIL, CANCEL)
 
 
@@ -44,20 +56,30 @@ def package_version() -> str:
         return "unknown"
 
 
-@dataclass(frozen=True, slots=True)
-class GaugeSnapshot:
-    """The state gauges' values at one instant, assembled by the worker from stage statistics."""
+class PollSeries(NamedTuple):
+    """A task list's poll series."""
 
-    slots_used: int
-    slots_total: int
-    response_queue_depth: int
-    draining: bool
-    pollers: Mapping[tuple[str, str], int] = field(default_factory=dict)
-    """(task_list, state) → number of pollers in that state."""
-    last_poll: Mapping[str, float] = field(default_factory=dict)
-    """task_list → wall-clock time of the last poll that returned (task or empty)."""
-    backlog: Mapping[str, int] = field(default_factory=dict)
-    """task_list → pending activity tasks (opt-in sampler)."""
+    duration: Histogram
+    task: Counter
+    empty: Counter
+    error: Counter
+    throttled: Counter
+    restarts: Counter
+
+
+class TypeSeries(NamedTuple):
+    """An activity type's series: its handler time and a counter per way a task ended."""
+
+    label: str
+    duration: Histogram
+    outcomes: Mapping[OutcomeKind, Counter]
+
+
+class ApiSeries(NamedTuple):
+    """An SWF operation's series: its latency and a counter per outcome (`SwfFault.outcome`)."""
+
+    duration: Histogram
+    outcomes: Mapping[str, Counter]
 
 
 class Metrics:
@@ -146,40 +168,115 @@ class Metrics:
         )
         self.build_info.labels(package_version()).set(1)
         ProcessCollector(registry=r)
+        self._polls: dict[str, PollSeries] = {}
+        self._types: dict[str, TypeSeries] = {}
+        self._operations: dict[str, ApiSeries] = {}
 
     def initialise(self, task_lists: Iterable[str], activity_types: Iterable[str]) -> None:
         """Create every series whose labels are known at start, so rates start from zero."""
         for task_list in task_lists:
-            self.poll_duration.labels(task_list)
-            self.poller_restarts.labels(task_list)
-            for outcome in POLL_OUTCOMES:
-                self.polls.labels(task_list, outcome)
+            self.poll_series(task_list)
         for activity_type in activity_types:
-            self.activity_duration.labels(activity_type)
-            for outcome in TASK_OUTCOMES:
-                self.activity_tasks.labels(activity_type, outcome)
+            self.type_series(activity_type)
         for operation in OPERATIONS:
-            self.api_duration.labels(operation)
-            for outcome in API_OUTCOMES:
-                self.api_requests.labels(operation, outcome)
+            self.api_series(operation)
         for operation in RESPONSE_OPERATIONS:
             self.response_retries.labels(operation)
-        for outcome in HEARTBEAT_OUTCOMES:
-            self.heartbeats.labels(outcome)
+        self.heartbeat_series()
 
-    def watch(self, snapshot: Callable[[], GaugeSnapshot]) -> None:
-        """Export the state gauges from `snapshot()` at every scrape."""
-        self.registry.register(StatisticsCollector(snapshot))
+    def poll_series(self, task_list: str) -> PollSeries:
+        series = self._polls.get(task_list)
+        if series is None:
+            task, empty, error, throttled = (self.polls.labels(task_list, o) for o in POLL_OUTCOMES)
+            series = self._polls[task_list] = PollSeries(
+                self.poll_duration.labels(task_list),
+                task,
+                empty,
+                error,
+                throttled,
+                self.poller_restarts.labels(task_list),
+            )
+        return series
+
+    def type_series(self, activity_type: object) -> TypeSeries:
+        """The series of an activity type (`str()` of it is the `name:version` label)."""
+        label = str(activity_type)
+        series = self._types.get(label)
+        if series is None:
+            outcomes = {kind: self.activity_tasks.labels(label, kind.value) for kind in OutcomeKind}
+            duration = self.activity_duration.labels(label)
+            series = self._types[label] = TypeSeries(label, duration, outcomes)
+        return series
+
+    def api_series(self, operation: str) -> ApiSeries:
+        series = self._operations.get(operation)
+        if series is None:
+            outcomes = {o: self.api_requests.labels(operation, o) for o in API_OUTCOMES}
+            duration = self.api_duration.labels(operation)
+            series = self._operations[operation] = ApiSeries(duration, outcomes)
+        return series
+
+    def heartbeat_series(self) -> Mapping[str, Counter]:
+        """A counter per heartbeat outcome (`HEARTBEAT_OUTCOMES`)."""
+        return {outcome: self.heartbeats.labels(outcome) for outcome in HEARTBEAT_OUTCOMES}
+
+    def instrument(self, api: ActivityApi) -> ActivityApi:
+        """`api` with every call counted and timed by operation and outcome."""
+        return InstrumentedApi(api, self)
+
+    def watch(self, statistics: Callable[[], WorkerStatistics | None]) -> None:
+        """Export the state gauges from the worker's `statistics()` at every scrape (None: the
+        worker has not started, and there is no state to report yet)."""
+        self.registry.register(StatisticsCollector(statistics))
+
+
+class InstrumentedApi:
+    """Counts and times every call of the wrapped `ActivityApi` by operation and outcome."""
+
+    def __init__(self, api: ActivityApi, metrics: Metrics) -> None:
+        self._api = api
+        self._series = {op: metrics.api_series(op) for op in OPERATIONS}
+
+    async def _timed(self, operation: str, call: Awaitable[T]) -> T:
+        series = self._series[operation]
+        start = time.perf_counter()
+        try:
+            result = await call
+        except SwfFault as fault:  # anything else (cancelled, a bug) had no answer to count
+            series.outcomes[fault.outcome].inc()
+            raise
+        else:
+            series.outcomes["ok"].inc()
+            return result
+        finally:
+            series.duration.observe(time.perf_counter() - start)
+
+    async def poll(self, task_list: str) -> dict[str, Any]:
+        return await self._timed(POLL, self._api.poll(task_list))
+
+    async def complete(self, token: str, result: str | None) -> None:
+        await self._timed(COMPLETE, self._api.complete(token, result))
+
+    async def fail(self, token: str, reason: str | None, details: str | None) -> None:
+        await self._timed(FAIL, self._api.fail(token, reason, details))
+
+    async def cancel(self, token: str, details: str | None) -> None:
+        await self._timed(CANCEL, self._api.cancel(token, details))
+
+    async def heartbeat(self, token: str, details: str | None) -> bool:
+        return await self._timed(HEARTBEAT, self._api.heartbeat(token, details))
 
 
 class StatisticsCollector(Collector):
-    """Turns a `GaugeSnapshot` into the contract's gauge series at scrape time."""
+    """Turns the worker's statistics into the contract's gauge series at scrape time."""
 
-    def __init__(self, snapshot: Callable[[], GaugeSnapshot]) -> None:
-        self._snapshot = snapshot
+    def __init__(self, statistics: Callable[[], WorkerStatistics | None]) -> None:
+        self._statistics = statistics
 
     def collect(self) -> Iterable[Metric]:
-        s = self._snapshot()
+        s = self._statistics()
+        if s is None:
+            return
         slots = GaugeMetricFamily("asyncworker_slots", "Slots by state.", labels=["state"])
         slots.add_metric(["used"], s.slots_used)
         slots.add_metric(["free"], s.slots_total - s.slots_used)
@@ -187,13 +284,14 @@ class StatisticsCollector(Collector):
         pollers = GaugeMetricFamily(
             "asyncworker_pollers", "Pollers by state.", labels=["task_list", "state"]
         )
-        for (task_list, state), count in sorted(s.pollers.items()):
-            pollers.add_metric([task_list, state], count)
+        for (task_list, state), count in sorted(s.pollers.states.items()):
+            if state in POLLER_STATES:
+                pollers.add_metric([task_list, state], count)
         yield pollers
         yield GaugeMetricFamily(
             "asyncworker_response_queue_depth",
             "Outcomes waiting for the responder.",
-            value=s.response_queue_depth,
+            value=s.responder.queued,
         )
         yield GaugeMetricFamily(
             "asyncworker_draining", "1 while the worker drains.", value=int(s.draining)
@@ -203,7 +301,7 @@ class StatisticsCollector(Collector):
             "Unix time the last poll returned.",
             labels=["task_list"],
         )
-        for task_list, stamp in sorted(s.last_poll.items()):
+        for task_list, stamp in sorted(s.pollers.last_poll.items()):
             last.add_metric([task_list], stamp)
         yield last
         if s.backlog:

@@ -12,10 +12,8 @@ from typing import Any
 import anyio
 
 from asyncworker.errors import UnknownResourceFault
-from asyncworker.metrics import Metrics
 from asyncworker.settings import WorkerSettings
-from asyncworker.swf.connect import InstrumentedApi
-from asyncworker.worker import Apis
+from asyncworker.swf.api import COUNT_PENDING, DESCRIBE_DOMAIN, Apis
 
 
 @dataclass
@@ -51,6 +49,8 @@ class FakeSwf:
     """Seconds each Respond* call takes (a slow or throttled SWF)."""
     respond_gate: anyio.Event | None = None
     """While set to an unset Event, Respond* calls wait: a blocked responder."""
+    domain_exists: bool = True
+    """What DescribeDomain finds (the worker's start-up check)."""
     _changed: anyio.Event = field(default_factory=anyio.Event)
     _ids: itertools.count[int] = field(default_factory=itertools.count)
 
@@ -154,6 +154,15 @@ class FakeSwf:
         self._notify()
         return token in self.cancel_requested
 
+    # The DomainApi protocol ---------------------------------------------------------------
+    async def domain_registered(self) -> bool:
+        self._fault(DESCRIBE_DOMAIN)
+        return self.domain_exists
+
+    async def pending_tasks(self, task_list: str) -> int:
+        self._fault(COUNT_PENDING)
+        return len(self.queues[task_list])
+
     def close_task(self, token: str) -> None:
         """SWF timed the task out or closed its execution: later calls get UnknownResource."""
         self.open_tokens.discard(token)
@@ -161,8 +170,7 @@ class FakeSwf:
 
     def factory(self) -> Any:
         @asynccontextmanager
-        async def open_apis(settings: WorkerSettings, metrics: Metrics) -> AsyncIterator[Apis]:
-            api = InstrumentedApi(self, metrics)
-            yield api, api, None
+        async def open_apis(settings: WorkerSettings) -> AsyncIterator[Apis]:
+            yield Apis(self, self, self)
 
         return open_apis

@@ -13,32 +13,28 @@ A second `drain()` cuts the wait for running tasks short; in-flight polls are ne
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from types import TracebackType
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 import anyio
 import structlog
 
 from asyncworker.activity import ActivityRegistry
 from asyncworker.errors import ConfigError, SwfFault
-from asyncworker.metrics import GaugeSnapshot, Metrics
+from asyncworker.metrics import Metrics
 from asyncworker.pipeline.executor import Executor, ExecutorStatistics
 from asyncworker.pipeline.flow import CancelReason, Outcome
 from asyncworker.pipeline.heartbeat import Heartbeats, HeartbeatStatistics
-from asyncworker.pipeline.poller import Pollers, PollerState, PollerStatistics
+from asyncworker.pipeline.poller import Pollers, PollerStatistics
 from asyncworker.pipeline.responder import Responder, ResponderStatistics
 from asyncworker.service import HttpService, LoopMonitor
 from asyncworker.settings import WorkerSettings
-from asyncworker.swf.admin import domain_exists
-from asyncworker.swf.api import ActivityApi
+from asyncworker.swf.api import Apis, DomainApi
 from asyncworker.swf.backlog import BacklogSampler
 from asyncworker.swf.connect import open_activity_apis
 from asyncworker.swf.faults import retry_delay
-
-if TYPE_CHECKING:
-    from types_aiobotocore_swf import SWFClient
 
 log = structlog.get_logger(__name__)
 
@@ -49,8 +45,7 @@ FLUSH_TIMEOUT = 10.0
 START_TIMEOUT = 60.0
 """Seconds to keep trying to reach SWF at start before giving up."""
 
-Apis = tuple[ActivityApi, ActivityApi, "SWFClient | None"]
-ApiFactory = Callable[[WorkerSettings, Metrics], AbstractAsyncContextManager[Apis]]
+ApiFactory = Callable[[WorkerSettings], AbstractAsyncContextManager[Apis]]
 
 
 class WorkerStatistics(NamedTuple):
@@ -62,6 +57,8 @@ class WorkerStatistics(NamedTuple):
     executor: ExecutorStatistics
     responder: ResponderStatistics
     heartbeats: HeartbeatStatistics
+    backlog: Mapping[str, int] = {}
+    """task_list → pending activity tasks, when backlog sampling is on."""
 
 
 class _Pipeline(NamedTuple):
@@ -74,7 +71,8 @@ class _Pipeline(NamedTuple):
 class Worker:
     """An SWF activity worker pool: `await worker.run()`, or `async with Worker(...) as worker`.
 
-    `api_factory` replaces the aiobotocore clients (tests inject an in-memory fake SWF).
+    `api_factory` replaces the aiobotocore clients (tests inject the in-memory SWF of
+    `asyncworker.testing`); whatever it returns, the worker counts and times every call.
     """
 
     def __init__(
@@ -115,7 +113,7 @@ class Worker:
         """Handlers that ignored cancellation at shutdown (their tasks were answered for them)."""
         self._stack: AsyncExitStack | None = None
         self.metrics.initialise(settings.task_lists, registry.names())
-        self.metrics.watch(self._gauges)
+        self.metrics.watch(lambda: self.statistics() if self._pipeline else None)
 
     @property
     def ready(self) -> bool:
@@ -149,22 +147,20 @@ class Worker:
             raise RuntimeError("a Worker runs once")
         self._ran = True
         try:
-            async with self._api_factory(self.settings, self.metrics) as (poll, respond, client):
-                if client is not None:
-                    await self._check_domain(client)
-                await self._serve(poll, respond, client, task_status)
+            async with self._api_factory(self.settings) as apis:
+                if apis.domain is not None:
+                    await self._check_domain(apis.domain)
+                await self._serve(apis, task_status)
         finally:
             self._ready = False
             self.drained.set()
 
-    async def _serve(
-        self,
-        poll_api: ActivityApi,
-        respond_api: ActivityApi,
-        client: SWFClient | None,
-        task_status: anyio.abc.TaskStatus[None],
-    ) -> None:
+    async def _serve(self, apis: Apis, task_status: anyio.abc.TaskStatus[None]) -> None:
         s = self.settings
+        poll_api, respond_api = (
+            self.metrics.instrument(apis.poll),
+            self.metrics.instrument(apis.respond),
+        )
         send, receive = anyio.create_memory_object_stream[Outcome](s.batch_max)
         heartbeats = Heartbeats(respond_api, self.metrics, rate=s.heartbeat_rate)
         responder = Responder(
@@ -187,12 +183,12 @@ class Worker:
         )
         self._pipeline = pipeline = _Pipeline(pollers, executor, responder, heartbeats)
         with send, receive:  # closed on every way out, not only after a full drain
-            await self._supervise(pipeline, client, task_status)
+            await self._supervise(pipeline, apis.domain, task_status)
 
     async def _supervise(
         self,
         pipeline: _Pipeline,
-        client: SWFClient | None,
+        domain: DomainApi | None,
         task_status: anyio.abc.TaskStatus[None],
     ) -> None:
         s = self.settings
@@ -207,8 +203,8 @@ class Worker:
             await tg.start(self._monitor.run)
             if self._http is not None:
                 await tg.start(self._http.run)
-            if client is not None and s.backlog_interval:
-                self._backlog = BacklogSampler(client, s.domain, s.task_lists, s.backlog_interval)
+            if domain is not None and s.backlog_interval:
+                self._backlog = BacklogSampler(domain, s.task_lists, s.backlog_interval)
                 tg.start_soon(self._backlog.run)
             await tg.start(heartbeats.run)
             await tg.start(responder.run)
@@ -259,13 +255,13 @@ class Worker:
         )
         self.drained.set()
 
-    async def _check_domain(self, client: SWFClient) -> None:
+    async def _check_domain(self, api: DomainApi) -> None:
         """Fail fast on a missing domain; wait (bounded) for an endpoint that is not up yet."""
         give_up = anyio.current_time() + START_TIMEOUT
         attempt = 0
         while True:
             try:
-                exists = await domain_exists(client, self.settings.domain)
+                exists = await api.domain_registered()
             except SwfFault as fault:
                 attempt += 1
                 if not fault.retryable or anyio.current_time() > give_up:
@@ -304,28 +300,6 @@ class Worker:
             executor=p.executor.statistics(),
             responder=p.responder.statistics(),
             heartbeats=p.heartbeats.statistics(),
-        )
-
-    def _gauges(self) -> GaugeSnapshot:
-        states: dict[tuple[str, str], int] = {
-            (task_list, state.value): 0
-            for task_list in self.settings.task_lists
-            for state in PollerState
-            if state is not PollerState.STOPPED
-        }
-        if self._pipeline is None:
-            return GaugeSnapshot(0, self.settings.max_concurrency, 0, self._draining, states)
-        stats = self.statistics()
-        for key, count in stats.pollers.states.items():
-            if key in states:
-                states[key] = count
-        return GaugeSnapshot(
-            slots_used=stats.slots_used,
-            slots_total=stats.slots_total,
-            response_queue_depth=stats.responder.queued,
-            draining=self._draining,
-            pollers=states,
-            last_poll=stats.pollers.last_poll,
             backlog=dict(self._backlog.counts) if self._backlog else {},
         )
 

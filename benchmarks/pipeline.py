@@ -2,7 +2,7 @@
 
 `InstantApi` answers polls from memory (a task while any are left) and acknowledges answers at
 once, yielding to the event loop once per call as network I/O would. The worker runs as in
-production (slots, pollers, executor, heartbeat tracking, responder, metrics, `InstrumentedApi`),
+production (slots, pollers, executor, heartbeat tracking, responder, metrics, instrumented calls),
 without HTTP; the baseline drives the same API with bare loops (poll, then answer). The
 difference is what asyncworker itself costs per task, the part its own code can cut.
 
@@ -23,10 +23,9 @@ import anyio
 
 from asyncworker.daemon.logs import configure_logging
 from asyncworker.examples.basic import registry
-from asyncworker.metrics import Metrics
 from asyncworker.settings import WorkerSettings
-from asyncworker.swf.connect import InstrumentedApi
-from asyncworker.worker import Apis, Worker
+from asyncworker.swf.api import Apis
+from asyncworker.worker import Worker
 
 POLLERS = 16
 
@@ -79,9 +78,8 @@ async def run_worker(tasks: int) -> float:
     api = InstantApi(tasks)
 
     @asynccontextmanager
-    async def apis(settings: WorkerSettings, metrics: Metrics) -> AsyncIterator[Apis]:
-        instrumented = InstrumentedApi(api, metrics)
-        yield instrumented, instrumented, None
+    async def apis(settings: WorkerSettings) -> AsyncIterator[Apis]:
+        yield Apis(api, api)
 
     settings = WorkerSettings(
         domain="bench", metrics_port=None, pollers=POLLERS, region="us-east-1", log_level="WARNING"

@@ -1,4 +1,4 @@
-"""Scenarios a, b, c and e of issue 6: each compares a figure with a baseline from the same run.
+"""Scenarios a, b, c and e: each compares a figure with a baseline from the same run.
 
 a. ``ceiling``: ``asyncworker run`` against a bare aiobotocore poll+respond loop of the same
    concurrency, echo tasks, one core each; with a py-spy profile of asyncworker on the way.

@@ -1,4 +1,4 @@
-"""Soak (issue 7 §7): the daemon at a steady rate for minutes; memory and file descriptors flat.
+"""Soak: the daemon at a steady rate for minutes; memory and file descriptors flat.
 
 The local endpoint and the load-testing rig (``asyncworker loadtest --worker none``: an
 open-model starter and fan-out deciders) run on the server core; ``asyncworker run`` on the

@@ -1,7 +1,7 @@
 """The rig's SWF calls: typed faults (from `asyncworker.swf.faults.classify`) and bounded retries.
 
 The rig's own calls (StartWorkflowExecution, PollForDecisionTask, RespondDecisionTaskCompleted)
-retry what SWF-FACTS says is transient (throttling, LimitExceeded, network, 5xx) with jittered
+retry what is transient at SWF (throttling, LimitExceeded, network, 5xx) with jittered
 exponential backoff until a deadline, and raise everything else at once.
 """
 

@@ -2,7 +2,7 @@
 
 On a terminal the progress is a `rich.live` panel redrawn every interval; otherwise (CI logs,
 pipes) one plain line per interval. The final percentile table is printed either way. The JSON
-document has the keys of issue 4 (`scheduled` ... `intervals`) plus `unfinished`, `offered`,
+document has the keys `scheduled` ... `intervals` plus `unfinished`, `offered`,
 `schedule_failed`, `workflows`, `generator` and `accounted`.
 """
 

@@ -1,9 +1,11 @@
 """Slot-holding long pollers, supervised.
 
-Each poller takes a slot *before* it polls (SWF-FACTS gotcha 3), so a task never arrives without
-capacity to run it; an empty poll keeps its slot for the next poll. The poll call itself is
-shielded from cancellation: an in-flight poll is never aborted (gotcha 2), since SWF may hand it a
-task after the client went away. Stopping only stops *new* polls; what in-flight polls bring is run.
+Each poller takes a slot *before* it polls, so a task never arrives without capacity to run it (it
+would wait while its start-to-close clock runs, heartbeaten by nobody); an empty poll keeps its
+slot for the next poll. The poll call itself is shielded from cancellation: an in-flight poll is
+never aborted, since SWF may hand it a task after the client went away, and that task would then
+sit started until its start-to-close timeout. Stopping only stops *new* polls; what in-flight
+polls bring is run.
 
 Errors back off with jitter (longer on throttling and LimitExceeded); an empty poll that comes back
 early (moto answers after 1 s; a broken proxy at once) is paced so it never becomes a hot loop. A
@@ -45,7 +47,7 @@ class PollerState(enum.StrEnum):
 
 class PollerStatistics(NamedTuple):
     states: dict[tuple[str, str], int]
-    """(task_list, state) → pollers in that state."""
+    """(task_list, state) → pollers in that state, every pair present (0 included)."""
     last_poll: dict[str, float]
     """task_list → Unix time the last poll returned."""
     restarts: int
@@ -61,19 +63,6 @@ class _Poller:
         self.index = index
         self.state = PollerState.WAITING_FOR_SLOT
         self.scope: anyio.CancelScope | None = None
-
-
-class _Series:
-    """A task list's poll metrics, labelled once (``labels()`` is costly on the hot path)."""
-
-    __slots__ = ("duration", "empty", "error", "task", "throttled")
-
-    def __init__(self, metrics: Metrics, task_list: str) -> None:
-        self.duration = metrics.poll_duration.labels(task_list)
-        self.task = metrics.polls.labels(task_list, "task")
-        self.empty = metrics.polls.labels(task_list, "empty")
-        self.error = metrics.polls.labels(task_list, "error")
-        self.throttled = metrics.polls.labels(task_list, "throttled")
 
 
 class Pollers:
@@ -92,9 +81,9 @@ class Pollers:
         self._api = api
         self._slots = slots
         self._submit = submit
-        self._metrics = metrics
         self._pollers = [_Poller(name, i) for name in task_lists for i in range(per_task_list)]
-        self._series = {name: _Series(metrics, name) for name in task_lists}
+        self._series = {name: metrics.poll_series(name) for name in task_lists}
+        self._states = [(name, state.value) for name in task_lists for state in PollerState]
         self._last_poll: dict[str, float] = {}
         self._restarts = 0
         self._recent_restarts: deque[float] = deque(maxlen=CRASH_LOOP_RESTARTS)
@@ -102,13 +91,14 @@ class Pollers:
         self.stopped = anyio.Event()
 
     def statistics(self) -> PollerStatistics:
-        states = Counter((p.task_list, p.state.value) for p in self._pollers)
+        states = dict.fromkeys(self._states, 0)
+        states.update(Counter((p.task_list, p.state.value) for p in self._pollers))
         crash_loop = len(self._recent_restarts) == CRASH_LOOP_RESTARTS and (
             anyio.current_time() - self._recent_restarts[0] < CRASH_LOOP_WINDOW
         )
         running = all(p.state is not PollerState.STOPPED for p in self._pollers)
         alive = self._stopping or (running and not crash_loop)
-        return PollerStatistics(dict(states), dict(self._last_poll), self._restarts, alive)
+        return PollerStatistics(states, dict(self._last_poll), self._restarts, alive)
 
     async def run(
         self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
@@ -138,7 +128,7 @@ class Pollers:
                 except Exception:
                     self._restarts += 1
                     self._recent_restarts.append(anyio.current_time())
-                    self._metrics.poller_restarts.labels(poller.task_list).inc()
+                    self._series[poller.task_list].restarts.inc()
                     log.exception("poller died; restarting it", task_list=poller.task_list)
                     poller.state = PollerState.BACKING_OFF
                     await anyio.sleep(RESTART_DELAY)

@@ -1,4 +1,4 @@
-"""Idempotent registration of domains and activity types (`asyncworker register`)."""
+"""Domain calls: the worker's `DomainApi`, and idempotent registration (`asyncworker register`)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import botocore.exceptions
 
 from asyncworker.activity import ActivityDefinition, ActivityRegistry
 from asyncworker.errors import UnknownResourceFault
+from asyncworker.swf.api import COUNT_PENDING, DESCRIBE_DOMAIN
 from asyncworker.swf.faults import translated
 
 if TYPE_CHECKING:
@@ -33,10 +34,27 @@ def _seconds(value: int | None) -> str:
 async def domain_exists(client: SWFClient, domain: str) -> bool:
     """Whether `domain` is registered; other errors raise typed faults."""
     try:
-        await translated("DescribeDomain", client.describe_domain(name=domain))
+        await translated(DESCRIBE_DOMAIN, client.describe_domain(name=domain))
     except UnknownResourceFault:
         return False
     return True
+
+
+class AioDomainApi:
+    """`DomainApi` over an aiobotocore SWF client."""
+
+    def __init__(self, client: SWFClient, domain: str) -> None:
+        self._client = client
+        self._domain = domain
+
+    async def domain_registered(self) -> bool:
+        return await domain_exists(self._client, self._domain)
+
+    async def pending_tasks(self, task_list: str) -> int:
+        call = self._client.count_pending_activity_tasks(
+            domain=self._domain, taskList={"name": task_list}
+        )
+        return int((await translated(COUNT_PENDING, call))["count"])
 
 
 async def ensure_domain(client: SWFClient, domain: str, *, retention_days: int = 1) -> bool:

@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING
 import anyio
 import structlog
 
-from asyncworker.swf.faults import classify
+from asyncworker.errors import SwfFault
 
 if TYPE_CHECKING:
-    from types_aiobotocore_swf import SWFClient
+    from asyncworker.swf.api import DomainApi
 
 log = structlog.get_logger(__name__)
 
@@ -25,11 +25,8 @@ log = structlog.get_logger(__name__)
 class BacklogSampler:
     """Keeps `counts[task_list]` = pending activity tasks, sampled every `interval` seconds."""
 
-    def __init__(
-        self, client: SWFClient, domain: str, task_lists: tuple[str, ...], interval: float
-    ) -> None:
-        self._client = client
-        self._domain = domain
+    def __init__(self, api: DomainApi, task_lists: tuple[str, ...], interval: float) -> None:
+        self._api = api
         self._task_lists = task_lists
         self._interval = interval
         self.counts: dict[str, int] = {}
@@ -43,12 +40,7 @@ class BacklogSampler:
         await anyio.sleep(random.uniform(0, self._interval))
         while True:
             try:
-                response = await self._client.count_pending_activity_tasks(
-                    domain=self._domain, taskList={"name": task_list}
-                )
-                self.counts[task_list] = int(response["count"])
-            except Exception as exc:  # an optional gauge never takes the worker down
-                fault = classify("CountPendingActivityTasks", exc)
-                log.warning("backlog sample failed", task_list=task_list,
-                            error=str(fault or repr(exc)))  # fmt: skip
+                self.counts[task_list] = await self._api.pending_tasks(task_list)
+            except SwfFault as fault:  # an optional gauge never takes the worker down
+                log.warning("backlog sample failed", task_list=task_list, error=str(fault))
             await anyio.sleep(self._interval * random.uniform(0.9, 1.1))

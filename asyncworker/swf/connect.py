@@ -9,83 +9,30 @@ timeout; botocore's own retries are off, because the poller and the responder ow
 from __future__ import annotations
 
 import os
-import time
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING
 
 import botocore.exceptions
 import structlog
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 
-from asyncworker.errors import ConfigError, SwfFault
-from asyncworker.swf.api import (
-    CANCEL,
-    COMPLETE,
-    FAIL,
-    HEARTBEAT,
-    HEARTBEAT_CONCURRENCY,
-    OPERATIONS,
-    POLL,
-    ActivityApi,
-)
+from asyncworker.errors import ConfigError
+from asyncworker.swf.admin import AioDomainApi
+from asyncworker.swf.api import HEARTBEAT_CONCURRENCY, ActivityApi, Apis
 from asyncworker.swf.plain import AioActivityApi
 
 if TYPE_CHECKING:
     from types_aiobotocore_swf import SWFClient
 
-    from asyncworker.metrics import Metrics
     from asyncworker.settings import WorkerSettings
 
 POLL_READ_TIMEOUT = 70.0
 """Seconds: above SWF's 60 s long-poll hold, so a poll never races its own read timeout."""
 RESPONSE_READ_TIMEOUT = 30.0
 CONNECT_TIMEOUT = 10.0
-T = TypeVar("T")
 log = structlog.get_logger(__name__)
-
-
-class InstrumentedApi:
-    """Counts and times every call of the wrapped `ActivityApi` by operation and outcome.
-
-    The labelled series of the common case (each operation's duration, its `ok` counter) are
-    looked up once here: `labels()` costs microseconds on every call of the hot path.
-    """
-
-    def __init__(self, api: ActivityApi, metrics: Metrics) -> None:
-        self._api = api
-        self._requests = metrics.api_requests
-        self._ok = {op: metrics.api_requests.labels(op, "ok") for op in OPERATIONS}
-        self._duration = {op: metrics.api_duration.labels(op) for op in OPERATIONS}
-
-    async def _timed(self, operation: str, call: Awaitable[T]) -> T:
-        start = time.perf_counter()
-        try:
-            result = await call
-        except SwfFault as fault:  # anything else (cancelled, a bug) had no answer to count
-            self._requests.labels(operation, fault.outcome).inc()
-            raise
-        else:
-            self._ok[operation].inc()
-            return result
-        finally:
-            self._duration[operation].observe(time.perf_counter() - start)
-
-    async def poll(self, task_list: str) -> dict[str, Any]:
-        return await self._timed(POLL, self._api.poll(task_list))
-
-    async def complete(self, token: str, result: str | None) -> None:
-        await self._timed(COMPLETE, self._api.complete(token, result))
-
-    async def fail(self, token: str, reason: str | None, details: str | None) -> None:
-        await self._timed(FAIL, self._api.fail(token, reason, details))
-
-    async def cancel(self, token: str, details: str | None) -> None:
-        await self._timed(CANCEL, self._api.cancel(token, details))
-
-    async def heartbeat(self, token: str, details: str | None) -> bool:
-        return await self._timed(HEARTBEAT, self._api.heartbeat(token, details))
 
 
 @asynccontextmanager
@@ -124,10 +71,8 @@ async def open_client(
 
 
 @asynccontextmanager
-async def open_activity_apis(
-    settings: WorkerSettings, metrics: Metrics
-) -> AsyncIterator[tuple[ActivityApi, ActivityApi, SWFClient]]:
-    """The poll API, the response API, and the raw response client (for admin calls)."""
+async def open_activity_apis(settings: WorkerSettings) -> AsyncIterator[Apis]:
+    """The worker's APIs over aiobotocore: a client for polls, another for everything else."""
     async with AsyncExitStack() as stack:
         poll_client = await stack.enter_async_context(
             open_client(
@@ -145,9 +90,11 @@ async def open_activity_apis(
                 read_timeout=RESPONSE_READ_TIMEOUT,
             )
         )
-        poll_api = InstrumentedApi(await _activity_api(poll_client, settings), metrics)
-        respond_api = InstrumentedApi(await _activity_api(respond_client, settings), metrics)
-        yield poll_api, respond_api, respond_client
+        yield Apis(
+            poll=await _activity_api(poll_client, settings),
+            respond=await _activity_api(respond_client, settings),
+            domain=AioDomainApi(respond_client, settings.domain),
+        )
 
 
 async def _activity_api(client: SWFClient, settings: WorkerSettings) -> ActivityApi:

@@ -10,7 +10,7 @@ from typing import Any
 
 from tests.ops.files import BUILD_SCRIPT, DASHBOARD
 
-#: Rows issue 5 asks for (titles as in dashboards/build.py).
+#: The rows the dashboard must have (titles as in dashboards/build.py).
 REQUIRED_ROWS = {
     "Throughput and outcomes",
     "Latency",

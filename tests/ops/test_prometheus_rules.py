@@ -7,7 +7,7 @@ from typing import Any
 from tests.ops.conftest import ToolFinder, run_tool
 from tests.ops.files import RULE_TESTS, RULES, alert_rules, load_yaml
 
-#: The alerts issue 5 asks for, and the extra ones, by name.
+#: The alerts the rules must define, by name.
 REQUIRED_ALERTS = {
     "AsyncworkerDown",
     "AsyncworkerHighFailureRatio",
