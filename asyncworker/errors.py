@@ -50,9 +50,12 @@ class SwfFault(AsyncWorkerError):
     throttling: ClassVar[bool] = False
     """SWF refused for lack of quota: retry later and slower, count as throttled."""
 
-    def __init__(self, operation: str, message: str) -> None:
+    def __init__(self, operation: str, message: str, code: str = "") -> None:
         super().__init__(f"{operation}: {message}")
         self.operation = operation
+        self.code = code
+        """SWF's error code (`ThrottlingException`, `TypeAlreadyExistsFault`, ...); '' when the
+        call got no answer (network) or never left (bad parameters)."""
 
 
 class ThrottledFault(SwfFault):
@@ -95,3 +98,8 @@ class ClientFault(SwfFault):
     """Any other 4xx: the request itself is wrong (validation, permissions); never retried."""
 
     outcome = "client"
+
+
+class AlreadyExistsFault(ClientFault):
+    """A Register* call or StartWorkflowExecution found what it would create already there (an
+    earlier call made it, perhaps an attempt whose answer was lost)."""

@@ -23,7 +23,6 @@ from asyncworker.service import run_daemon
 from asyncworker.settings import WorkerSettings
 from asyncworker.swf.admin import domain_exists, ensure_activity_types, ensure_domain
 from asyncworker.swf.connect import RESPONSE_READ_TIMEOUT, open_client
-from asyncworker.swf.faults import classify
 from asyncworker.worker import Worker
 
 T = TypeVar("T")
@@ -125,10 +124,7 @@ async def _register(
                 )
             for name in await ensure_activity_types(client, settings.domain, registry):
                 lines.append(f"registered activity type {name}")
-        except Exception as exc:
-            fault = classify("Register", exc)
-            if fault is None:
-                raise
+        except SwfFault as fault:
             raise ConfigError(f"registration failed: {fault}") from None
     already = len(registry) - sum(line.startswith("registered activity") for line in lines)
     lines.append(f"{len(registry)} activity types in {settings.domain} ({already} already there)")

@@ -7,32 +7,22 @@ exponential backoff until a deadline, and raise everything else at once.
 
 from __future__ import annotations
 
-import random
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import anyio
-import botocore.exceptions
 
 from asyncworker.errors import SwfFault
-from asyncworker.swf.faults import translated
+from asyncworker.swf.faults import Backoff, retry_delay, translated
 
 T = TypeVar("T")
 
-BACKOFF_INITIAL = 0.05
-BACKOFF_MAX = 2.0
+RIG_BACKOFF = Backoff(base=0.05, cap=2.0, throttled_base=0.25, throttled_cap=5.0)
+"""The rig's: shorter than the worker's, since a load test measures how fast work gets through."""
 
 
 call = translated
 """Await one SWF request, turning its failures into `SwfFault`s."""
-
-
-def error_code(fault: SwfFault) -> str:
-    """The SWF error code behind a fault (e.g. `WorkflowExecutionAlreadyStartedFault`), or ''."""
-    cause = fault.__cause__
-    if isinstance(cause, botocore.exceptions.ClientError):
-        return str(cause.response.get("Error", {}).get("Code", ""))
-    return ""
 
 
 async def call_with_retries(
@@ -40,16 +30,16 @@ async def call_with_retries(
 ) -> T:
     """Call `request()` until it succeeds, a non-retryable fault, or `deadline` (anyio clock).
 
-    Retries sleep with full jitter between `BACKOFF_INITIAL` and `BACKOFF_MAX`; the last
-    retryable fault is raised when the next attempt would start after the deadline.
+    Retries wait `retry_delay` with `RIG_BACKOFF`; the last retryable fault is raised when the
+    next attempt would start after the deadline.
     """
-    backoff = BACKOFF_INITIAL
+    attempt = 0
     while True:
         try:
             return await call(operation, request())
         except SwfFault as fault:
-            delay = random.uniform(0, backoff)
+            attempt += 1
+            delay = retry_delay(fault, attempt, RIG_BACKOFF)
             if not fault.retryable or anyio.current_time() + delay >= deadline:
                 raise
-            backoff = min(backoff * 2, BACKOFF_MAX)
             await anyio.sleep(delay)

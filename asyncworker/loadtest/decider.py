@@ -29,9 +29,10 @@ import structlog
 from anyio.abc import TaskStatus
 
 from asyncworker.errors import SwfFault, UnknownResourceFault
-from asyncworker.loadtest.calls import call, call_with_retries
+from asyncworker.loadtest.calls import RIG_BACKOFF, call, call_with_retries
 from asyncworker.loadtest.measure import Measurements, Outcome
 from asyncworker.loadtest.workload import PlanError, WorkflowPlan
+from asyncworker.swf.faults import retry_delay
 
 if TYPE_CHECKING:
     from types_aiobotocore_swf import SWFClient
@@ -43,7 +44,6 @@ POLL = "PollForDecisionTask"
 RESPOND = "RespondDecisionTaskCompleted"
 PAGE_SIZE = 100
 """Events per history page: most decision tasks have only a handful of new events."""
-POLL_BACKOFF_MAX = 5.0
 RESPOND_RETRY_WINDOW = 10.0
 """Seconds a history page or a decision is retried on transient faults (inside the decision
 task's 30 s timeout)."""
@@ -141,18 +141,18 @@ class Decider:
             task_status.started()
 
     async def _poll_loop(self) -> None:
-        backoff = 0.05
+        failures = 0
         while True:
             try:
                 task = await self._poll()
             except SwfFault as fault:
                 if not fault.retryable:
                     raise
+                failures += 1
                 log.warning("decision poll failed; retrying", error=str(fault))
-                await anyio.sleep(backoff)
-                backoff = min(backoff * 2, POLL_BACKOFF_MAX)
+                await anyio.sleep(retry_delay(fault, failures, RIG_BACKOFF))
                 continue
-            backoff = 0.05
+            failures = 0
             if task is not None:
                 await self._handle(task)
 

@@ -22,8 +22,8 @@ import anyio
 import structlog
 from anyio.abc import ObjectReceiveStream
 
-from asyncworker.errors import SwfFault
-from asyncworker.loadtest.calls import call_with_retries, error_code
+from asyncworker.errors import AlreadyExistsFault, SwfFault
+from asyncworker.loadtest.calls import call_with_retries
 from asyncworker.loadtest.measure import Measurements
 from asyncworker.loadtest.workload import WorkflowPlan, Workload
 
@@ -162,7 +162,7 @@ class Starter:
                 deadline=anyio.current_time() + START_RETRY_WINDOW,
             )
         except SwfFault as fault:
-            if error_code(fault) != "WorkflowExecutionAlreadyStartedFault":
+            if not isinstance(fault, AlreadyExistsFault):
                 if not fault.retryable:
                     raise StartError(str(fault)) from fault
                 log.warning("workflow not started", workflow_id=workflow_id, error=str(fault))

@@ -5,10 +5,8 @@ from __future__ import annotations
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
-import botocore.exceptions
-
 from asyncworker.activity import ActivityDefinition, ActivityRegistry
-from asyncworker.errors import UnknownResourceFault
+from asyncworker.errors import AlreadyExistsFault, UnknownResourceFault
 from asyncworker.swf.api import COUNT_PENDING, DESCRIBE_DOMAIN
 from asyncworker.swf.faults import translated
 
@@ -16,14 +14,13 @@ if TYPE_CHECKING:
     from types_aiobotocore_swf import SWFClient
 
 
-async def _created(call: Awaitable[object], exists: str) -> bool:
-    """Await a Register* call; False when SWF answers `exists` (it was registered before)."""
+async def _created(operation: str, call: Awaitable[object]) -> bool:
+    """Await a Register* call; False when it was registered before. Other errors raise typed
+    faults."""
     try:
-        await call
-    except botocore.exceptions.ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == exists:
-            return False
-        raise
+        await translated(operation, call)
+    except AlreadyExistsFault:
+        return False
     return True
 
 
@@ -62,7 +59,7 @@ async def ensure_domain(client: SWFClient, domain: str, *, retention_days: int =
     call = client.register_domain(
         name=domain, workflowExecutionRetentionPeriodInDays=str(retention_days)
     )
-    return await _created(call, "DomainAlreadyExistsFault")
+    return await _created("RegisterDomain", call)
 
 
 async def register_activity_type(
@@ -80,7 +77,7 @@ async def register_activity_type(
         defaultTaskScheduleToStartTimeout=_seconds(definition.schedule_to_start),
         defaultTaskScheduleToCloseTimeout=_seconds(definition.schedule_to_close),
     )
-    return await _created(call, "TypeAlreadyExistsFault")
+    return await _created("RegisterActivityType", call)
 
 
 async def register_workflow_type(
@@ -105,7 +102,7 @@ async def register_workflow_type(
         defaultExecutionStartToCloseTimeout=str(execution_timeout),
         defaultChildPolicy="TERMINATE",
     )
-    return await _created(call, "TypeAlreadyExistsFault")
+    return await _created("RegisterWorkflowType", call)
 
 
 async def ensure_activity_types(

@@ -9,12 +9,13 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Awaitable
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 import aiohttp
 import botocore.exceptions
 
 from asyncworker.errors import (
+    AlreadyExistsFault,
     ClientFault,
     LimitExceededFault,
     NetworkFault,
@@ -28,6 +29,9 @@ _THROTTLING_CODES = frozenset(
     {"ThrottlingException", "Throttling", "ThrottledException", "RequestLimitExceeded",
      "TooManyRequestsException", "RequestThrottled", "SlowDown"}
 )  # fmt: skip
+_ALREADY_EXISTS_CODES = frozenset(
+    {"DomainAlreadyExistsFault", "TypeAlreadyExistsFault", "WorkflowExecutionAlreadyStartedFault"}
+)
 _NETWORK_ERRORS = (
     botocore.exceptions.HTTPClientError,  # read timeouts, closed connections
     botocore.exceptions.ConnectionError,  # endpoint unreachable, connect timeouts
@@ -48,14 +52,16 @@ def classify(operation: str, exc: BaseException) -> SwfFault | None:
         message = error.get("Message", "") or code
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         if code in _THROTTLING_CODES:
-            return ThrottledFault(operation, message)
+            return ThrottledFault(operation, message, code)
         if code == "UnknownResourceFault":
-            return UnknownResourceFault(operation, message)
+            return UnknownResourceFault(operation, message, code)
         if code == "LimitExceededFault":
-            return LimitExceededFault(operation, message)
+            return LimitExceededFault(operation, message, code)
+        if code in _ALREADY_EXISTS_CODES:
+            return AlreadyExistsFault(operation, message, code)
         if status >= 500 or code in {"InternalFailure", "ServiceUnavailable", "InternalError"}:
-            return ServerFault(operation, f"{code}: {message}")
-        return ClientFault(operation, f"{code}: {message}")
+            return ServerFault(operation, f"{code}: {message}", code)
+        return ClientFault(operation, f"{code}: {message}", code)
     if isinstance(exc, _NETWORK_ERRORS):
         return NetworkFault(operation, f"{type(exc).__name__}: {exc}")
     if isinstance(exc, botocore.exceptions.BotoCoreError):  # bad parameters, no credentials
@@ -63,16 +69,30 @@ def classify(operation: str, exc: BaseException) -> SwfFault | None:
     return None
 
 
-def retry_delay(fault: SwfFault, attempt: int) -> float:
-    """Seconds to wait before retry number `attempt` (1, 2, ...) after `fault`.
+class Backoff(NamedTuple):
+    """Bounds of an exponential backoff, in seconds: (first delay, largest delay), for transient
+    faults and for quota refusals (throttling, LimitExceeded), which start and cap higher since
+    retrying sooner only spends quota."""
 
-    Exponential with equal jitter, so a fleet that failed together does not retry together;
-    throttling and LimitExceeded start and cap higher, since retrying sooner only spends quota.
+    base: float = 0.1
+    cap: float = 10.0
+    throttled_base: float = 1.0
+    throttled_cap: float = 30.0
+
+
+WORKER_BACKOFF = Backoff()
+"""The worker's: pollers, responder, heartbeats, the start-up check."""
+
+
+def retry_delay(fault: SwfFault, attempt: int, bounds: Backoff = WORKER_BACKOFF) -> float:
+    """Seconds to wait before retry number `attempt` (1, 2, ...) after `fault`: the one backoff.
+
+    Exponential with equal jitter, so a fleet that failed together does not retry together.
     """
     if fault.throttling:
-        base, cap = 1.0, 30.0
+        base, cap = bounds.throttled_base, bounds.throttled_cap
     else:
-        base, cap = 0.1, 10.0
+        base, cap = bounds.base, bounds.cap
     delay: float = min(cap, base * 2.0 ** min(attempt - 1, 16))
     return delay / 2 + random.uniform(0, delay / 2)
 

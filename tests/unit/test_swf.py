@@ -28,6 +28,9 @@ def client_error(code: str, status: int = 400) -> botocore.exceptions.ClientErro
         (client_error("ServiceUnavailable", 503), errors.ServerFault, True),
         (client_error("OperationNotPermittedFault"), errors.ClientFault, False),
         (client_error("ValidationException"), errors.ClientFault, False),
+        (client_error("TypeAlreadyExistsFault"), errors.AlreadyExistsFault, False),
+        (client_error("DomainAlreadyExistsFault"), errors.AlreadyExistsFault, False),
+        (client_error("WorkflowExecutionAlreadyStartedFault"), errors.AlreadyExistsFault, False),
         (botocore.exceptions.EndpointConnectionError(endpoint_url="x"), errors.NetworkFault, True),
         (botocore.exceptions.ReadTimeoutError(endpoint_url="x"), errors.NetworkFault, True),
         (aiohttp.ServerDisconnectedError(), errors.NetworkFault, True),
@@ -40,6 +43,17 @@ def test_classification(exc: Exception, fault: type[errors.SwfFault], retryable:
     result = classify("Op", exc)
     assert type(result) is fault
     assert result.retryable is retryable
+
+
+def test_a_fault_carries_swf_error_code() -> None:
+    def code(exc: Exception) -> str:
+        fault = classify("Op", exc)
+        assert fault is not None
+        return fault.code
+
+    assert code(client_error("ThrottlingException")) == "ThrottlingException"
+    assert code(client_error("InternalFailure", 500)) == "InternalFailure"
+    assert code(TimeoutError()) == ""
 
 
 def test_bugs_are_not_faults() -> None:
