@@ -67,6 +67,19 @@ def _is_type_checking(node: ast.If) -> bool:
     )
 
 
+def _imported(node: ast.Import | ast.ImportFrom, package: str) -> Iterator[str]:
+    """The modules one import statement names (`from pkg import mod` names `pkg.mod` too)."""
+    if isinstance(node, ast.Import):
+        yield from (alias.name for alias in node.names)
+        return
+    base = node.module or ""
+    if node.level:
+        anchor = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+        base = f"{anchor}.{base}" if base else anchor
+    yield base
+    yield from (f"{base}.{a.name}" for a in node.names if _exists(f"{base}.{a.name}"))
+
+
 def imports(path: Path) -> Iterator[tuple[str, bool]]:
     """(imported asyncworker module, whether it runs at import time) for each import."""
     package = module_name(path) if path.name == "__init__.py" else module_name(path.parent)
@@ -75,23 +88,11 @@ def imports(path: Path) -> Iterator[tuple[str, bool]]:
         for child in ast.iter_child_nodes(node):
             if isinstance(child, ast.If) and _is_type_checking(child):
                 yield from (i for n in child.orelse for i in visit(n, top))
-                continue
-            if isinstance(child, ast.Import):
-                yield from ((alias.name, top) for alias in child.names)
-            elif isinstance(child, ast.ImportFrom):
-                base = child.module or ""
-                if child.level:
-                    anchor = package.rsplit(".", child.level - 1)[0] if child.level > 1 else package
-                    base = f"{anchor}.{base}" if base else anchor
-                yield base, top
-                for alias in child.names:  # `from asyncworker.swf import admin` imports a module
-                    candidate = f"{base}.{alias.name}"
-                    if _exists(candidate):
-                        yield candidate, top
-            inner = top and not isinstance(
-                child, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda
-            )
-            yield from visit(child, inner)
+            elif isinstance(child, ast.Import | ast.ImportFrom):
+                yield from ((name, top) for name in _imported(child, package))
+            else:
+                function = isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda)
+                yield from visit(child, top and not function)
 
     tree = ast.parse(path.read_text(), str(path))
     for name, top in visit(tree, True):

@@ -215,30 +215,36 @@ class Decider:
         record = self._workflows.get(task.run_id)
         counted = False
         for event in task.new_events:
-            kind = event["eventType"]
-            if kind == "WorkflowExecutionStarted" and record is None:
+            if record is None:
+                if event["eventType"] != "WorkflowExecutionStarted":
+                    continue
                 record = self._new_record(task, event)
                 if record is None:
                     return None
-            elif record is None:
                 continue
-            elif kind == "ActivityTaskScheduled":
-                attributes = event["activityTaskScheduledEventAttributes"]
-                record.activity_ids[event["eventId"]] = attributes["activityId"]
-                record.scheduled_at[attributes["activityId"]] = _timestamp(event)
-                self._mark_scheduled(record)
-            elif kind == "ActivityTaskStarted":
-                scheduled_id = event["activityTaskStartedEventAttributes"]["scheduledEventId"]
-                activity_id = record.activity_ids.get(scheduled_id)
-                if activity_id is not None:
-                    record.started_at[activity_id] = _timestamp(event)
-            elif kind in _CLOSING_EVENTS:
-                counted |= self._close_activity(record, event)
-            elif kind == "ScheduleActivityTaskFailed":
-                counted |= self._schedule_failed(record, event)
+            counted |= self._apply(record, event)
         if counted:
             self._notify()
         return record
+
+    def _apply(self, record: WorkflowRecord, event: dict[str, Any]) -> bool:
+        """Apply one event to a known workflow's record; True when an activity was counted."""
+        kind = event["eventType"]
+        if kind == "ActivityTaskScheduled":
+            attributes = event["activityTaskScheduledEventAttributes"]
+            record.activity_ids[event["eventId"]] = attributes["activityId"]
+            record.scheduled_at[attributes["activityId"]] = _timestamp(event)
+            self._mark_scheduled(record)
+        elif kind == "ActivityTaskStarted":
+            scheduled_id = event["activityTaskStartedEventAttributes"]["scheduledEventId"]
+            activity_id = record.activity_ids.get(scheduled_id)
+            if activity_id is not None:
+                record.started_at[activity_id] = _timestamp(event)
+        elif kind in _CLOSING_EVENTS:
+            return self._close_activity(record, event)
+        elif kind == "ScheduleActivityTaskFailed":
+            return self._schedule_failed(record, event)
+        return False
 
     def _new_record(self, task: DecisionTask, event: dict[str, Any]) -> WorkflowRecord | None:
         attributes = event["workflowExecutionStartedEventAttributes"]
