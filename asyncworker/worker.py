@@ -23,13 +23,13 @@ import structlog
 
 from asyncworker.activity import ActivityRegistry
 from asyncworker.errors import ConfigError, SwfFault
+from asyncworker.health import HttpService, LoopMonitor
 from asyncworker.metrics import Metrics
 from asyncworker.pipeline.executor import Executor, ExecutorStatistics
 from asyncworker.pipeline.flow import CancelReason, Outcome
 from asyncworker.pipeline.heartbeat import Heartbeats, HeartbeatStatistics
 from asyncworker.pipeline.poller import Pollers, PollerStatistics
 from asyncworker.pipeline.responder import Responder, ResponderStatistics
-from asyncworker.service import HttpService, LoopMonitor
 from asyncworker.settings import WorkerSettings
 from asyncworker.swf.api import Apis, DomainApi
 from asyncworker.swf.backlog import BacklogSampler

@@ -17,9 +17,9 @@ import click
 from asyncworker.activity import ActivityRegistry
 from asyncworker.cli.options import CONNECTION, settings_from_options, worker_options
 from asyncworker.daemon.logs import configure_logging
+from asyncworker.daemon.run import run_daemon
 from asyncworker.errors import ConfigError, SwfFault
 from asyncworker.metrics import package_version
-from asyncworker.service import run_daemon
 from asyncworker.settings import WorkerSettings
 from asyncworker.swf.admin import domain_exists, ensure_activity_types, ensure_domain
 from asyncworker.swf.connect import RESPONSE_READ_TIMEOUT, open_client

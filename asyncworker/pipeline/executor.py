@@ -4,17 +4,15 @@ Each task runs in the worker's task group under its own cancel scope. When the a
 declares a start-to-close timeout, the heartbeat service asks SWF about the task at that local
 deadline (a decider may have scheduled it with a longer one): if SWF says it is gone, the handler is
 cancelled and nothing is answered (`timed_out`). Async handlers run on the event loop;
-sync handlers in worker threads under the thread limit. `_settle()` is the one place that decides
-what SWF is told; nothing a handler does (any exception, BaseException subclasses included, bad
-results, ignoring cancellation) escapes it.
+sync handlers in worker threads under the thread limit. `settle.settle()` is the one place that
+decides what SWF is told; nothing a handler does (any exception, BaseException subclasses
+included, bad results, ignoring cancellation) escapes it.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import traceback
-from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import anyio
@@ -23,8 +21,6 @@ from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectSendStream
 
 from asyncworker.activity import ActivityContext, ActivityDefinition, ActivityRegistry
-from asyncworker.codec import MAX_DATA, MAX_REASON, check_text, fit, fits, utf16_length
-from asyncworker.errors import ActivityCanceled, ActivityFailed
 from asyncworker.metrics import Metrics
 from asyncworker.pipeline.flow import (
     ActivityTask,
@@ -36,11 +32,9 @@ from asyncworker.pipeline.flow import (
     redact,
 )
 from asyncworker.pipeline.heartbeat import HeartbeatHandle, Heartbeats
+from asyncworker.pipeline.settle import NOTHING, SHUTDOWN_REASON, failed, settle
 
 log = structlog.get_logger(__name__)
-
-_NOTHING: Any = object()
-SHUTDOWN_REASON = "worker shutdown"
 
 
 def _debug_logging() -> bool:
@@ -234,9 +228,9 @@ class Executor:
         try:
             data = definition.codec.decode(task.input)
         except Exception as exc:
-            return _failed(task, running.slot, f"bad input: {exc}", None, 0.0, running.deadline)
+            return failed(task, running.slot, f"bad input: {exc}", None, 0.0, running.deadline)
         ctx = ActivityContext(task, running.deadline, running)
-        value, error = _NOTHING, None
+        value, error = NOTHING, None
         started = anyio.current_time()
         with anyio.CancelScope() as scope:
             running.scope = scope
@@ -251,7 +245,7 @@ class Executor:
             except BaseException as exc:  # every way a handler can fail, pathologies included
                 error = exc
         elapsed = anyio.current_time() - started
-        return self._settle(running, value, error, elapsed)
+        return settle(running, value, error, elapsed)
 
     async def _call(self, definition: ActivityDefinition, data: Any, ctx: ActivityContext) -> Any:
         args = (data, ctx) if definition.takes_context else (data,)
@@ -261,72 +255,9 @@ class Executor:
         # for, so `thread_limit` bounds the threads really running.
         return await anyio.to_thread.run_sync(definition.handler, *args, limiter=self._threads)
 
-    def _settle(
-        self,
-        running: RunningTask,
-        value: Any,
-        error: BaseException | None,
-        elapsed: float,
-    ) -> Outcome:
-        """The one mapping from how a handler ended to what SWF is told."""
-        task, reason, slot, deadline = running.task, running.reason, running.slot, running.deadline
-
-        def outcome(kind: OutcomeKind, **fields: Any) -> Outcome:
-            return Outcome(task, slot, kind, handler_seconds=elapsed, deadline=deadline, **fields)
-
-        if reason is CancelReason.ABANDONED:
-            return outcome(OutcomeKind.ABANDONED)
-        if reason is CancelReason.TIMED_OUT:
-            return outcome(OutcomeKind.TIMED_OUT)
-        if value is _NOTHING and error is None:  # our scope was cancelled
-            if reason is CancelReason.REQUESTED:
-                return outcome(OutcomeKind.CANCELED)
-            if reason is CancelReason.SHUTDOWN:
-                return outcome(OutcomeKind.FAILED, reason=SHUTDOWN_REASON)
-            return outcome(OutcomeKind.TIMED_OUT)
-        if error is not None:
-            if isinstance(error, ActivityCanceled) or reason is CancelReason.REQUESTED:
-                if running.requested:
-                    details = error.details if isinstance(error, ActivityCanceled) else None
-                    text = None if details is None else _text(details)
-                    return outcome(OutcomeKind.CANCELED, details=_fit_data(text))
-                return outcome(
-                    OutcomeKind.FAILED, reason="ActivityCanceled raised without a cancel request"
-                )
-            if reason is CancelReason.SHUTDOWN:
-                return outcome(OutcomeKind.FAILED, reason=SHUTDOWN_REASON)
-            if isinstance(error, ActivityFailed):
-                return outcome(
-                    OutcomeKind.FAILED,
-                    reason=fit(_text(error.reason), MAX_REASON),
-                    details=_fit_data(None if error.details is None else _text(error.details)),
-                )
-            summary, trace = _describe(error)
-            return outcome(OutcomeKind.FAILED, reason=fit(summary, MAX_REASON), details=trace)
-        return self._completed(running.definition, value, outcome)
-
-    @staticmethod
-    def _completed(
-        definition: ActivityDefinition, value: Any, outcome: Callable[..., Outcome]
-    ) -> Outcome:
-        try:
-            result = definition.codec.encode(value)
-            if result is not None:
-                check_text(result, "the result")
-        except Exception as exc:
-            return outcome(OutcomeKind.FAILED, reason=fit(f"bad result: {exc}", MAX_REASON))
-        if result is not None and not fits(result, MAX_DATA):
-            size = utf16_length(result)
-            return outcome(
-                OutcomeKind.FAILED,
-                reason="result too large",
-                details=f"the result has {size} characters; SWF allows {MAX_DATA}",
-            )
-        return outcome(OutcomeKind.COMPLETED, result=result)
-
     def _unknown_type(self, task: ActivityTask, slot: Slot) -> Outcome:
         registered = ", ".join(self._registry.names()) or "none"
-        return _failed(
+        return failed(
             task,
             slot,
             f"unknown activity type {task.activity_type}",
@@ -381,44 +312,3 @@ class Executor:
     def _drop(outcome: Outcome) -> None:
         log.error("outcome dropped: the responder has stopped", task=repr(outcome.task))
         outcome.settle()
-
-
-def _failed(
-    task: ActivityTask,
-    slot: Slot,
-    reason: str,
-    details: str | None,
-    elapsed: float,
-    deadline: float | None,
-) -> Outcome:
-    return Outcome(
-        task,
-        slot,
-        OutcomeKind.FAILED,
-        reason=fit(reason, MAX_REASON),
-        details=_fit_data(details),
-        handler_seconds=elapsed,
-        deadline=deadline,
-    )
-
-
-def _fit_data(text: str | None) -> str | None:
-    return None if text is None else fit(text, MAX_DATA)
-
-
-def _text(value: object) -> str:
-    """`str(value)` that survives a hostile `__str__`."""
-    try:
-        return value if isinstance(value, str) else str(value)
-    except Exception:
-        return f"<unprintable {type(value).__name__}>"
-
-
-def _describe(error: BaseException) -> tuple[str, str]:
-    """`ExcType: message` and the traceback, fitted; robust to exceptions that fail to print."""
-    summary = f"{type(error).__name__}: {_text(error)}"
-    try:
-        trace = "".join(traceback.format_exception(error))
-    except Exception:
-        trace = summary
-    return summary, fit(trace, MAX_DATA)

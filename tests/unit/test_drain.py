@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 
 import anyio
@@ -40,6 +41,13 @@ def registry() -> ActivityRegistry:
             with anyio.CancelScope(shield=True):
                 await anyio.sleep(0.02)
         raise ActivityCanceled({"rows": 42})  # type: ignore[arg-type]  # not a string
+
+    @reg.activity(name="cooperative")
+    def cooperative(data: str, ctx: ActivityContext) -> str:
+        """A sync handler as the README writes one: it checks for cancellation and raises."""
+        while True:
+            ctx.raise_if_cancel_requested()
+            threading.Event().wait(0.01)  # a slice of work
 
     return reg
 
@@ -91,3 +99,15 @@ async def test_an_enclosing_cancellation_is_not_a_handler_failure(fake: FakeSwf)
     )
     assert not failed
     assert fake.polls_cancelled == 0  # polls are shielded even then
+
+
+async def test_a_sync_handler_stopped_by_the_drain_is_answered_failed_not_canceled() -> None:
+    """The drain's cancel reason is the worker's, not the decider's: the handler's
+    ActivityCanceled becomes Failed("worker shutdown"), so the decider reschedules at once."""
+    fake = FakeSwf()
+    token = fake.add_task("cooperative", "x")
+    async with running(registry(), fake, drain_timeout=0.1) as worker:
+        await fake.wait_for(lambda: fake.tasks_handed_out == 1)
+        worker.drain()
+    response = fake.response_for(token)
+    assert (response.kind, response.reason) == ("failed", "worker shutdown")

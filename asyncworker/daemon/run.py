@@ -1,0 +1,94 @@
+"""`asyncworker run`'s process: signals, systemd readiness and watchdog, the collector policy.
+
+SIGTERM or SIGINT begins the worker's drain; a second one cuts the wait for running tasks short.
+Readiness and a periodic status line go to systemd when it supervises the process.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+
+import anyio
+import structlog
+
+from asyncworker.daemon import gcpolicy
+from asyncworker.daemon.systemd import SystemdNotifier
+from asyncworker.worker import Worker
+
+log = structlog.get_logger(__name__)
+
+
+async def handle_signals(worker: Worker) -> None:
+    """SIGTERM/SIGINT: the first drains the worker, a second one shortens the drain."""
+    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async for signum in signals:
+            name = signal.Signals(signum).name
+            if worker.draining:
+                log.warning("second signal: shortening the drain", signal=name)
+            else:
+                log.info("signal received: draining", signal=name)
+            worker.drain()
+
+
+STATUS_INTERVAL = 5.0
+"""Seconds between systemd STATUS= lines (and drain timeout extensions)."""
+
+
+async def run_daemon(worker: Worker) -> None:
+    """Run `worker` as the `asyncworker run` daemon: signals, systemd notify, a clean exit.
+
+    When a handler ignores cancellation at shutdown, the worker still answers its task, and the
+    process then exits without waiting for it (a thread or a coroutine can't be killed).
+    """
+    notifier = SystemdNotifier.from_environment()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(handle_signals, worker)
+        if notifier is not None:
+            if notifier.watchdog_interval is not None:
+                await tg.start(notifier.run_watchdog)
+            tg.start_soon(_report_to_systemd, worker, notifier)
+        tg.start_soon(_manage_collector, worker)
+        tg.start_soon(_run_then_stop, worker, tg.cancel_scope)
+        await worker.drained.wait()
+        if worker.stuck:
+            log.error("exiting with handlers that ignored cancellation", handlers=worker.stuck)
+            sys.stderr.flush()
+            os._exit(0)
+
+
+async def _run_then_stop(worker: Worker, scope: anyio.CancelScope) -> None:
+    await worker.run()
+    scope.cancel()
+
+
+async def _manage_collector(worker: Worker) -> None:
+    """Once the worker polls, freeze what start-up allocated (botocore's models, the registry,
+    the clients) and run full collections every ``gc_interval`` seconds (see gcpolicy)."""
+    await worker.started.wait()
+    await gcpolicy.run(worker.settings.gc_interval, worker.metrics.gc_pause.observe)
+
+
+async def _report_to_systemd(worker: Worker, notifier: SystemdNotifier) -> None:
+    """READY=1 once polling runs, STATUS= with throughput, STOPPING=1 and timeout extensions
+    while draining (the drain bounds itself: 70 s of polls + drain_timeout + flush)."""
+    await worker.started.wait()
+    notifier.ready(status="polling")
+    finished = worker.statistics().executor.finished
+    stopping = False
+    while True:
+        await anyio.sleep(STATUS_INTERVAL)
+        stats = worker.statistics()
+        rate = (stats.executor.finished - finished) / STATUS_INTERVAL
+        finished = stats.executor.finished
+        if stats.draining:
+            if not stopping:
+                notifier.stopping()
+                stopping = True
+            notifier.extend_timeout(STATUS_INTERVAL * 3)
+            notifier.status(f"draining: {stats.executor.running} tasks running")
+        else:
+            notifier.status(
+                f"{rate:.1f} tasks/s, {stats.slots_used}/{stats.slots_total} slots in use"
+            )

@@ -1,0 +1,148 @@
+"""Settle: the one mapping from how a handler ended to what SWF is told.
+
+| how the handler ended | answer |
+|---|---|
+| SWF no longer knows the task, or it timed out there | nothing (`abandoned`, `timed_out`) |
+| cancelled by the worker after the decider asked (heartbeat `cancelRequested`) | Canceled |
+| cancelled by the drain | Failed `worker shutdown` (the decider reschedules at once) |
+| raised `ActivityCanceled` after the decider asked | Canceled, with its details |
+| raised `ActivityCanceled` while the drain stopped it | Failed `worker shutdown` |
+| raised `ActivityCanceled` with no cancel request | Failed |
+| raised `ActivityFailed` | Failed with its reason and details |
+| raised anything else (BaseException too) | Failed `ExcType: message`, traceback as details |
+| returned a value its codec cannot encode, or one over SWF's 32,768 characters | Failed |
+| returned | Completed |
+
+RespondActivityTaskCanceled is only for a cancellation the decider asked for: every other reason a
+worker stops a handler maps to Failed or to no answer. Everything is fitted to SWF's limits here.
+"""
+
+from __future__ import annotations
+
+import traceback
+from typing import TYPE_CHECKING, Any
+
+from asyncworker.codec import MAX_DATA, MAX_REASON, check_text, fit, fits, utf16_length
+from asyncworker.errors import ActivityCanceled, ActivityFailed
+from asyncworker.pipeline.flow import ActivityTask, CancelReason, Outcome, OutcomeKind, Slot
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from asyncworker.activity import ActivityDefinition
+    from asyncworker.pipeline.executor import RunningTask
+
+NOTHING: Any = object()
+"""The value of a handler that returned nothing because it was cancelled."""
+SHUTDOWN_REASON = "worker shutdown"
+
+
+def settle(
+    running: RunningTask, value: Any, error: BaseException | None, elapsed: float
+) -> Outcome:
+    """The outcome of `running`, whose handler returned `value` or raised `error`."""
+    task, reason, slot, deadline = running.task, running.reason, running.slot, running.deadline
+
+    def outcome(kind: OutcomeKind, **fields: Any) -> Outcome:
+        return Outcome(task, slot, kind, handler_seconds=elapsed, deadline=deadline, **fields)
+
+    if reason is CancelReason.ABANDONED:
+        return outcome(OutcomeKind.ABANDONED)
+    if reason is CancelReason.TIMED_OUT:
+        return outcome(OutcomeKind.TIMED_OUT)
+    if value is NOTHING and error is None:  # our scope was cancelled
+        if reason is CancelReason.REQUESTED:
+            return outcome(OutcomeKind.CANCELED)
+        if reason is CancelReason.SHUTDOWN:
+            return outcome(OutcomeKind.FAILED, reason=SHUTDOWN_REASON)
+        return outcome(OutcomeKind.TIMED_OUT)
+    if error is not None:
+        return _raised(error, reason, outcome)
+    return _completed(running.definition, value, outcome)
+
+
+def _raised(
+    error: BaseException, reason: CancelReason | None, outcome: Callable[..., Outcome]
+) -> Outcome:
+    if reason is CancelReason.SHUTDOWN:
+        return outcome(OutcomeKind.FAILED, reason=SHUTDOWN_REASON)
+    if isinstance(error, ActivityCanceled) or reason is CancelReason.REQUESTED:
+        if reason is CancelReason.REQUESTED:
+            details = error.details if isinstance(error, ActivityCanceled) else None
+            return outcome(OutcomeKind.CANCELED, details=fit_data(_text_or_none(details)))
+        return outcome(
+            OutcomeKind.FAILED, reason="ActivityCanceled raised without a cancel request"
+        )
+    if isinstance(error, ActivityFailed):
+        return outcome(
+            OutcomeKind.FAILED,
+            reason=fit(_text(error.reason), MAX_REASON),
+            details=fit_data(_text_or_none(error.details)),
+        )
+    summary, trace = _describe(error)
+    return outcome(OutcomeKind.FAILED, reason=fit(summary, MAX_REASON), details=trace)
+
+
+def _completed(
+    definition: ActivityDefinition, value: Any, outcome: Callable[..., Outcome]
+) -> Outcome:
+    try:
+        result = definition.codec.encode(value)
+        if result is not None:
+            check_text(result, "the result")
+    except Exception as exc:
+        return outcome(OutcomeKind.FAILED, reason=fit(f"bad result: {exc}", MAX_REASON))
+    if result is not None and not fits(result, MAX_DATA):
+        size = utf16_length(result)
+        return outcome(
+            OutcomeKind.FAILED,
+            reason="result too large",
+            details=f"the result has {size} characters; SWF allows {MAX_DATA}",
+        )
+    return outcome(OutcomeKind.COMPLETED, result=result)
+
+
+def failed(
+    task: ActivityTask,
+    slot: Slot,
+    reason: str,
+    details: str | None,
+    elapsed: float,
+    deadline: float | None,
+) -> Outcome:
+    """A Failed outcome decided before any handler ran (bad input, unknown type)."""
+    return Outcome(
+        task,
+        slot,
+        OutcomeKind.FAILED,
+        reason=fit(reason, MAX_REASON),
+        details=fit_data(details),
+        handler_seconds=elapsed,
+        deadline=deadline,
+    )
+
+
+def fit_data(text: str | None) -> str | None:
+    return None if text is None else fit(text, MAX_DATA)
+
+
+def _text(value: object) -> str:
+    """`str(value)` that survives a hostile `__str__`."""
+    try:
+        return value if isinstance(value, str) else str(value)
+    except Exception:
+        return f"<unprintable {type(value).__name__}>"
+
+
+def _text_or_none(value: object | None) -> str | None:
+    return None if value is None else _text(value)
+
+
+def _describe(error: BaseException) -> tuple[str, str]:
+    """`ExcType: message` and the traceback, fitted; robust to exceptions that fail to print."""
+    summary = f"{type(error).__name__}: {_text(error)}"
+    try:
+        trace = "".join(traceback.format_exception(error))
+    except Exception:
+        trace = summary
+    return summary, fit(trace, MAX_DATA)
