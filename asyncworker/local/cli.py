@@ -3,7 +3,8 @@
 On start it prints one line to stdout, flushed at once, holding the URL to use as
 ``endpoint_url`` (``asyncworker local: listening on http://127.0.0.1:8642``), so a parent process
 can read it to find the port when ``--port 0`` picked one. SIGTERM and SIGINT answer waiting polls
-empty, close the server and exit 0.
+empty, close the server and exit 0. A policy file given with ``--iam-policy`` that cannot be used
+stops the command before it listens, with one error line and exit code 2.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import click
 
 from asyncworker import gcpolicy
 
+from .iam import Policy, PolicyError
 from .server import EndpointOptions, local_endpoint
 
 
@@ -83,6 +85,13 @@ def _gc_interval(value: float) -> float:
     callback=lambda _ctx, _param, value: _gc_interval(value),
     help="Seconds between full garbage collections (0: CPython's own rule; else at least 1).",
 )
+@click.option(
+    "--iam-policy",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="IAM policy document (JSON) every call must be allowed by; calls it does not allow"
+    " get OperationNotPermittedFault. Default: everything is allowed.",
+)
 def command(
     host: str,
     port: int,
@@ -92,8 +101,16 @@ def command(
     fault_rate: float,
     seed: int | None,
     gc_interval: float,
+    iam_policy: str | None,
 ) -> None:
     """Run a local Amazon SWF endpoint (JSON 1.0 protocol) for development, tests and load tests."""
+    policy = None
+    if iam_policy is not None:
+        try:
+            policy = Policy.load(iam_policy)
+        except PolicyError as exc:
+            click.echo(f"asyncworker local: error: {exc}", err=True)
+            sys.exit(2)
     options = EndpointOptions(
         host=host,
         port=port,
@@ -102,5 +119,6 @@ def command(
         latency_ms=latency_ms,
         fault_rate=fault_rate,
         seed=seed,
+        iam_policy=policy,
     )
     anyio.run(serve, options, gc_interval, backend="asyncio", backend_options={"use_uvloop": True})
