@@ -32,6 +32,23 @@ async def serve(options: EndpointOptions, gc_interval: float = gcpolicy.DEFAULT_
                 break
 
 
+def _policies(values: tuple[str, ...]) -> tuple[Policy | None, dict[str, Policy]]:
+    """The ``--iam-policy`` values compiled: the default policy and those of single callers."""
+    default: Policy | None = None
+    principals: dict[str, Policy] = {}
+    for value in values:
+        key, separator, path = value.partition("=")
+        if not separator or not key.isalnum():
+            if default is not None:
+                raise PolicyError("--iam-policy without ACCESS_KEY= may be given once")
+            default = Policy.load(value)
+        elif key in principals:
+            raise PolicyError(f"--iam-policy names access key {key!r} twice")
+        else:
+            principals[key] = Policy.load(path)
+    return default, principals
+
+
 def _gc_interval(value: float) -> float:
     try:
         return gcpolicy.check_interval(value)
@@ -87,10 +104,12 @@ def _gc_interval(value: float) -> float:
 )
 @click.option(
     "--iam-policy",
-    default=None,
-    type=click.Path(dir_okay=False),
-    help="IAM policy document (JSON) every call must be allowed by; calls it does not allow"
-    " get OperationNotPermittedFault. Default: everything is allowed.",
+    "iam_policies",
+    multiple=True,
+    metavar="[ACCESS_KEY=]FILE",
+    help="IAM policy document (JSON) calls must be allowed by, else they get"
+    " OperationNotPermittedFault: with ACCESS_KEY= the policy of the caller signing with that"
+    " key, else of every caller without one of its own. Repeatable. Default: all allowed.",
 )
 def command(
     host: str,
@@ -101,16 +120,14 @@ def command(
     fault_rate: float,
     seed: int | None,
     gc_interval: float,
-    iam_policy: str | None,
+    iam_policies: tuple[str, ...],
 ) -> None:
     """Run a local Amazon SWF endpoint (JSON 1.0 protocol) for development, tests and load tests."""
-    policy = None
-    if iam_policy is not None:
-        try:
-            policy = Policy.load(iam_policy)
-        except PolicyError as exc:
-            click.echo(f"asyncworker local: error: {exc}", err=True)
-            sys.exit(2)
+    try:
+        policy, principals = _policies(iam_policies)
+    except PolicyError as exc:
+        click.echo(f"asyncworker local: error: {exc}", err=True)
+        sys.exit(2)
     options = EndpointOptions(
         host=host,
         port=port,
@@ -120,5 +137,6 @@ def command(
         fault_rate=fault_rate,
         seed=seed,
         iam_policy=policy,
+        iam_principals=principals,
     )
     anyio.run(serve, options, gc_interval, backend="asyncio", backend_options={"use_uvloop": True})

@@ -23,9 +23,9 @@ import json
 import logging
 import os
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Final, Literal
 
@@ -75,7 +75,10 @@ class EndpointOptions:
     seed: int | None = None
     """Seed of the fault draws, for reproducible runs."""
     iam_policy: Policy | None = None
-    """The IAM policy every call must be allowed by; None allows everything."""
+    """The IAM policy every caller without one of its own must be allowed by; None: they are
+    allowed everything."""
+    iam_principals: Mapping[str, Policy] = field(default_factory=dict)
+    """Policies of single callers, by the access key id they sign with (a principal each)."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -103,6 +106,9 @@ class LocalEndpoint:
         )
         self._validators = ModelValidator().operations
         self._faults = FaultInjector(options.fault_rate, options.seed)
+        self._policy = options.iam_policy
+        self._principals = dict(options.iam_principals)
+        self._enforcing = self._policy is not None or bool(self._principals)
         self._half_latency = options.latency_ms / 2000.0
         self._calls: Counter[str] = Counter()
         self._throttled: Counter[str] = Counter()
@@ -200,7 +206,7 @@ class LocalEndpoint:
             engine.quotas.check(operation, engine.timers.time())
             parsed = self._validators[operation](_parse_json(request))
             caller, engine.region = _credential(request.authorization)
-            policy = self.options.iam_policy
+            policy = self._principals.get(caller, self._policy) if self._enforcing else None
             if policy is not None:
                 resource = resource_of(engine, operation, parsed)
                 if resource is not None and not policy.allows(operation, resource):
