@@ -184,3 +184,18 @@ def test_the_readme_shows_the_worker_policy_file() -> None:
     document = json.loads((ROOT / "deploy" / "iam" / "worker-policy.json").read_text())
     assert json.loads(shown.group(1)) == document
     Policy.from_document(document)
+
+
+async def test_a_principal_policy_applies_to_its_access_key_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    nothing = policy({"Effect": "Deny", "Action": "*", "Resource": "*"})
+    options = EndpointOptions(iam_principals={"restricted": nothing})
+    async with local_endpoint(options) as endpoint:
+        async with swf_client(endpoint.url, REGION) as client:
+            await register(client)  # another key: unrestricted
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "restricted")
+        async with swf_client(endpoint.url, REGION) as client:
+            with pytest.raises(ClientError) as raised:
+                await client.describe_domain(name=DOMAIN)
+        assert "user/restricted is not authorized" in denied(raised.value)
