@@ -12,7 +12,8 @@ and decision timeout on real timers, cancellation, lost polls, SWF's quotas, inj
 Layout: ``server`` (options, the call pipeline, the context manager), ``http`` (HTTP/1.1 on
 httptools), ``validation`` (requests checked against botocore's model), ``state`` (executions,
 tasks, long polls, timeouts), ``decisions``, ``registry`` (domains and types), ``visibility``
-(describe, history, list, count), ``timers``, ``tasklists``, ``quotas``, ``faults``, ``cli``.
+(describe, history, list, count), ``timers``, ``tasklists``, ``quotas``, ``faults``, ``iam``
+(``--iam-policy``), ``cli``.
 
 Known deviations from SWF, each deliberate:
 
@@ -26,7 +27,9 @@ Known deviations from SWF, each deliberate:
 * Closed executions are retained up to 100,000 per domain (oldest dropped first) instead of for
   the retention period in days; page tokens never expire; counts are never truncated.
 * Only the APIs of SWF's published throttling table are throttled under ``--quotas aws``.
-* IAM is not modelled: ``OperationNotPermittedFault`` is never returned.
+* IAM is enforced only with ``--iam-policy`` (``iam.py``: identity-policy statements without
+  conditions, for one account ``123456789012``); without it every call is allowed. A call naming
+  an unknown task token fails as unknown before any policy is consulted.
 * A history reaching 25,000 events is terminated (``EVENT_LIMIT_EXCEEDED``) at the end of the
   call that reached the limit, so it may hold a few events more.
 """

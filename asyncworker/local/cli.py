@@ -3,7 +3,8 @@
 On start it prints one line to stdout, flushed at once, holding the URL to use as
 ``endpoint_url`` (``asyncworker local: listening on http://127.0.0.1:8642``), so a parent process
 can read it to find the port when ``--port 0`` picked one. SIGTERM and SIGINT answer waiting polls
-empty, close the server and exit 0.
+empty, close the server and exit 0. A policy file given with ``--iam-policy`` that cannot be used
+stops the command before it listens, with one error line and exit code 2.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import click
 from asyncworker.daemon import gcpolicy
 from asyncworker.settings import DEFAULT_GC_INTERVAL, check_gc_interval
 
+from .iam import Policy, PolicyError
 from .server import EndpointOptions, local_endpoint
 
 
@@ -29,6 +31,23 @@ async def serve(options: EndpointOptions, gc_interval: float = DEFAULT_GC_INTERV
             sys.stdout.flush()
             async for _ in signals:
                 break
+
+
+def _policies(values: tuple[str, ...]) -> tuple[Policy | None, dict[str, Policy]]:
+    """The ``--iam-policy`` values compiled: the default policy and those of single callers."""
+    default: Policy | None = None
+    principals: dict[str, Policy] = {}
+    for value in values:
+        key, separator, path = value.partition("=")
+        if not separator or not key.isalnum():
+            if default is not None:
+                raise PolicyError("--iam-policy without ACCESS_KEY= may be given once")
+            default = Policy.load(value)
+        elif key in principals:
+            raise PolicyError(f"--iam-policy names access key {key!r} twice")
+        else:
+            principals[key] = Policy.load(path)
+    return default, principals
 
 
 def _gc_interval(value: float) -> float:
@@ -84,6 +103,15 @@ def _gc_interval(value: float) -> float:
     callback=lambda _ctx, _param, value: _gc_interval(value),
     help="Seconds between full garbage collections (0: CPython's own rule; else at least 1).",
 )
+@click.option(
+    "--iam-policy",
+    "iam_policies",
+    multiple=True,
+    metavar="[ACCESS_KEY=]FILE",
+    help="IAM policy document (JSON) calls must be allowed by, else they get"
+    " OperationNotPermittedFault: with ACCESS_KEY= the policy of the caller signing with that"
+    " key, else of every caller without one of its own. Repeatable. Default: all allowed.",
+)
 def command(
     host: str,
     port: int,
@@ -93,8 +121,14 @@ def command(
     fault_rate: float,
     seed: int | None,
     gc_interval: float,
+    iam_policies: tuple[str, ...],
 ) -> None:
     """Run a local Amazon SWF endpoint (JSON 1.0 protocol) for development, tests and load tests."""
+    try:
+        policy, principals = _policies(iam_policies)
+    except PolicyError as exc:
+        click.echo(f"asyncworker local: error: {exc}", err=True)
+        sys.exit(2)
     options = EndpointOptions(
         host=host,
         port=port,
@@ -103,5 +137,7 @@ def command(
         latency_ms=latency_ms,
         fault_rate=fault_rate,
         seed=seed,
+        iam_policy=policy,
+        iam_principals=principals,
     )
     anyio.run(serve, options, gc_interval, backend="asyncio", backend_options={"use_uvloop": True})

@@ -42,6 +42,7 @@ _REASONS: Final = {
 }
 _TARGET: Final = b"x-amz-target"
 _EXPECT: Final = b"expect"
+_AUTHORIZATION: Final = b"authorization"
 
 
 @dataclass(slots=True)
@@ -54,6 +55,7 @@ class HttpRequest:
     body: bytes
     too_large: bool
     keep_alive: bool
+    authorization: bytes = b""
 
 
 class RequestHandler(Protocol):
@@ -86,6 +88,7 @@ class HttpConnection(asyncio.Protocol):
         self._keep_alive = True
         self._url = b""
         self._target = ""
+        self._authorization = b""
         self._body: list[bytes] = []
         self._body_size = 0
 
@@ -124,6 +127,7 @@ class HttpConnection(asyncio.Protocol):
     def on_message_begin(self) -> None:
         self._url = b""
         self._target = ""
+        self._authorization = b""
         self._body = []
         self._body_size = 0
 
@@ -131,11 +135,13 @@ class HttpConnection(asyncio.Protocol):
         self._url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        if len(name) not in (12, 6):  # only X-Amz-Target and Expect matter
+        if len(name) not in (12, 13, 6):  # only X-Amz-Target, Authorization and Expect matter
             return
         lowered = name.lower()
         if lowered == _TARGET:
             self._target = value.decode("latin-1")
+        elif lowered == _AUTHORIZATION:
+            self._authorization = value
         elif lowered == _EXPECT and value.lower() == b"100-continue" and self._transport:
             self._transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
@@ -152,6 +158,7 @@ class HttpConnection(asyncio.Protocol):
             body=b"".join(self._body),
             too_large=self._body_size > MAX_BODY_BYTES,
             keep_alive=self._parser.should_keep_alive(),
+            authorization=self._authorization,
         )
         self._body = []
         if self._busy:

@@ -19,7 +19,13 @@ Event = dict[str, Any]
 TypeKind = Literal["activity", "workflow"]
 
 ACCOUNT_ID = "123456789012"
-REGION = "us-east-1"
+DEFAULT_REGION = "us-east-1"
+"""The region of a call whose request carries no SigV4 credential scope."""
+
+
+def domain_arn(region: str, name: str) -> str:
+    """A domain's ARN as SWF spells it, in the region the caller signed for."""
+    return f"arn:aws:swf:{region}:{ACCOUNT_ID}:/domain/{name}"
 
 
 @dataclass(eq=False, slots=True)
@@ -73,10 +79,9 @@ class Domain:
     activity_lists: dict[str, TaskList[ActivityTask]] = field(default_factory=dict)
     decision_lists: dict[str, TaskList[DecisionTask]] = field(default_factory=dict)
 
-    @property
-    def arn(self) -> str:
-        """The domain's ARN, the resource of the tagging operations."""
-        return f"arn:aws:swf:{REGION}:{ACCOUNT_ID}:/domain/{self.name}"
+    def arn(self, region: str) -> str:
+        """The domain's ARN in ``region``, the resource of the tagging operations."""
+        return domain_arn(region, self.name)
 
     def activity_list(self, name: str) -> TaskList[ActivityTask]:
         """The named activity task list, created on first use as SWF does."""

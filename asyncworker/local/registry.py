@@ -74,7 +74,7 @@ def describe_domain(engine: Engine, request: dict[str, Any]) -> dict[str, Any]:
     """DescribeDomain."""
     domain = engine.domain(request["name"])
     return {
-        "domainInfo": _domain_info(domain),
+        "domainInfo": _domain_info(engine, domain),
         "configuration": {"workflowExecutionRetentionPeriodInDays": domain.retention_days},
     }
 
@@ -90,7 +90,7 @@ def list_domains(engine: Engine, request: dict[str, Any]) -> dict[str, Any]:
     page, token = slice_page(
         domains, offset_from(request, "domains"), page_size(request), "domains"
     )
-    response: dict[str, Any] = {"domainInfos": [_domain_info(d) for d in page]}
+    response: dict[str, Any] = {"domainInfos": [_domain_info(engine, d) for d in page]}
     if token:
         response["nextPageToken"] = token
     return response
@@ -122,8 +122,12 @@ def registered_domain(engine: Engine, name: str) -> Domain:
     return domain
 
 
-def _domain_info(domain: Domain) -> dict[str, Any]:
-    info: dict[str, Any] = {"name": domain.name, "status": domain.status, "arn": domain.arn}
+def _domain_info(engine: Engine, domain: Domain) -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "name": domain.name,
+        "status": domain.status,
+        "arn": domain.arn(engine.region),
+    }
     if domain.description is not None:
         info["description"] = domain.description
     return info
@@ -243,7 +247,7 @@ def delete_type(kind: TypeKind, engine: Engine, request: dict[str, Any]) -> dict
 def _domain_by_arn(engine: Engine, arn: str) -> Domain:
     prefix, _, name = arn.partition(":/domain/")
     domain = engine.domains.get(name)
-    if not prefix.startswith("arn:") or domain is None or domain.arn != arn:
+    if not prefix.startswith("arn:") or domain is None or domain.arn(engine.region) != arn:
         raise UnknownResourceFault(f"Unknown resource: {arn}")
     return domain
 

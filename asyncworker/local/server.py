@@ -23,9 +23,9 @@ import json
 import logging
 import os
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Final, Literal
 
@@ -41,6 +41,8 @@ from .errors import (
 )
 from .faults import Fault, FaultInjector
 from .http import HttpConnection, HttpRequest
+from .iam import Policy, not_permitted, resource_of
+from .model import DEFAULT_REGION
 from .operations import POLL_OPERATIONS, SYNC_OPERATIONS
 from .quotas import Quotas
 from .state import Engine
@@ -72,6 +74,11 @@ class EndpointOptions:
     """Fraction of activity-worker calls that fail with an injected transient fault."""
     seed: int | None = None
     """Seed of the fault draws, for reproducible runs."""
+    iam_policy: Policy | None = None
+    """The IAM policy every caller without one of its own must be allowed by; None: they are
+    allowed everything."""
+    iam_principals: Mapping[str, Policy] = field(default_factory=dict)
+    """Policies of single callers, by the access key id they sign with (a principal each)."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -99,9 +106,13 @@ class LocalEndpoint:
         )
         self._validators = ModelValidator().operations
         self._faults = FaultInjector(options.fault_rate, options.seed)
+        self._policy = options.iam_policy
+        self._principals = dict(options.iam_principals)
+        self._enforcing = self._policy is not None or bool(self._principals)
         self._half_latency = options.latency_ms / 2000.0
         self._calls: Counter[str] = Counter()
         self._throttled: Counter[str] = Counter()
+        self._not_permitted: Counter[str] = Counter()
         self._request_prefix = os.urandom(8).hex().encode()
         self._request_seq = 0
         self._connections: set[HttpConnection] = set()
@@ -142,6 +153,7 @@ class LocalEndpoint:
             "calls": dict(self._calls),
             "faults_injected": self._faults.stats(),
             "throttled": dict(self._throttled),
+            "not_permitted": dict(self._not_permitted),
             "connections": len(self._connections),
         }
         stats.update(self._engine.stats())
@@ -193,6 +205,13 @@ class LocalEndpoint:
         try:
             engine.quotas.check(operation, engine.timers.time())
             parsed = self._validators[operation](_parse_json(request))
+            caller, engine.region = _credential(request.authorization)
+            policy = self._principals.get(caller, self._policy) if self._enforcing else None
+            if policy is not None:
+                resource = resource_of(engine, operation, parsed)
+                if resource is not None and not policy.allows(operation, resource):
+                    self._not_permitted[operation] += 1
+                    raise not_permitted(caller, operation, resource)
             handler = SYNC_OPERATIONS.get(operation)
             if handler is None:
                 reply = partial(self._reply, connection, fault)
@@ -245,6 +264,19 @@ class LocalEndpoint:
             connection.reset()
         else:
             self._reply_error(connection, error)
+
+
+def _credential(authorization: bytes) -> tuple[str, str]:
+    """The access key and region of a SigV4 ``Authorization`` header's credential scope
+    (``Credential=AKID/20260101/REGION/swf/aws4_request``); an unsigned call is ``anonymous``
+    in the default region."""
+    start = authorization.find(b"Credential=")
+    if start < 0:
+        return "anonymous", DEFAULT_REGION
+    scope = authorization[start + 11 :].split(b",", 1)[0].split(b"/")
+    if len(scope) < 3 or not scope[2]:
+        return scope[0].decode("latin-1") or "anonymous", DEFAULT_REGION
+    return scope[0].decode("latin-1"), scope[2].decode("latin-1")
 
 
 def _parse_json(request: HttpRequest) -> object:

@@ -37,7 +37,7 @@ from .errors import (
     UnknownResourceFault,
     ValidationException,
 )
-from .model import ActivityTask, DecisionTask, Domain, Execution, RegisteredType
+from .model import DEFAULT_REGION, ActivityTask, DecisionTask, Domain, Execution, RegisteredType
 from .quotas import EXECUTION_HEARTBEATS, BucketSpec, Quotas, TokenBucket
 from .tasklists import PollWaiter, TaskList
 from .timers import TimerHeap
@@ -114,6 +114,8 @@ class Engine:
         # The execution whose decisions are being applied: decision tasks it needs are
         # scheduled once all its decisions are recorded, not in the middle of them.
         self.applying: Execution | None = None
+        # The region of the call being served: the one its SigV4 credential scope names.
+        self.region = DEFAULT_REGION
 
     # ----------------------------------------------------------------- lookups and basics
 

@@ -39,14 +39,15 @@ ALL_NONE = {
 
 
 @asynccontextmanager
-async def swf_client(url: str) -> AsyncIterator[SWFClient]:
-    """An aiobotocore SWF client on ``url`` with a poll-safe read timeout and no retries."""
+async def swf_client(url: str, region: str = "us-east-1") -> AsyncIterator[SWFClient]:
+    """An aiobotocore SWF client on ``url`` with a poll-safe read timeout and no retries,
+    signing for ``region``."""
     config = AioConfig(
         read_timeout=70, connect_timeout=5, retries={"mode": "standard", "total_max_attempts": 1}
     )
     session = get_session()
     async with session.create_client(
-        "swf", endpoint_url=url, region_name="us-east-1", config=config
+        "swf", endpoint_url=url, region_name=region, config=config
     ) as client:
         yield client
 
