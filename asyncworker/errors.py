@@ -100,6 +100,10 @@ class ClientFault(SwfFault):
     outcome = "client"
 
 
+class OperationNotPermittedFault(ClientFault):
+    """The caller's IAM policy does not allow this call on this resource."""
+
+
 class AlreadyExistsFault(ClientFault):
     """A Register* call or StartWorkflowExecution found what it would create already there (an
     earlier call made it, perhaps an attempt whose answer was lost)."""

@@ -22,7 +22,7 @@ import anyio
 import structlog
 
 from asyncworker.activity import ActivityRegistry
-from asyncworker.errors import ConfigError, SwfFault
+from asyncworker.errors import ConfigError, OperationNotPermittedFault, SwfFault
 from asyncworker.health import HttpService, LoopMonitor
 from asyncworker.metrics import Metrics
 from asyncworker.pipeline.executor import Executor, ExecutorStatistics
@@ -101,6 +101,7 @@ class Worker:
         self._backlog: BacklogSampler | None = None
         self._drain_requested = anyio.Event()
         self._wait_scope: anyio.CancelScope | None = None
+        self._start_scope: anyio.CancelScope | None = None
         self._forced = False
         self._ran = False
         self._ready = False
@@ -133,6 +134,8 @@ class Worker:
         """Begin a graceful drain (readiness drops at once); called again, stop waiting for
         running tasks."""
         self._draining = True
+        if self._start_scope is not None:
+            self._start_scope.cancel()  # start-up (the domain check) polls nothing: stop it
         if self._drain_requested.is_set():
             self._forced = True
             if self._wait_scope is not None:
@@ -148,8 +151,12 @@ class Worker:
         self._ran = True
         try:
             async with self._api_factory(self.settings) as apis:
-                if apis.domain is not None:
-                    await self._check_domain(apis.domain)
+                if apis.domain is not None and not self._drain_requested.is_set():
+                    with anyio.CancelScope() as self._start_scope:  # drain() cancels it
+                        await self._check_domain(apis.domain)
+                if self._drain_requested.is_set():
+                    log.info("drain requested during start-up: stopping before any poll")
+                    return
                 await self._serve(apis, task_status)
         finally:
             self._ready = False
@@ -262,6 +269,14 @@ class Worker:
         while True:
             try:
                 exists = await api.domain_registered()
+            except OperationNotPermittedFault as fault:
+                log.warning(
+                    "cannot check that the domain exists: DescribeDomain is not permitted;"
+                    " starting anyway",
+                    domain=self.settings.domain,
+                    error=str(fault),
+                )
+                return
             except SwfFault as fault:
                 attempt += 1
                 if not fault.retryable or anyio.current_time() > give_up:

@@ -19,6 +19,7 @@ from asyncworker.errors import (
     ClientFault,
     LimitExceededFault,
     NetworkFault,
+    OperationNotPermittedFault,
     ServerFault,
     SwfFault,
     ThrottledFault,
@@ -57,8 +58,10 @@ def classify(operation: str, exc: BaseException) -> SwfFault | None:
             return UnknownResourceFault(operation, message, code)
         if code == "LimitExceededFault":
             return LimitExceededFault(operation, message, code)
+        if code == "OperationNotPermittedFault":
+            return OperationNotPermittedFault(operation, f"{code}: {message}", code)
         if code in _ALREADY_EXISTS_CODES:
-            return AlreadyExistsFault(operation, message, code)
+            return AlreadyExistsFault(operation, f"{code}: {message}", code)
         if status >= 500 or code in {"InternalFailure", "ServiceUnavailable", "InternalError"}:
             return ServerFault(operation, f"{code}: {message}", code)
         return ClientFault(operation, f"{code}: {message}", code)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import pytest
 
-from asyncworker.swf import open_client
+from asyncworker.swf.connect import open_client
 from tests.helpers import (
     Daemon,
     Endpoint,

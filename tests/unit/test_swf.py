@@ -26,7 +26,7 @@ def client_error(code: str, status: int = 400) -> botocore.exceptions.ClientErro
         (client_error("LimitExceededFault"), errors.LimitExceededFault, True),
         (client_error("InternalFailure", 500), errors.ServerFault, True),
         (client_error("ServiceUnavailable", 503), errors.ServerFault, True),
-        (client_error("OperationNotPermittedFault"), errors.ClientFault, False),
+        (client_error("OperationNotPermittedFault"), errors.OperationNotPermittedFault, False),
         (client_error("ValidationException"), errors.ClientFault, False),
         (client_error("TypeAlreadyExistsFault"), errors.AlreadyExistsFault, False),
         (client_error("DomainAlreadyExistsFault"), errors.AlreadyExistsFault, False),
