@@ -129,6 +129,8 @@ class Executor:
         self._threads = anyio.CapacityLimiter(thread_limit)
         self._tg: TaskGroup | None = None
         self._running: set[RunningTask] = set()
+        self._active = 0
+        """Tasks submitted and not yet handed to the responder (started or about to start)."""
         self._idle = anyio.Event()
         self._idle.set()
         self._waiting = 0
@@ -138,7 +140,7 @@ class Executor:
         self._by_type: dict[ActivityType, _TypeSeries] = {}
 
     def statistics(self) -> ExecutorStatistics:
-        return ExecutorStatistics(len(self._running), self._started, self._finished)
+        return ExecutorStatistics(self._active, self._started, self._finished)
 
     def bind(self, tg: TaskGroup) -> None:
         """Run tasks as children of `tg` (the worker's task group)."""
@@ -148,6 +150,7 @@ class Executor:
         """Start running `task`, which holds `slot` until its outcome is acknowledged."""
         assert self._tg is not None, "bind() the executor to a task group first"
         self._started += 1
+        self._active += 1  # here, not when the task first runs: wait_idle() must see it at once
         if self._idle.is_set():
             self._idle = anyio.Event()
         self._tg.start_soon(self._run, task, slot, name=f"activity {task.activity_type}")
@@ -188,6 +191,14 @@ class Executor:
         await self._outcomes.aclose()
 
     async def _run(self, task: ActivityTask, slot: Slot) -> None:
+        try:
+            await self._run_task(task, slot)
+        finally:
+            self._active -= 1
+            if not self._active:
+                self._idle.set()
+
+    async def _run_task(self, task: ActivityTask, slot: Slot) -> None:
         definition = self._registry.get(task.activity_type)
         if definition is None:
             await self._finish(self._unknown_type(task, slot))
@@ -220,8 +231,6 @@ class Executor:
             if not handed_over:
                 beats.close()
             self._running.discard(running)  # only now: its outcome is with the responder
-            if not self._running:
-                self._idle.set()
 
     async def _execute(self, running: RunningTask) -> Outcome:
         task, definition = running.task, running.definition
