@@ -2,8 +2,9 @@
 
 One service task sends every heartbeat from a timer heap, so the cost is per heartbeat, not per
 running task. A handler's `ctx.heartbeat(details)` only records the details (from any thread) and
-schedules a send: at once the first time, then at most once per the activity's interval; activities
-with `auto_heartbeat` are heartbeaten every interval whatever the handler does.
+schedules a send at most once per the activity's interval, the first one interval after the task
+started (a task answered sooner sends none); activities with `auto_heartbeat` are heartbeaten
+every interval whatever the handler does.
 
 What SWF answers drives the task: `cancelRequested` → the task is cancelled with reason REQUESTED;
 UnknownResourceFault → the task is gone (timed out, closed): ABANDONED, nothing more is sent.
@@ -77,7 +78,9 @@ class HeartbeatHandle:
         self.dirty = False
         self.closed = False
         self.failures = 0
-        self.last_sent = -math.inf
+        self.last_sent = anyio.current_time()
+        """The task's start counts as a heartbeat: nothing is sent within its first interval, so
+        a task answered that fast sends none (a beat would only race its answer)."""
         self.next_due: float | None = None
         self.sending = False
         """A heartbeat of this task is in flight: the next is scheduled when it returns."""

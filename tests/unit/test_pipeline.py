@@ -342,3 +342,29 @@ async def test_ended_tasks_do_not_pile_up_in_the_heartbeat_heap(fake: FakeSwf) -
         stats = worker.statistics().heartbeats
     assert stats.tracked == 0
     assert stats.scheduled <= COMPACT_SLACK
+
+
+async def test_tasks_answered_within_one_interval_send_no_heartbeat(fake: FakeSwf) -> None:
+    """A heartbeat of a task about to be answered only races its answer (and spends the
+    account's heartbeat quota for an UnknownResourceFault): short tasks send none, long ones do."""
+    reg = ActivityRegistry()
+
+    @reg.activity(name="quick", heartbeat_timeout=30, heartbeat_interval=5)
+    async def quick(data: str, ctx: ActivityContext) -> str:
+        ctx.heartbeat("started")
+        return data
+
+    @reg.activity(name="long", heartbeat_timeout=2, heartbeat_interval=0.05)
+    async def long(data: str, ctx: ActivityContext) -> str:
+        for step in range(6):
+            ctx.heartbeat(str(step))
+            await anyio.sleep(0.05)
+        return data
+
+    tokens = [fake.add_task("quick", str(i)) for i in range(50)]
+    slow = fake.add_task("long", "x")
+    async with running(reg, fake):
+        await fake.wait_for(lambda: len(fake.responses) == 51)
+    assert {r.token for r in fake.responses} == {*tokens, slow}
+    assert fake.calls["heartbeat"] == len(fake.heartbeats)  # none refused as answered already
+    assert {token for token, _ in fake.heartbeats} == {slow}
