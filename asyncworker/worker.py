@@ -257,6 +257,7 @@ class Worker:
             "drained",
             seconds=round(anyio.current_time() - started, 3),
             answered=stats.acknowledged,
+            already_answered=stats.already_answered,
             dropped=stats.dropped,
             stuck=self.stuck,
         )

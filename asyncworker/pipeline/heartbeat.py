@@ -100,9 +100,14 @@ class HeartbeatHandle:
 
     def keep_alive(self) -> None:
         """Heartbeat every interval from now on, whatever the handler did (it has ended, and
-        its answer waits to be sent)."""
+        its answer waits to be sent). The first beat is due one interval from now: an answer
+        acknowledged sooner needs none, and a beat sent now would only race it. Called on the
+        event loop."""
         self.auto = True
-        self._owner.request(self)
+        self.dirty = False
+        self.next_due = None  # a beat already due sooner is dropped (its heap entry goes stale)
+        if not self.closed and not self.sending:
+            self._owner.schedule(self, anyio.current_time() + self.interval)
 
     def close(self) -> None:
         """The task ended: send nothing more for it. Idempotent."""
@@ -176,7 +181,7 @@ class Heartbeats:
                 self._loop.call_soon_threadsafe(self._hop, handle)
             return
         if not handle.closed and not handle.sending:
-            self._schedule(handle, max(anyio.current_time(), handle.last_sent + handle.interval))
+            self.schedule(handle, max(anyio.current_time(), handle.last_sent + handle.interval))
 
     def _hop(self, handle: HeartbeatHandle) -> None:
         handle.hop_pending = False
@@ -190,9 +195,9 @@ class Heartbeats:
         if handle.probe_at is not None:
             due = min(due, max(after, handle.probe_at))
         if due < math.inf and not handle.closed:
-            self._schedule(handle, due)
+            self.schedule(handle, due)
 
-    def _schedule(self, handle: HeartbeatHandle, due: float) -> None:
+    def schedule(self, handle: HeartbeatHandle, due: float) -> None:
         if handle.next_due is not None and handle.next_due <= due:
             return  # already due sooner: the send will carry the latest details
         handle.next_due = due
@@ -283,7 +288,7 @@ class Heartbeats:
             delay = min(retry_delay(fault, handle.failures), handle.interval)
             log.warning("heartbeat failed, retrying", error=str(fault), retry_in=round(delay, 3))
             if not handle.closed:
-                self._schedule(handle, anyio.current_time() + delay)
+                self.schedule(handle, anyio.current_time() + delay)
             return
         if handle.probe_at is not None and handle.last_sent >= handle.probe_at:
             # SWF still has it past the type's default: the decider chose a longer timeout.

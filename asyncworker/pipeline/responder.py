@@ -40,8 +40,12 @@ class ResponderStatistics(NamedTuple):
     queued: int
     in_flight: int
     acknowledged: int
+    """Answers SWF took, `already_answered` included."""
     dropped: int
     retries: int
+    already_answered: int = 0
+    """Retried answers met by UnknownResourceFault: an earlier attempt had landed (its reply was
+    lost), so the answer counts as acknowledged, not dropped."""
 
 
 class Responder:
@@ -64,6 +68,7 @@ class Responder:
         self._give_up_at = math.inf
         self._acknowledged = 0
         self._dropped = 0
+        self._already_answered = 0
         self._retries = 0
         self.done = anyio.Event()
 
@@ -74,6 +79,7 @@ class Responder:
             acknowledged=self._acknowledged,
             dropped=self._dropped,
             retries=self._retries,
+            already_answered=self._already_answered,
         )
 
     def give_up_at(self, when: float) -> None:
@@ -127,13 +133,19 @@ class Responder:
             try:
                 await self._send_shielded(outcome)
             except UnknownResourceFault:
-                self._dropped += 1
-                log.info(
-                    "task already closed at SWF (an earlier attempt landed, or it timed out)",
-                    operation=operation,
-                    task=repr(outcome.task),
-                    attempts=attempt + 1,
-                )
+                if attempt:  # a retry: the attempt whose reply was lost had landed
+                    self._acknowledged += 1
+                    self._already_answered += 1
+                    log.info(
+                        "answer already taken (an earlier attempt landed)",
+                        operation=operation,
+                        task=repr(outcome.task),
+                        attempts=attempt + 1,
+                    )
+                else:  # the first attempt: SWF had closed the task (timed out, execution closed)
+                    self._dropped += 1
+                    log.info("task already closed at SWF (timed out, or its execution closed)",
+                             operation=operation, task=repr(outcome.task))  # fmt: skip
                 return
             except (SwfFault, TimeoutError) as exc:
                 fault = exc if isinstance(exc, SwfFault) else NetworkFault(operation, "no answer")

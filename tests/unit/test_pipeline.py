@@ -359,6 +359,7 @@ async def test_tasks_answered_within_one_interval_send_no_heartbeat(fake: FakeSw
         for step in range(6):
             ctx.heartbeat(str(step))
             await anyio.sleep(0.05)
+        await anyio.sleep(0.5)  # its last beat goes out well before its answer
         return data
 
     tokens = [fake.add_task("quick", str(i)) for i in range(50)]
@@ -368,3 +369,23 @@ async def test_tasks_answered_within_one_interval_send_no_heartbeat(fake: FakeSw
     assert {r.token for r in fake.responses} == {*tokens, slow}
     assert fake.calls["heartbeat"] == len(fake.heartbeats)  # none refused as answered already
     assert {token for token, _ in fake.heartbeats} == {slow}
+
+
+class LostReplySwf(FakeSwf):
+    """SWF takes the first answer, but its reply never reaches the worker."""
+
+    async def complete(self, token: str, result: str | None) -> None:
+        await super().complete(token, result)
+        if self.calls["complete"] == 1:
+            raise NetworkFault("complete", "connection reset after the request was sent")
+
+
+async def test_a_retried_answer_whose_first_attempt_landed_counts_as_acknowledged() -> None:
+    fake = LostReplySwf()
+    token = fake.add_task("echo", "x")
+    async with running(examples, fake) as worker:
+        await fake.wait_for(lambda: fake.calls["complete"] == 2)
+        await worker_settled(worker)
+        stats = worker.statistics().responder
+    assert fake.response_for(token).kind == "completed"
+    assert (stats.acknowledged, stats.already_answered, stats.dropped) == (1, 1, 0)
