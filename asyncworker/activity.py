@@ -185,6 +185,12 @@ class ActivityRegistry:
             )
         elif heartbeat_interval <= 0:
             raise ValueError(f"{activity_type}: heartbeat_interval must be positive")
+        elif heartbeat_timeout and heartbeat_interval >= heartbeat_timeout:
+            raise ValueError(
+                f"{activity_type}: heartbeat_interval ({heartbeat_interval:g} s) must be shorter"
+                f" than heartbeat_timeout ({heartbeat_timeout} s), or SWF times the task out"
+                " between two heartbeats"
+            )
         definition = ActivityDefinition(
             activity_type=activity_type,
             handler=handler,

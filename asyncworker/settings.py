@@ -28,6 +28,7 @@ from pydantic_settings import (
 )
 
 from asyncworker.errors import ConfigError
+from asyncworker.names import name_problem
 
 ENV_PREFIX = "ASYNCWORKER_"
 CONFIG_ENV = "ASYNCWORKER_CONFIG"
@@ -138,6 +139,13 @@ class WorkerSettings(BaseSettings):
         " (0: CPython's rule; else at least 1).",
     )
 
+    @field_validator("domain")
+    @classmethod
+    def _check_domain(cls, value: str) -> str:
+        if problem := name_problem(value):
+            raise ValueError(f"domain name {value!r} {problem}")
+        return value
+
     @field_validator("task_lists", mode="before")
     @classmethod
     def _split_task_lists(cls, value: Any) -> Any:
@@ -151,6 +159,8 @@ class WorkerSettings(BaseSettings):
         for name in value:
             if not 1 <= len(name) <= 256:
                 raise ValueError(f"task list names are 1-256 characters, got {name!r}")
+            if problem := name_problem(name):
+                raise ValueError(f"task list name {name!r} {problem}")
         if len(set(value)) != len(value):
             raise ValueError("task lists must not repeat")
         return value

@@ -24,6 +24,7 @@ PACKAGE = Path(asyncworker.__file__).parent
 LAYERS: dict[str, int] = {
     # what everything speaks: errors, data, settings, the pipeline's vocabulary, the SWF protocol
     "asyncworker.errors": 0,
+    "asyncworker.names": 0,
     "asyncworker.codec": 1,
     "asyncworker.settings": 1,
     "asyncworker.pipeline.flow": 1,

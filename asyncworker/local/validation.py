@@ -15,11 +15,12 @@ documents as restricted may not contain ``:``, ``/``, ``|`` or control character
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from botocore.loaders import Loader
+
+from asyncworker.names import is_forbidden_name
 
 from .errors import SerializationException, ValidationException
 
@@ -29,7 +30,6 @@ OperationValidator = Callable[[object], dict[str, Any]]
 _MAX_SHOWN_VALUE = 100
 _JAVA_INT_MIN = -(2**31)
 _JAVA_INT_MAX = 2**31 - 1
-_FORBIDDEN_NAME = re.compile(r"[:/|\x00-\x1f\x7f-\x9f]")
 
 # Members whose value becomes the name of something SWF stores; the model documents the
 # restricted character set on each of them.
@@ -210,7 +210,7 @@ class ModelValidator:
                 errors.append(_violation(value, path, "be NONE or an integer number of seconds"))
             if priority and not _is_java_int(value):
                 errors.append(_violation(value, path, "be an integer in Java's int range"))
-            if restricted and (value == "arn" or _FORBIDDEN_NAME.search(value)):
+            if restricted and is_forbidden_name(value):
                 errors.append(
                     _violation(
                         value, path, "not contain ':', '/', '|' or control characters, nor be 'arn'"

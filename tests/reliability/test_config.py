@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -109,3 +111,17 @@ def test_toml(
     if code == 2:
         assert err.count("\n") == 1, err
         assert name in err or "TOML" in err, err
+
+
+def test_run_refuses_a_task_list_swf_would_refuse() -> None:
+    """`orders/eu` used to pass, report ready, and fail every poll with ValidationException."""
+    done = subprocess.run(
+        [sys.executable, "-m", "asyncworker", "run", APP, "--domain", "d",
+         "--task-list", "orders/eu", "--endpoint-url", "http://127.0.0.1:9"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert "task_lists" in lines[0]
+    assert "orders/eu" in lines[0]

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from asyncworker.activity import ActivityRegistry
 from asyncworker.errors import ConfigError
 from asyncworker.settings import WorkerSettings, load_settings
 
@@ -61,6 +62,16 @@ def test_config_file_from_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
         ({"domain": "d", "gc_interval": "0.1"}, "invalid setting 'gc_interval'"),
         ({"domain": "d", "gc_interval": "inf"}, "invalid setting 'gc_interval'"),
         ({"domain": "x" * 257}, "invalid setting 'domain'"),
+        ({"domain": "d", "task_lists": ["orders/eu"]}, "invalid setting 'task_lists'"),
+        ({"domain": "d", "task_lists": ["a:b"]}, "invalid setting 'task_lists'"),
+        ({"domain": "d", "task_lists": ["a|b"]}, "invalid setting 'task_lists'"),
+        ({"domain": "d", "task_lists": ["tab\there"]}, "invalid setting 'task_lists'"),
+        ({"domain": "d", "task_lists": ["arn"]}, "invalid setting 'task_lists'"),
+        ({"domain": "d", "task_lists": [" padded"]}, "invalid setting 'task_lists'"),
+        ({"domain": "prod/eu"}, "invalid setting 'domain'"),
+        ({"domain": "d\x85"}, "invalid setting 'domain'"),
+        ({"domain": "arn"}, "invalid setting 'domain'"),
+        ({"domain": "trailing "}, "invalid setting 'domain'"),
     ],
 )
 def test_bad_values_give_one_line(flags: dict[str, object], message: str) -> None:
@@ -105,3 +116,21 @@ def test_any_value_is_valid_or_one_clear_line(name: str, value: str) -> None:
         text = str(exc)
         assert "\n" not in text
         assert name in text
+
+
+@pytest.mark.parametrize("name", ["orders-eu", "Orders.EU_1", "arn-like", "a b", "ü"])
+def test_names_swf_takes_are_accepted(name: str) -> None:
+    settings = load_settings({"domain": name, "task_lists": [name]})
+    assert (settings.domain, settings.task_lists) == (name, (name,))
+
+
+@pytest.mark.parametrize("interval", [10, 12.5])
+def test_a_heartbeat_interval_not_shorter_than_the_timeout_is_refused(interval: float) -> None:
+    registry = ActivityRegistry()
+    with pytest.raises(ValueError, match=r"heartbeat_interval .* must be shorter"):
+
+        @registry.activity(name="slow", heartbeat_timeout=10, heartbeat_interval=interval)
+        async def slow(data: str) -> str:
+            return data
+
+    assert len(registry) == 0
