@@ -79,7 +79,9 @@ def respond_decision_task_completed(engine: Engine, request: dict[str, Any]) -> 
     decisions: list[dict[str, Any]] = request.get("decisions") or []
     check_decisions(decisions)
     execution = decision_task.execution
-    unhandled = execution.decision_pending
+    # Events that came while the task was started scheduled the next one: the decider has not
+    # seen them, so it may not close the execution (UNHANDLED_DECISION).
+    unhandled = execution.next_decision is not None
     attributes: dict[str, Any] = {
         "scheduledEventId": decision_task.scheduled_event_id,
         "startedEventId": decision_task.started_event_id,
@@ -108,8 +110,9 @@ def respond_decision_task_completed(engine: Engine, request: dict[str, Any]) -> 
             applier.apply(decision)
     finally:
         engine.applying = None
-    if execution.is_open and (unhandled or applier.needs_decision or execution.decision_pending):
-        execution.decision_pending = False
+    needed = applier.needs_decision or execution.decision_pending
+    execution.decision_pending = False
+    if execution.is_open and not engine.release_decision(execution) and needed:
         engine.schedule_decision(execution)
     for task in applier.scheduled:
         engine.offer_activity(task)

@@ -78,6 +78,8 @@ class Domain:
     closed_order: OrderedDict[tuple[str, str], None] = field(default_factory=OrderedDict)
     activity_lists: dict[str, TaskList[ActivityTask]] = field(default_factory=dict)
     decision_lists: dict[str, TaskList[DecisionTask]] = field(default_factory=dict)
+    # Decision tasks per task list scheduled behind a started one (pending, but not queued).
+    held_decisions: dict[str, int] = field(default_factory=dict)
 
     def arn(self, region: str) -> str:
         """The domain's ARN in ``region``, the resource of the tagging operations."""
@@ -120,8 +122,12 @@ class Execution:
     cancel_requested: bool = False
     activities: dict[str, ActivityTask] = field(default_factory=dict)
     timers: dict[str, UserTimer] = field(default_factory=dict)
+    # The execution's decision task, scheduled or started.
     decision: DecisionTask | None = None
-    # Events arrived while the decision task was started: schedule another one after it.
+    # A decision task scheduled while ``decision`` is started (SWF records its
+    # DecisionTaskScheduled at once): handed out once the started one closes.
+    next_decision: DecisionTask | None = None
+    # A decision of the task being completed needs a decision task once all are applied.
     decision_pending: bool = False
     previous_started_event_id: int = 0
     latest_activity_task_timestamp: float | None = None
@@ -176,6 +182,7 @@ class DecisionTask:
     execution: Execution
     scheduled_event_id: int
     priority: int
+    task_list: str = ""
     started_event_id: int = 0
     previous_started_event_id: int = 0
     token: str | None = None

@@ -7,10 +7,11 @@ deadlines sit in one timer heap (``timers.py``).
 
 SWF's rules followed here, beyond the obvious ones:
 
-* An execution has at most one decision task scheduled and one started. Events that arrive while
-  one is started (an activity closing, a signal) schedule the next decision task when the started
-  one completes or times out, as SWF records ``DecisionTaskScheduled`` after
-  ``DecisionTaskCompleted``.
+* An execution has at most one decision task scheduled and one started. An event that arrives
+  while one is started (an activity closing, a signal, a timer firing) schedules the next one at
+  once, as SWF records ``DecisionTaskScheduled`` right after the event, before the started task's
+  ``DecisionTaskCompleted``; that task is handed to a decider only once the started one completes
+  or times out (which then schedules no other).
 * A task handed to a poll is started at once (``*TaskStarted`` with the poll's identity), even if
   that poll's client has gone away: the task then stays started until a timeout closes it, and
   ``lost_tasks`` counts it. A waiting poll is never withdrawn because its client disconnected;
@@ -151,14 +152,21 @@ class Engine:
         self._token_seq += 1
         return f"{self._token_prefix}{self._token_seq:x}"
 
-    def record(self, execution: Execution, event_type: str, attributes: dict[str, Any]) -> int:
-        """Append an event to ``execution``'s history and return its event id."""
+    def record(
+        self,
+        execution: Execution,
+        event_type: str,
+        attributes: dict[str, Any],
+        timestamp: float | None = None,
+    ) -> int:
+        """Append an event to ``execution``'s history (now, or at ``timestamp``) and return
+        its event id."""
         events = execution.events
         event_id = len(events) + 1
         events.append(
             {
                 "eventId": event_id,
-                "eventTimestamp": now_timestamp(),
+                "eventTimestamp": now_timestamp() if timestamp is None else timestamp,
                 "eventType": event_type,
                 attribute_key(event_type): attributes,
             }
@@ -248,6 +256,9 @@ class Engine:
         execution.timers.clear()
         if execution.decision is not None:
             self._discard_decision(execution.decision)
+        held = self._unhold(execution)
+        if held is not None:
+            held.closed = True
         execution.decision_pending = False
         self._retain(domain, execution)
         return event_id
@@ -285,29 +296,56 @@ class Engine:
     # ----------------------------------------------------------------- decision tasks
 
     def schedule_decision(self, execution: Execution) -> None:
-        """Make sure a decision task is scheduled, or will be once the started one ends."""
+        """Make sure a decision task is scheduled: offered now, or held while one is started."""
         if not execution.is_open:
             return
-        current = execution.decision
         if execution is self.applying:
             execution.decision_pending = True
             return
-        if current is not None:
-            if current.started_event_id:
-                execution.decision_pending = True
+        current = execution.decision
+        if current is not None and (not current.started_event_id or execution.next_decision):
             return
         attributes: dict[str, Any] = {"taskList": {"name": execution.task_list}}
         if execution.task_priority is not None:
             attributes["taskPriority"] = execution.task_priority
         attributes["startToCloseTimeout"] = execution.task_timeout
-        event_id = self.record(execution, "DecisionTaskScheduled", attributes)
+        # Always caused by the event just recorded, and stamped with its time, as SWF does.
+        cause = execution.events[-1]["eventTimestamp"] if execution.events else None
+        event_id = self.record(execution, "DecisionTaskScheduled", attributes, cause)
         priority = int(execution.task_priority) if execution.task_priority else 0
-        decision = DecisionTask(execution, event_id, priority)
+        decision = DecisionTask(execution, event_id, priority, execution.task_list)
+        if current is not None:
+            execution.next_decision = decision
+            held = execution.domain.held_decisions
+            held[decision.task_list] = held.get(decision.task_list, 0) + 1
+            return
+        self._offer_decision(decision)
+
+    def release_decision(self, execution: Execution) -> bool:
+        """Offer the decision task held behind the one that just closed; False if none."""
+        decision = self._unhold(execution)
+        if decision is None:
+            return False
+        self._offer_decision(decision)
+        return True
+
+    def _unhold(self, execution: Execution) -> DecisionTask | None:
+        decision = execution.next_decision
+        if decision is not None:
+            execution.next_decision = None
+            held = execution.domain.held_decisions
+            held[decision.task_list] -= 1
+            if not held[decision.task_list]:
+                del held[decision.task_list]
+        return decision
+
+    def _offer_decision(self, decision: DecisionTask) -> None:
+        execution = decision.execution
         execution.decision = decision
-        task_list = execution.domain.decision_list(execution.task_list)
+        task_list = execution.domain.decision_list(decision.task_list)
         waiter = self._next_live_waiter(task_list)
         if waiter is None:
-            task_list.push(decision, priority)
+            task_list.push(decision, decision.priority)
         else:
             self.start_decision(decision, waiter.identity)
             self._hand_over(waiter, decision)
@@ -350,7 +388,7 @@ class Engine:
         if decision.token is not None:
             self.decision_tokens.pop(decision.token, None)
         elif not decision.started_event_id:
-            execution.domain.decision_list(execution.task_list).remove(decision, decision.priority)
+            execution.domain.decision_list(decision.task_list).remove(decision, decision.priority)
 
     def _decision_timed_out(self, decision: DecisionTask) -> None:
         decision.timer = None
@@ -367,8 +405,8 @@ class Engine:
             },
         )
         self._discard_decision(decision)
-        execution.decision_pending = False
-        self.schedule_decision(execution)
+        if not self.release_decision(execution):
+            self.schedule_decision(execution)
         self.enforce_history_limit(execution)
 
     # ----------------------------------------------------------------- activity tasks

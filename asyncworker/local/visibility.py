@@ -272,7 +272,10 @@ def count_pending_activity_tasks(engine: Engine, request: dict[str, Any]) -> dic
 
 
 def count_pending_decision_tasks(engine: Engine, request: dict[str, Any]) -> dict[str, Any]:
-    """CountPendingDecisionTasks: scheduled decision tasks not yet handed to a decider."""
+    """CountPendingDecisionTasks: scheduled decision tasks not yet handed to a decider, including
+    those held behind a started one."""
     domain = engine.domain(request["domain"])
-    task_list = domain.decision_lists.get(request["taskList"]["name"])
-    return {"count": len(task_list) if task_list is not None else 0, "truncated": False}
+    name = request["taskList"]["name"]
+    task_list = domain.decision_lists.get(name)
+    queued = len(task_list) if task_list is not None else 0
+    return {"count": queued + domain.held_decisions.get(name, 0), "truncated": False}

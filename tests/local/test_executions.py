@@ -112,29 +112,93 @@ async def test_failed_activity_and_failed_workflow(swf: SWFClient) -> None:
         await swf.signal_workflow_execution(domain=DOMAIN, workflowId="fails", signalName="late")
 
 
-async def test_events_during_a_decision_schedule_the_next_one_after_it(swf: SWFClient) -> None:
+async def pending_decisions(swf: SWFClient) -> int:
+    counted = await swf.count_pending_decision_tasks(domain=DOMAIN, taskList={"name": DECISIONS})
+    return counted["count"]
+
+
+async def open_decision_tasks(swf: SWFClient, workflow_id: str, run_id: str) -> int:
+    described = await swf.describe_workflow_execution(
+        domain=DOMAIN, execution={"workflowId": workflow_id, "runId": run_id}
+    )
+    return described["openCounts"]["openDecisionTasks"]
+
+
+async def test_an_event_during_a_decision_schedules_the_next_one_at_once(swf: SWFClient) -> None:
     run_id = await start(swf, "busy")
     task = await swf.poll_for_decision_task(domain=DOMAIN, taskList={"name": DECISIONS})
     await swf.signal_workflow_execution(domain=DOMAIN, workflowId="busy", signalName="s", input="i")
-    assert (await swf.count_pending_decision_tasks(domain=DOMAIN, taskList={"name": DECISIONS}))[
-        "count"
-    ] == 0
+    await swf.signal_workflow_execution(domain=DOMAIN, workflowId="busy", signalName="t")
+    events = await history(swf, "busy", run_id)
+    assert types_of(events)[3:] == [
+        "WorkflowExecutionSignaled",
+        "DecisionTaskScheduled",  # at once, with the signal's timestamp
+        "WorkflowExecutionSignaled",  # one task is scheduled already: no second one
+    ]
+    assert events[4]["eventTimestamp"] == events[3]["eventTimestamp"]
+    assert attributes(events[4])["taskList"] == {"name": DECISIONS}
+    # pending, but held while the started task is open: no decider gets it
+    assert await pending_decisions(swf) == 1
+    assert await open_decision_tasks(swf, "busy", run_id) == 1
+    held = await swf.poll_for_decision_task(domain=DOMAIN, taskList={"name": DECISIONS})
+    assert not held.get("taskToken")
+
     await swf.respond_decision_task_completed(
         taskToken=task["taskToken"],
         decisions=[decision("CompleteWorkflowExecution")],  # type: ignore[list-item]
     )
     events = await history(swf, "busy", run_id)
-    assert types_of(events)[3:] == [
-        "WorkflowExecutionSignaled",
-        "DecisionTaskCompleted",
-        "CompleteWorkflowExecutionFailed",
-        "DecisionTaskScheduled",
-    ]
-    assert attributes(events[5]) == {
+    assert types_of(events)[6:] == ["DecisionTaskCompleted", "CompleteWorkflowExecutionFailed"]
+    assert attributes(events[7]) == {
         "cause": "UNHANDLED_DECISION",
-        "decisionTaskCompletedEventId": 5,
+        "decisionTaskCompletedEventId": 7,
     }
     assert attributes(events[3]) == {"signalName": "s", "input": "i"}
+    # now it is handed out: the one scheduled at event 5, no other
+    assert await open_decision_tasks(swf, "busy", run_id) == 1
+    nxt: Any = await swf.poll_for_decision_task(domain=DOMAIN, taskList={"name": DECISIONS})
+    assert nxt["previousStartedEventId"] == 3
+    assert types_of(nxt["events"])[-2:] == [
+        "CompleteWorkflowExecutionFailed",
+        "DecisionTaskStarted",
+    ]
+    assert attributes(nxt["events"][-1])["scheduledEventId"] == 5
+    assert await pending_decisions(swf) == 0
+    await swf.respond_decision_task_completed(
+        taskToken=nxt["taskToken"],
+        decisions=[decision("CompleteWorkflowExecution")],  # type: ignore[list-item]
+    )
+    events = await history(swf, "busy", run_id)
+    assert types_of(events)[-2:] == ["DecisionTaskCompleted", "WorkflowExecutionCompleted"]
+    assert types_of(events).count("DecisionTaskScheduled") == 2
+
+
+async def test_a_started_decision_timing_out_hands_out_the_held_one(swf: SWFClient) -> None:
+    run_id = await start(swf, "slow", taskStartToCloseTimeout="1")
+    await swf.poll_for_decision_task(domain=DOMAIN, taskList={"name": DECISIONS})
+    await swf.signal_workflow_execution(domain=DOMAIN, workflowId="slow", signalName="s")
+    # the long poll (2 s) gets the held task once the started one times out after 1 s
+    nxt = await swf.poll_for_decision_task(domain=DOMAIN, taskList={"name": DECISIONS})
+    assert nxt.get("taskToken")
+    events = await history(swf, "slow", run_id)
+    assert types_of(events)[3:] == [
+        "WorkflowExecutionSignaled",
+        "DecisionTaskScheduled",
+        "DecisionTaskTimedOut",  # schedules no duplicate: one is scheduled already
+        "DecisionTaskStarted",
+    ]
+    assert attributes(events[6])["scheduledEventId"] == 5
+
+
+async def test_closing_the_execution_drops_the_held_decision_task(swf: SWFClient) -> None:
+    run_id = await start(swf, "ended")
+    await swf.poll_for_decision_task(domain=DOMAIN, taskList={"name": DECISIONS})
+    await swf.signal_workflow_execution(domain=DOMAIN, workflowId="ended", signalName="s")
+    assert await pending_decisions(swf) == 1
+    await swf.terminate_workflow_execution(domain=DOMAIN, workflowId="ended", runId=run_id)
+    assert await pending_decisions(swf) == 0
+    empty = await swf.poll_for_decision_task(domain=DOMAIN, taskList={"name": DECISIONS})
+    assert not empty.get("taskToken")
 
 
 async def test_schedule_activity_failures_carry_swf_causes(swf: SWFClient) -> None:
