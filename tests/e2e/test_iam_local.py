@@ -45,7 +45,8 @@ REGION = "eu-west-1"
 ACCOUNT = "123456789012"  # the local endpoint's account
 WORKER_KEY = "worker"
 APP = "asyncworker.examples.basic:registry"
-ACTIVITIES = [("echo", f"hello {i}") for i in range(10)] + [("fail", "no"), ("heartbeat", "3")]
+# The heartbeating task outlives one heartbeat interval (10 s / 3): sooner, none would be sent.
+ACTIVITIES = [("echo", f"hello {i}") for i in range(10)] + [("fail", "no"), ("heartbeat", "5")]
 
 
 def worker_policy(domain: str, *, without: str | None = None) -> dict[str, Any]:
