@@ -20,7 +20,7 @@ from typing import Any, Protocol, TypedDict, TypeVar, Unpack
 
 from asyncworker.codec import RAW, Codec
 from asyncworker.errors import ActivityCanceled
-from asyncworker.pipeline.flow import ActivityTask, ActivityType
+from asyncworker.pipeline.flow import ActivityTask, ActivityType, TaskDeadline
 
 DEFAULT_HEARTBEAT_INTERVAL = 10.0
 """Seconds between heartbeats of an activity that declares no heartbeat timeout."""
@@ -96,13 +96,21 @@ class ActivityContext:
     or when the worker is giving up on the task (deadline, shutdown).
     """
 
-    __slots__ = ("_control", "_task", "deadline")
+    __slots__ = ("_control", "_deadline", "_task")
 
-    def __init__(self, task: ActivityTask, deadline: float | None, control: TaskControl) -> None:
+    def __init__(
+        self, task: ActivityTask, deadline: TaskDeadline | None, control: TaskControl
+    ) -> None:
         self._task = task
         self._control = control
-        self.deadline = deadline
-        """The local deadline on the `anyio.current_time()` / `time.monotonic()` clock, if known."""
+        self._deadline = deadline
+
+    @property
+    def deadline(self) -> float | None:
+        """When SWF times the task out as far as the worker knows, on the
+        `anyio.current_time()` / `time.monotonic()` clock; None if the type declares no
+        start-to-close timeout. It moves later once SWF shows the decider chose a longer one."""
+        return None if self._deadline is None else self._deadline.at
 
     @property
     def activity_id(self) -> str:

@@ -29,6 +29,7 @@ from asyncworker.pipeline.flow import (
     Outcome,
     OutcomeKind,
     Slot,
+    TaskDeadline,
     redact,
 )
 from asyncworker.pipeline.heartbeat import HeartbeatHandle, Heartbeats
@@ -80,8 +81,8 @@ class RunningTask:
         self.task = task
         self.slot = slot
         timeout = definition.start_to_close
-        self.deadline = None if timeout is None else task.polled_at + timeout
-        """When SWF times the task out if the decider kept the type's default timeout."""
+        self.deadline = None if timeout is None else TaskDeadline(task.polled_at + timeout)
+        """When SWF times the task out: the type's default timeout, until a probe moves it."""
         self.definition = definition
         self.scope: anyio.CancelScope | None = None
         self.reason: CancelReason | None = None
@@ -217,10 +218,12 @@ class Executor:
             outcome = await self._execute(running)
             if not running.answered:  # answer_stuck() may have answered for a stuck handler
                 running.answered = True
-                if outcome.needs_response and definition.heartbeat_timeout:
+                if outcome.needs_response and (definition.heartbeat_timeout or running.deadline):
                     # The answer may wait for a busy responder: keep the task alive at SWF
-                    # until it is acknowledged, or it times out with its work done.
-                    beats.keep_alive()
+                    # until it is acknowledged, or it times out with its work done; and keep
+                    # probing past its deadline, which moves while SWF still has the task.
+                    if definition.heartbeat_timeout:
+                        beats.keep_alive()
                     outcome.on_settle, handed_over = beats.close, True
                 await self._finish(outcome)
         except BaseException:

@@ -113,6 +113,26 @@ class OutcomeKind(enum.StrEnum):
     ABANDONED = "abandoned"
 
 
+class TaskDeadline:
+    """When SWF times a task out, as far as the worker knows: one object per task, shared by its
+    context, its heartbeats and its outcome, so all see the same value.
+
+    It starts as the type's default start-to-close timeout after the poll. A deadline probe that
+    finds the task alive (the decider chose a longer timeout) moves it one probe period past the
+    next probe, and each later probe that finds it alive moves it on: answers are retried while
+    SWF may still take them, and given up once SWF has not been heard from for a whole period.
+    """
+
+    __slots__ = ("at",)
+
+    def __init__(self, at: float) -> None:
+        self.at = at
+        """On the `anyio.current_time()` clock."""
+
+    def __repr__(self) -> str:
+        return f"TaskDeadline({self.at!r})"
+
+
 @dataclass(slots=True, eq=False)
 class Outcome:
     """Exactly one per task: what to tell SWF, already fitted to SWF's limits."""
@@ -124,8 +144,8 @@ class Outcome:
     reason: str | None = None
     details: str | None = None
     handler_seconds: float = 0.0
-    deadline: float | None = None
-    """When SWF will have timed the task out, if known: responses are not retried past it."""
+    deadline: TaskDeadline | None = None
+    """The task's deadline, if known: responses are not retried past it (it may move on)."""
     on_settle: Callable[[], None] | None = None
     """Called once the answer is acknowledged or given up on (ends the task's heartbeats)."""
 

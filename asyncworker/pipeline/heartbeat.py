@@ -27,7 +27,7 @@ import structlog
 from asyncworker.codec import MAX_HEARTBEAT_DETAILS, fit
 from asyncworker.errors import SwfFault, UnknownResourceFault
 from asyncworker.metrics import HEARTBEAT_OUTCOMES, Metrics
-from asyncworker.pipeline.flow import CancelReason, redact
+from asyncworker.pipeline.flow import CancelReason, TaskDeadline, redact
 from asyncworker.swf.api import HEARTBEAT_CONCURRENCY, ActivityApi
 from asyncworker.swf.faults import retry_delay
 
@@ -55,9 +55,9 @@ class HeartbeatHandle:
     """The heartbeat state of one running task."""
 
     __slots__ = (
-        "_owner", "auto", "closed", "deadline", "details", "dirty", "failures", "hop_pending",
-        "interval", "last_sent", "next_due", "on_cancel", "period", "probe_at", "sending",
-        "token",
+        "_owner", "auto", "closed", "deadline", "default_deadline", "details", "dirty",
+        "failures", "hop_pending", "interval", "last_sent", "next_due", "on_cancel", "period",
+        "probe_at", "sending", "token",
     )  # fmt: skip
 
     def __init__(
@@ -67,7 +67,7 @@ class HeartbeatHandle:
         interval: float,
         auto: bool,
         on_cancel: Callable[[CancelReason], None],
-        deadline: float | None,
+        deadline: TaskDeadline | None,
     ) -> None:
         self._owner = owner
         self.token = token
@@ -87,9 +87,13 @@ class HeartbeatHandle:
         self.hop_pending = False
         """A beat from a worker thread is on its way to the event loop (one hop per burst)."""
         self.deadline = deadline
-        self.period = 0.0 if deadline is None else max(interval, deadline - anyio.current_time())
+        """The task's deadline, shared with its context and outcome: a live probe moves it."""
+        now = anyio.current_time()
+        self.default_deadline = math.inf if deadline is None else deadline.at
+        """The deadline of the type's default timeout: a task gone past it has timed out."""
+        self.period = 0.0 if deadline is None else max(interval, deadline.at - now)
         """The type's start-to-close timeout, roughly: the spacing of repeated probes."""
-        self.probe_at = None if deadline is None else deadline + PROBE_MARGIN
+        self.probe_at = None if deadline is None else deadline.at + PROBE_MARGIN
         """When to ask SWF whether the task outlived its local deadline (None: no question)."""
 
     def beat(self, details: str | None) -> None:
@@ -151,7 +155,7 @@ class Heartbeats:
         auto: bool,
         on_cancel: Callable[[CancelReason], None],
         *,
-        deadline: float | None = None,
+        deadline: TaskDeadline | None = None,
     ) -> HeartbeatHandle:
         """Start tracking a task. With `auto`, its first heartbeat is due after one interval;
         with a `deadline`, a heartbeat just after it asks SWF whether the task timed out."""
@@ -264,6 +268,16 @@ class Heartbeats:
             if not handle.closed and handle.next_due is None:  # incl. beats that came meanwhile
                 self._schedule_next(handle, anyio.current_time())
 
+    @staticmethod
+    def _extend(handle: HeartbeatHandle) -> None:
+        """SWF still has the task at its probe: the decider chose a longer timeout than the
+        type's. Ask again one period later rather than guess, and move the task's deadline a
+        period past that probe, so its answer is retried until SWF has not been heard from
+        for a whole period (a probe in flight never races the responder giving up)."""
+        handle.probe_at = handle.last_sent + handle.period
+        if handle.deadline is not None:
+            handle.deadline.at = max(handle.deadline.at, handle.probe_at + handle.period)
+
     async def _beat(self, handle: HeartbeatHandle) -> None:
         handle.dirty = False  # before reading: a beat from a thread in between stays dirty
         details = handle.details
@@ -274,7 +288,7 @@ class Heartbeats:
             )
         except UnknownResourceFault:
             self._outcomes["unknown_resource"].inc()
-            timed_out = handle.deadline is not None and handle.last_sent >= handle.deadline
+            timed_out = handle.last_sent >= handle.default_deadline
             log.info("heartbeat: task is gone at SWF", timed_out=timed_out,
                      task_token=redact(handle.token))  # fmt: skip
             if not handle.closed:
@@ -291,9 +305,7 @@ class Heartbeats:
                 self.schedule(handle, anyio.current_time() + delay)
             return
         if handle.probe_at is not None and handle.last_sent >= handle.probe_at:
-            # SWF still has it past the type's default: the decider chose a longer timeout.
-            # Ask again one default timeout later rather than guess.
-            handle.probe_at = handle.last_sent + handle.period
+            self._extend(handle)
         self._sent += 1
         handle.failures = 0
         if cancel:

@@ -3,7 +3,8 @@
 It drains the bounded outcome stream in batches of up to `batch_max` and starts each outcome's
 Respond* call at once, with at most `response_concurrency` in flight: a slow call never holds up
 the ones behind it. Throttling and transient network/5xx errors are retried with jittered backoff
-until the task's deadline (SWF would reject the answer after it anyway); UnknownResourceFault is
+until the task's deadline, read anew at each retry since a live deadline probe moves it (SWF
+would reject the answer after it anyway); UnknownResourceFault is
 never retried (the first attempt probably landed, or the task is gone); a network failure is never
 turned into a task failure. Only when SWF acknowledged the answer, or it was definitively dropped,
 is the task's slot released: that is what makes a slow responder slow down the pollers.
@@ -125,9 +126,7 @@ class Responder:
 
     async def _deliver(self, outcome: Outcome) -> None:
         operation = _OPERATIONS[outcome.kind]
-        deadline = outcome.deadline
-        if deadline is None:
-            deadline = anyio.current_time() + RETRY_WINDOW
+        window_ends = anyio.current_time() + RETRY_WINDOW
         attempt = 0
         while True:
             try:
@@ -154,6 +153,8 @@ class Responder:
                     return
                 attempt += 1
                 delay = retry_delay(fault, attempt)
+                # Read each time: a probe that finds the task alive moves its deadline on.
+                deadline = window_ends if outcome.deadline is None else outcome.deadline.at
                 if anyio.current_time() + delay > min(deadline, self._give_up_at):
                     self._drop(outcome, operation, f"gave up after {attempt} attempts: {fault}")
                     return

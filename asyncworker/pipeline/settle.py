@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
     from asyncworker.activity import ActivityDefinition
     from asyncworker.pipeline.executor import RunningTask
+    from asyncworker.pipeline.flow import TaskDeadline
 
 NOTHING: Any = object()
 """The value of a handler that returned nothing because it was cancelled."""
@@ -108,7 +109,7 @@ def failed(
     reason: str,
     details: str | None,
     elapsed: float,
-    deadline: float | None,
+    deadline: TaskDeadline | None,
 ) -> Outcome:
     """A Failed outcome decided before any handler ran (bad input, unknown type)."""
     return Outcome(

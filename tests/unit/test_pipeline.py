@@ -11,6 +11,7 @@ from asyncworker import ActivityContext, ActivityRegistry
 from asyncworker.errors import ClientFault, NetworkFault, ServerFault, ThrottledFault
 from asyncworker.examples.basic import registry as examples
 from asyncworker.testing import FakeSwf
+from tests.helpers import poll_until
 from tests.unit.conftest import running
 
 pytestmark = pytest.mark.anyio
@@ -262,6 +263,35 @@ async def test_a_longer_timeout_from_the_decider_is_respected(fake: FakeSwf) -> 
         await fake.wait_for(lambda: len(fake.responses) == 1)
     assert fake.response_for(token).result == "finished"
     assert len(fake.heartbeats) >= 1  # the probe at the local deadline
+
+
+async def test_past_a_deadline_swf_extended_a_transient_error_is_retried(fake: FakeSwf) -> None:
+    """The decider chose a longer timeout than the type's 1 s: the probe at the local deadline
+    finds the task alive and moves its deadline (the context sees it), so a throttled answer is
+    retried, not given up after one attempt."""
+    registry = ActivityRegistry()
+    seen: list[float | None] = []
+
+    @registry.activity(name="long", start_to_close=1)
+    async def long(data: str, ctx: ActivityContext) -> str:
+        seen.append(ctx.deadline)
+
+        async def moved() -> float | None:  # by the probe past the local deadline
+            return ctx.deadline if ctx.deadline != seen[0] else None
+
+        seen.append(await poll_until(moved, within=10))
+        return "finished"
+
+    fake.faults["complete"].append(ThrottledFault("complete", "Rate exceeded"))
+    token = fake.add_task("long", "")
+    async with running(registry, fake):
+        await fake.wait_for(lambda: len(fake.responses) == 1)
+    assert fake.response_for(token).result == "finished"
+    assert fake.calls["complete"] == 2
+    first, moved = seen
+    assert first is not None
+    assert moved is not None
+    assert moved > first + 1  # a period past the next probe
 
 
 async def test_a_poller_that_dies_is_restarted(fake: FakeSwf) -> None:
