@@ -21,6 +21,7 @@ from aiobotocore.session import get_session
 from asyncworker.errors import ConfigError
 from asyncworker.swf.admin import AioDomainApi
 from asyncworker.swf.api import HEARTBEAT_CONCURRENCY, ActivityApi, Apis
+from asyncworker.swf.faults import refuse_non_json
 from asyncworker.swf.plain import AioActivityApi
 
 if TYPE_CHECKING:
@@ -67,6 +68,7 @@ async def open_client(
             ) from None
         except botocore.exceptions.InvalidRegionError as exc:
             raise ConfigError(f"invalid AWS region: {exc}") from None
+        client.meta.events.register("before-parse.swf", refuse_non_json)
         yield client
 
 

@@ -13,8 +13,9 @@ would be sent), and keeps its URL and headers. A call then only
   as aiobotocore's signer does (so refreshing credentials keep working);
 - sends through the client's own aiobotocore HTTP session (`AIOHTTPSession.send`: its connection
   pool, timeouts, proxy settings and the mapping of network errors to botocore's exceptions);
-- reads a 2xx body with ``json.loads``; an error body goes through botocore's JSON parser and
-  becomes the client's modeled `ClientError`, exactly as the plain call raises it.
+- reads a 2xx body with ``json.loads`` (a body that is not a JSON object is a `ServerFault`,
+  as on plain calls); an error body goes through botocore's JSON parser and becomes the client's
+  modeled `ClientError`, exactly as the plain call raises it.
 
 So the bytes on the wire are those of plain aiobotocore (the tests compare them, and check the
 signature); what the fast path skips is botocore's client-side parameter validation (the worker
@@ -39,7 +40,7 @@ from botocore.auth import SIGNED_HEADERS_BLACKLIST, SigV4Auth
 from botocore.parsers import JSONParser
 
 from asyncworker.swf.api import CANCEL, COMPLETE, FAIL, HEARTBEAT, POLL
-from asyncworker.swf.faults import translated
+from asyncworker.swf.faults import answer_object, translated
 
 if TYPE_CHECKING:
     from types_aiobotocore_swf import SWFClient
@@ -248,8 +249,7 @@ class FastActivityApi:
         response = await self._http.send(request)
         body: bytes = await response.content
         if response.status_code < 300:
-            result: dict[str, Any] = json.loads(body) if body else {}
-            return result
+            return answer_object(operation, body)
         raise self._error(operation, response.status_code, response.headers, body)
 
     def _error(

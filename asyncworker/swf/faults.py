@@ -7,9 +7,10 @@ backoff that every retry loop uses.
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 from collections.abc import Awaitable
-from typing import NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import aiohttp
 import botocore.exceptions
@@ -70,6 +71,29 @@ def classify(operation: str, exc: BaseException) -> SwfFault | None:
     if isinstance(exc, botocore.exceptions.BotoCoreError):  # bad parameters, no credentials
         return ClientFault(operation, f"{type(exc).__name__}: {exc}")
     return None
+
+
+def answer_object(operation: str, body: bytes) -> dict[str, Any]:
+    """The JSON object of a 2xx answer. Any other body (a proxy's HTML page, a truncated
+    answer) is a `ServerFault`, retried like a 5xx: it may not come from SWF at all, so the
+    call may not have landed. Never an empty poll or a silently lost answer."""
+    if not body:
+        return {}
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        parsed = None
+    if not isinstance(parsed, dict):
+        start = body[:120].decode("utf-8", "replace")
+        raise ServerFault(operation, f"the 2xx answer is not JSON (a proxy in the way?): {start!r}")
+    return parsed
+
+
+def refuse_non_json(operation_model: Any, response_dict: dict[str, Any], **_: Any) -> None:
+    """botocore's `before-parse` hook: what `answer_object` does for the fast client, done for
+    plain calls (botocore would read a non-JSON 2xx body as an empty answer)."""
+    if response_dict["status_code"] < 300 and isinstance(response_dict.get("body"), bytes):
+        answer_object(operation_model.name, response_dict["body"])
 
 
 class Backoff(NamedTuple):

@@ -24,7 +24,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from asyncworker.errors import ThrottledFault, UnknownResourceFault
+from asyncworker.errors import ServerFault, ThrottledFault, UnknownResourceFault
 from asyncworker.swf.api import ActivityApi
 from asyncworker.swf.connect import open_client
 from asyncworker.swf.fast import FastActivityApi
@@ -61,7 +61,8 @@ class Recorder:
     """An SWF stand-in that records every request and answers from `answers`."""
 
     requests: list[Received] = field(default_factory=list)
-    answers: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)
+    answers: dict[str, tuple[int, dict[str, Any] | bytes]] = field(default_factory=dict)
+    """JSON answers by operation; bytes are sent as they are (a proxy's HTML page)."""
     url: str = ""
 
     async def handle(self, request: web.Request) -> web.Response:
@@ -71,6 +72,8 @@ class Recorder:
         )
         operation = request.headers["X-Amz-Target"].split(".", 1)[1]
         status, answer = self.answers.get(operation, (200, {}))
+        if isinstance(answer, bytes):
+            return web.Response(status=status, body=answer, content_type="text/html")
         return web.Response(
             status=status,
             body=json.dumps(answer).encode(),
@@ -195,6 +198,26 @@ async def test_errors_are_the_plain_clients(answer: dict[str, str], fault: type[
             cause: Any = caught.value.__cause__
             assert cause.response["Error"]["Code"] == answer["__type"].split("#")[1]
     assert str(raised[0]) == str(raised[1])
+
+
+@pytest.mark.parametrize("name", list(CALLS))
+async def test_a_2xx_answer_that_is_not_json_is_a_server_fault(name: str) -> None:
+    """A broken proxy answers 200 with an HTML page: both clients raise the same retryable
+    fault (the answer may not have reached SWF), not an empty poll or a lost answer."""
+    page = b"<html><body>502 Bad Gateway</body></html>"
+    async with recorder() as rec, client(rec.url) as swf:
+        for operation in ("PollForActivityTask", "RespondActivityTaskCompleted",
+                          "RespondActivityTaskFailed", "RespondActivityTaskCanceled",
+                          "RecordActivityTaskHeartbeat"):  # fmt: skip
+            rec.answers[operation] = (200, page)
+        raised = []
+        for api in (AioActivityApi(swf, "d", "w"), await FastActivityApi.create(swf, "d", "w")):
+            with pytest.raises(ServerFault, match="not JSON") as caught:
+                await CALLS[name](api)
+            raised.append(caught.value)
+    assert str(raised[0]) == str(raised[1])
+    assert all(fault.retryable for fault in raised)
+    assert "502 Bad Gateway" in str(raised[0])  # the start of the body, to tell what answered
 
 
 async def test_refreshing_credentials_keep_working() -> None:
