@@ -15,6 +15,7 @@ from tests.helpers import (
     free_port,
     history_events,
     local_endpoint_process,
+    poll_until,
     schedule,
     wait_closed,
     wait_http,
@@ -64,3 +65,21 @@ async def test_sigterm_under_load(domain: str, tmp_path: Path, seed: int) -> Non
     assert "timed_out" not in kinds
     assert len(kinds) == len(work)
     assert "Traceback" not in first.logs() + second.logs()
+
+
+async def test_sigterm_during_start_up_stops_before_any_poll(domain: str, tmp_path: Path) -> None:
+    """SWF is not reachable yet (nothing listens), so start-up retries its domain check for up
+    to a minute: SIGTERM stops it at once, exit 0, and no poller ever starts."""
+    unreachable = f"http://127.0.0.1:{free_port()}"
+    args = worker_args(unreachable, domain, free_port())
+    with daemon(args, tmp_path / "worker.log") as worker:
+
+        async def retrying() -> bool | None:
+            return True if "SWF not reachable yet" in worker.logs() else None
+
+        await poll_until(retrying, within=30)
+        assert worker.stop(within=15) == 0, worker.logs()  # not after the 60 s check budget
+    logs = worker.logs()
+    assert "drain requested during start-up" in logs
+    assert "worker ready" not in logs
+    assert "poll" not in logs.replace("stopping before any poll", "")
