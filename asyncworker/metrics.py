@@ -169,7 +169,7 @@ class Metrics:
         self.build_info.labels(package_version()).set(1)
         ProcessCollector(registry=r)
         self._polls: dict[str, PollSeries] = {}
-        self._types: dict[str, TypeSeries] = {}
+        self._types: dict[object, TypeSeries] = {}
         self._operations: dict[str, ApiSeries] = {}
 
     def initialise(self, task_lists: Iterable[str], activity_types: Iterable[str]) -> None:
@@ -199,13 +199,14 @@ class Metrics:
         return series
 
     def type_series(self, activity_type: object) -> TypeSeries:
-        """The series of an activity type (`str()` of it is the `name:version` label)."""
-        label = str(activity_type)
-        series = self._types.get(label)
+        """The series of an activity type (`str()` of it is the `name:version` label), looked up
+        by the type itself: no label is built per task."""
+        series = self._types.get(activity_type)
         if series is None:
+            label = str(activity_type)
             outcomes = {kind: self.activity_tasks.labels(label, kind.value) for kind in OutcomeKind}
             duration = self.activity_duration.labels(label)
-            series = self._types[label] = TypeSeries(label, duration, outcomes)
+            series = self._types[activity_type] = TypeSeries(label, duration, outcomes)
         return series
 
     def api_series(self, operation: str) -> ApiSeries:

@@ -24,7 +24,6 @@ from asyncworker.activity import ActivityContext, ActivityDefinition, ActivityRe
 from asyncworker.metrics import Metrics
 from asyncworker.pipeline.flow import (
     ActivityTask,
-    ActivityType,
     CancelReason,
     Outcome,
     OutcomeKind,
@@ -44,19 +43,6 @@ def _debug_logging() -> bool:
         return bool(log.is_enabled_for(logging.DEBUG))
     except AttributeError:  # a wrapper class that cannot tell: log
         return True
-
-
-class _TypeSeries:
-    """An activity type's series: its duration histogram and a counter per outcome kind."""
-
-    __slots__ = ("duration", "label", "outcomes")
-
-    def __init__(self, metrics: Metrics, label: str) -> None:
-        self.label = label
-        self.duration = metrics.activity_duration.labels(label)
-        self.outcomes = {
-            kind: metrics.activity_tasks.labels(label, kind.value) for kind in OutcomeKind
-        }
 
 
 class ExecutorStatistics(NamedTuple):
@@ -138,7 +124,6 @@ class Executor:
         self._sent = anyio.Event()
         self._started = 0
         self._finished = 0
-        self._by_type: dict[ActivityType, _TypeSeries] = {}
 
     def statistics(self) -> ExecutorStatistics:
         return ExecutorStatistics(self._active, self._started, self._finished)
@@ -278,16 +263,9 @@ class Executor:
             None,
         )
 
-    def _series(self, activity_type: ActivityType) -> _TypeSeries:
-        """The activity type's metric series, labelled once (`labels()` is costly per task)."""
-        series = self._by_type.get(activity_type)
-        if series is None:
-            series = self._by_type[activity_type] = _TypeSeries(self._metrics, str(activity_type))
-        return series
-
     async def _finish(self, outcome: Outcome) -> None:
         self._finished += 1
-        series = self._series(outcome.task.activity_type)
+        series = self._metrics.type_series(outcome.task.activity_type)
         series.outcomes[outcome.kind].inc()
         series.duration.observe(outcome.handler_seconds)
         if _debug_logging():

@@ -26,7 +26,7 @@ import structlog
 
 from asyncworker.codec import MAX_HEARTBEAT_DETAILS, fit
 from asyncworker.errors import SwfFault, UnknownResourceFault
-from asyncworker.metrics import HEARTBEAT_OUTCOMES, Metrics
+from asyncworker.metrics import Metrics
 from asyncworker.pipeline.flow import CancelReason, TaskDeadline, redact
 from asyncworker.swf.api import HEARTBEAT_CONCURRENCY, ActivityApi
 from asyncworker.swf.faults import retry_delay
@@ -126,7 +126,7 @@ class Heartbeats:
 
     def __init__(self, api: ActivityApi, metrics: Metrics, *, rate: float) -> None:
         self._api = api
-        self._outcomes = {name: metrics.heartbeats.labels(name) for name in HEARTBEAT_OUTCOMES}
+        self._outcomes = metrics.heartbeat_series()
         self._rate = rate
         self._tokens = rate
         self._refilled = 0.0
