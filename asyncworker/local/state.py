@@ -222,6 +222,8 @@ class Engine:
             "childPolicy": execution.child_policy,
             "taskList": {"name": execution.task_list},
             "workflowType": workflow_type.key(),
+            # No child executions here: SWF sends 0 for an execution no parent started.
+            "parentInitiatedEventId": 0,
         }
         for member in ("input", "taskPriority", "tagList", "lambdaRole", "continuedExecutionRunId"):
             value = settings.get(member)
