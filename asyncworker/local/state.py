@@ -311,6 +311,8 @@ class Engine:
         if execution.task_priority is not None:
             attributes["taskPriority"] = execution.task_priority
         attributes["startToCloseTimeout"] = execution.task_timeout
+        # SWF has no schedule-to-start timeout for decision tasks and always records NONE.
+        attributes["scheduleToStartTimeout"] = "NONE"
         # Always caused by the event just recorded, and stamped with its time, as SWF does.
         cause = execution.events[-1]["eventTimestamp"] if execution.events else None
         event_id = self.record(execution, "DecisionTaskScheduled", attributes, cause)

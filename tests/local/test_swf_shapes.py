@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from .support import DECISIONS, WORKFLOW, attributes, history, start
+from .support import DECISIONS, DOMAIN, WORKFLOW, attributes, history, start, types_of
 
 if TYPE_CHECKING:
     from types_aiobotocore_swf import SWFClient
@@ -27,3 +27,25 @@ async def test_workflow_execution_started_has_parent_initiated_event_id_0(swf: S
         "workflowType": WORKFLOW,
         "parentInitiatedEventId": 0,
     }
+
+
+async def test_decision_task_scheduled_has_schedule_to_start_timeout_none(swf: SWFClient) -> None:
+    run_id = await start(swf, "scheduled", taskPriority="3")
+    # a signal during the started decision task schedules the next one at once
+    await swf.poll_for_decision_task(domain=DOMAIN, taskList={"name": DECISIONS})
+    await swf.signal_workflow_execution(domain=DOMAIN, workflowId="scheduled", signalName="s")
+    events = await history(swf, "scheduled", run_id)
+    assert types_of(events) == [
+        "WorkflowExecutionStarted",
+        "DecisionTaskScheduled",
+        "DecisionTaskStarted",
+        "WorkflowExecutionSignaled",
+        "DecisionTaskScheduled",
+    ]
+    for scheduled in (events[1], events[4]):
+        assert attributes(scheduled) == {
+            "taskList": {"name": DECISIONS},
+            "taskPriority": "3",
+            "startToCloseTimeout": "30",
+            "scheduleToStartTimeout": "NONE",
+        }
