@@ -49,3 +49,24 @@ async def test_decision_task_scheduled_has_schedule_to_start_timeout_none(swf: S
             "startToCloseTimeout": "30",
             "scheduleToStartTimeout": "NONE",
         }
+
+
+async def test_signal_and_cancel_request_have_external_initiated_event_id_0(
+    swf: SWFClient,
+) -> None:
+    run_id = await start(swf, "external")
+    await swf.signal_workflow_execution(
+        domain=DOMAIN, workflowId="external", signalName="s", input="i"
+    )
+    await swf.request_cancel_workflow_execution(domain=DOMAIN, workflowId="external")
+    events = await history(swf, "external", run_id)
+    assert types_of(events)[2:] == [
+        "WorkflowExecutionSignaled",
+        "WorkflowExecutionCancelRequested",
+    ]
+    assert attributes(events[2]) == {
+        "signalName": "s",
+        "input": "i",
+        "externalInitiatedEventId": 0,
+    }
+    assert attributes(events[3]) == {"externalInitiatedEventId": 0}
