@@ -89,11 +89,11 @@ def new_run_id() -> str:
 
 
 def unknown_execution(workflow_id: str, run_id: str | None) -> UnknownResourceFault:
-    """The fault for a workflow execution that does not exist or is not open."""
-    run = run_id if run_id is not None else "null"
-    return UnknownResourceFault(
-        f"Unknown execution: WorkflowExecution=[workflowId={workflow_id}, runId={run}]"
-    )
+    """The fault for a workflow execution that does not exist or is not open, worded as SWF's."""
+    message = f"Unknown execution, workflowId = {workflow_id}"
+    if run_id is not None:
+        message += f", runId = {run_id}"
+    return UnknownResourceFault(message)
 
 
 class Engine:

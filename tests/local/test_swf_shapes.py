@@ -6,7 +6,16 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from .support import DECISIONS, DOMAIN, WORKFLOW, attributes, history, start, types_of
+from .support import (
+    DECISIONS,
+    DOMAIN,
+    WORKFLOW,
+    attributes,
+    error_message,
+    history,
+    start,
+    types_of,
+)
 
 if TYPE_CHECKING:
     from types_aiobotocore_swf import SWFClient
@@ -70,3 +79,26 @@ async def test_signal_and_cancel_request_have_external_initiated_event_id_0(
         "externalInitiatedEventId": 0,
     }
     assert attributes(events[3]) == {"externalInitiatedEventId": 0}
+
+
+async def test_unknown_execution_messages_are_worded_as_swf_words_them(swf: SWFClient) -> None:
+    with pytest.raises(swf.exceptions.UnknownResourceFault) as no_run:
+        await swf.signal_workflow_execution(domain=DOMAIN, workflowId="nobody", signalName="s")
+    assert error_message(no_run.value) == "Unknown execution, workflowId = nobody"
+
+    run_id = await start(swf, "somebody")
+    with pytest.raises(swf.exceptions.UnknownResourceFault) as wrong_run:
+        await swf.request_cancel_workflow_execution(
+            domain=DOMAIN, workflowId="somebody", runId=run_id[:-2] + "xx"
+        )
+    assert error_message(wrong_run.value) == (
+        f"Unknown execution, workflowId = somebody, runId = {run_id[:-2]}xx"
+    )
+    with pytest.raises(swf.exceptions.UnknownResourceFault) as described:
+        await swf.describe_workflow_execution(
+            domain=DOMAIN, execution={"workflowId": "nobody", "runId": run_id}
+        )
+    assert (
+        error_message(described.value)
+        == f"Unknown execution, workflowId = nobody, runId = {run_id}"
+    )
