@@ -6,13 +6,18 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from asyncworker.local import state
+
 from .support import (
+    ACTIVITIES,
     DECISIONS,
     DOMAIN,
     WORKFLOW,
     attributes,
+    decide,
     error_message,
     history,
+    schedule,
     start,
     types_of,
 )
@@ -102,3 +107,56 @@ async def test_unknown_execution_messages_are_worded_as_swf_words_them(swf: SWFC
         error_message(described.value)
         == f"Unknown execution, workflowId = nobody, runId = {run_id}"
     )
+
+
+async def _closed_activity_token(swf: SWFClient, activity_id: str) -> str:
+    """Schedule, start and complete an activity task; its token (now closed)."""
+    await decide(swf, [schedule(activity_id)])
+    task = await swf.poll_for_activity_task(domain=DOMAIN, taskList={"name": ACTIVITIES})
+    token = task["taskToken"]
+    await swf.respond_activity_task_completed(taskToken=token)
+    return token
+
+
+async def test_a_closed_activity_token_is_unknown_by_its_scheduled_event_id(
+    swf: SWFClient,
+) -> None:
+    run_id = await start(swf, "closed")
+    token = await _closed_activity_token(swf, "a1")
+    events = await history(swf, "closed", run_id)
+    scheduled = next(e for e in events if e["eventType"] == "ActivityTaskScheduled")
+    assert scheduled["eventId"] == 5
+    expected = "Unknown activity, scheduledEventId = 5"
+    with pytest.raises(swf.exceptions.UnknownResourceFault) as heartbeat:
+        await swf.record_activity_task_heartbeat(taskToken=token)
+    assert error_message(heartbeat.value) == expected
+    with pytest.raises(swf.exceptions.UnknownResourceFault) as completed:
+        await swf.respond_activity_task_completed(taskToken=token)
+    assert error_message(completed.value) == expected
+
+    # a task dropped by its execution closing: the next one, scheduled at event 11
+    await decide(swf, [schedule("a2")])
+    task = await swf.poll_for_activity_task(domain=DOMAIN, taskList={"name": ACTIVITIES})
+    await swf.terminate_workflow_execution(domain=DOMAIN, workflowId="closed")
+    with pytest.raises(swf.exceptions.UnknownResourceFault) as failed:
+        await swf.respond_activity_task_failed(taskToken=task["taskToken"])
+    assert error_message(failed.value) == "Unknown activity, scheduledEventId = 11"
+
+
+async def test_a_token_never_issued_or_forgotten_is_an_unknown_activity(
+    swf: SWFClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(state, "MAX_CLOSED_ACTIVITY_TOKENS", 1)
+    await start(swf, "forgotten")
+    oldest = await _closed_activity_token(swf, "a1")
+    newest = await _closed_activity_token(swf, "a2")
+    with pytest.raises(swf.exceptions.UnknownResourceFault) as kept:
+        await swf.record_activity_task_heartbeat(taskToken=newest)
+    assert error_message(kept.value) == "Unknown activity, scheduledEventId = 11"
+    # the oldest was evicted, and a token of the right shape was never issued
+    for token in (oldest, newest + "0"):
+        with pytest.raises(swf.exceptions.UnknownResourceFault) as unknown:
+            await swf.record_activity_task_heartbeat(taskToken=token)
+        message = error_message(unknown.value)
+        assert message.startswith("Unknown activity")
+        assert "scheduledEventId" not in message
