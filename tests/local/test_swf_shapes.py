@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -15,6 +15,8 @@ from .support import (
     WORKFLOW,
     attributes,
     decide,
+    decision,
+    error_code,
     error_message,
     history,
     schedule,
@@ -160,3 +162,83 @@ async def test_a_token_never_issued_or_forgotten_is_an_unknown_activity(
         message = error_message(unknown.value)
         assert message.startswith("Unknown activity")
         assert "scheduledEventId" not in message
+
+
+# (call, parameters, the member holding the name): every restricted name with white space at
+# one end or the other.
+_SPACED_NAMES: list[tuple[str, dict[str, Any], str]] = [
+    ("register_domain", {"name": " d", "workflowExecutionRetentionPeriodInDays": "1"}, "name"),
+    ("register_activity_type", {"domain": DOMAIN, "name": "a ", "version": "1"}, "name"),
+    ("register_activity_type", {"domain": DOMAIN, "name": "a", "version": "\t1"}, "version"),
+    ("register_workflow_type", {"domain": DOMAIN, "name": " w", "version": "1"}, "name"),
+    ("register_workflow_type", {"domain": DOMAIN, "name": "w", "version": "1 "}, "version"),
+    (
+        "register_activity_type",
+        {"domain": DOMAIN, "name": "a", "version": "1", "defaultTaskList": {"name": " l"}},
+        "defaultTaskList.name",
+    ),
+    (
+        "start_workflow_execution",
+        {"domain": DOMAIN, "workflowId": "w ", "workflowType": WORKFLOW},
+        "workflowId",
+    ),
+    (
+        "start_workflow_execution",
+        {"domain": DOMAIN, "workflowId": "w", "workflowType": WORKFLOW, "taskList": {"name": "l "}},
+        "taskList.name",
+    ),
+    (
+        "poll_for_activity_task",
+        {"domain": DOMAIN, "taskList": {"name": " " + ACTIVITIES}},
+        "taskList.name",
+    ),
+    (
+        "poll_for_decision_task",
+        {"domain": DOMAIN, "taskList": {"name": DECISIONS + " "}},
+        "taskList.name",
+    ),
+]
+
+
+@pytest.mark.parametrize(("call", "parameters", "member"), _SPACED_NAMES)
+async def test_a_name_with_white_space_at_an_end_is_refused(
+    swf: SWFClient, call: str, parameters: dict[str, Any], member: str
+) -> None:
+    with pytest.raises(swf.exceptions.ClientError) as refused:
+        await getattr(swf, call)(**parameters)
+    assert error_code(refused.value) == "ValidationException"
+    message = error_message(refused.value)
+    assert (
+        f"at '{member}' failed to satisfy constraint: Member must not begin or end with white space"
+        in message
+    )
+
+
+async def test_decision_names_with_white_space_at_an_end_are_refused(swf: SWFClient) -> None:
+    run_id = await start(swf, "spaced")
+    task = await swf.poll_for_decision_task(domain=DOMAIN, taskList={"name": DECISIONS})
+    for decisions, member in [
+        ([schedule(" a1")], "decisions.1.member.scheduleActivityTaskDecisionAttributes.activityId"),
+        (
+            [schedule("a1", taskList={"name": "l "})],
+            "decisions.1.member.scheduleActivityTaskDecisionAttributes.taskList.name",
+        ),
+        (
+            [decision("StartTimer", timerId="t ", startToFireTimeout="1")],
+            "decisions.1.member.startTimerDecisionAttributes.timerId",
+        ),
+    ]:
+        with pytest.raises(swf.exceptions.ClientError) as refused:
+            await swf.respond_decision_task_completed(
+                taskToken=task["taskToken"],
+                decisions=decisions,  # type: ignore[arg-type]
+            )
+        assert error_code(refused.value) == "ValidationException"
+        assert f"at '{member}' failed" in error_message(refused.value)
+    # nothing was recorded: the decision task is still started, and a name inside is fine
+    assert types_of(await history(swf, "spaced", run_id))[-1] == "DecisionTaskStarted"
+    await swf.respond_decision_task_completed(
+        taskToken=task["taskToken"],
+        decisions=[schedule("a 1")],  # type: ignore[list-item]
+    )
+    assert types_of(await history(swf, "spaced", run_id))[-1] == "ActivityTaskScheduled"
