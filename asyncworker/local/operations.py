@@ -68,7 +68,10 @@ def signal_workflow_execution(engine: Engine, request: dict[str, Any]) -> dict[s
     """SignalWorkflowExecution."""
     domain = engine.domain(request["domain"])
     execution = engine.open_execution(domain, request["workflowId"], request.get("runId"))
-    engine.signal(execution, present(request, "signalName", "input"))
+    attributes = present(request, "signalName", "input")
+    # Signaled through the API, not by a decision: SWF records 0.
+    attributes["externalInitiatedEventId"] = 0
+    engine.signal(execution, attributes)
     return _EMPTY
 
 
@@ -76,7 +79,7 @@ def request_cancel_workflow_execution(engine: Engine, request: dict[str, Any]) -
     """RequestCancelWorkflowExecution."""
     domain = engine.domain(request["domain"])
     execution = engine.open_execution(domain, request["workflowId"], request.get("runId"))
-    engine.request_cancel(execution, {})
+    engine.request_cancel(execution, {"externalInitiatedEventId": 0})
     return _EMPTY
 
 

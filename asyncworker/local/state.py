@@ -18,6 +18,9 @@ SWF's rules followed here, beyond the obvious ones:
   only its poll timeout (or the endpoint's shutdown) ends it.
 * The four activity timeouts and the decision task timeout record ``*TimedOut`` events and
   schedule a decision task; afterwards the task's token is unknown (``UnknownResourceFault``).
+* A closed activity task's token is remembered (the newest ``MAX_CLOSED_ACTIVITY_TOKENS``) with
+  its ``ActivityTaskScheduled`` event id, so that a late call with it is refused as SWF refuses
+  it: ``Unknown activity, scheduledEventId = N``.
 * Closed executions are retained up to ``MAX_CLOSED_EXECUTIONS`` per domain (oldest dropped
   first), standing in for SWF's retention period so that long load tests keep bounded memory.
 """
@@ -29,6 +32,7 @@ import base64
 import os
 import re
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -47,6 +51,7 @@ MAX_WAITING_POLLS: Final = 1000
 MAX_OPEN_EXECUTIONS: Final = 100_000
 MAX_HISTORY_EVENTS: Final = 25_000
 MAX_CLOSED_EXECUTIONS: Final = 100_000
+MAX_CLOSED_ACTIVITY_TOKENS: Final = 100_000
 # Task tokens are a 16-character random prefix per endpoint instance and a hex serial number.
 # Any token of that shape is "well formed", even from an earlier instance (after a restart).
 _TOKEN_SHAPE: Final = re.compile(r"[A-Za-z0-9_-]{16}[0-9a-f]+")
@@ -76,10 +81,15 @@ def now_timestamp() -> float:
     return round(time.time(), 3)
 
 
-def _bad_token(token: str, kind: str) -> UnknownResourceFault | ValidationException:
-    """SWF tells an obviously invalid token from one whose task is closed or unknown."""
+def _bad_token(
+    token: str, kind: str, scheduled_event_id: int | None = None
+) -> UnknownResourceFault | ValidationException:
+    """SWF tells an obviously invalid token from one whose task is closed or unknown; for a
+    closed activity task it names the task's scheduled event, as SWF does."""
     if _TOKEN_SHAPE.fullmatch(token) is None:
         return ValidationException("Invalid token")
+    if scheduled_event_id is not None:
+        return UnknownResourceFault(f"Unknown activity, scheduledEventId = {scheduled_event_id}")
     return UnknownResourceFault(f"Unknown {kind}: it is closed, timed out, or never existed")
 
 
@@ -89,11 +99,11 @@ def new_run_id() -> str:
 
 
 def unknown_execution(workflow_id: str, run_id: str | None) -> UnknownResourceFault:
-    """The fault for a workflow execution that does not exist or is not open."""
-    run = run_id if run_id is not None else "null"
-    return UnknownResourceFault(
-        f"Unknown execution: WorkflowExecution=[workflowId={workflow_id}, runId={run}]"
-    )
+    """The fault for a workflow execution that does not exist or is not open, worded as SWF's."""
+    message = f"Unknown execution, workflowId = {workflow_id}"
+    if run_id is not None:
+        message += f", runId = {run_id}"
+    return UnknownResourceFault(message)
 
 
 class Engine:
@@ -107,6 +117,8 @@ class Engine:
         self.domains: dict[str, Domain] = {}
         self.activity_tokens: dict[str, ActivityTask] = {}
         self.decision_tokens: dict[str, DecisionTask] = {}
+        # Tokens of closed activity tasks (the newest ones) -> their scheduled event id.
+        self.closed_activity_tokens: OrderedDict[str, int] = OrderedDict()
         self.lost_tasks = 0
         self._token_prefix = base64.urlsafe_b64encode(os.urandom(12)).decode()
         self._token_seq = 0
@@ -222,6 +234,8 @@ class Engine:
             "childPolicy": execution.child_policy,
             "taskList": {"name": execution.task_list},
             "workflowType": workflow_type.key(),
+            # No child executions here: SWF sends 0 for an execution no parent started.
+            "parentInitiatedEventId": 0,
         }
         for member in ("input", "taskPriority", "tagList", "lambdaRole", "continuedExecutionRunId"):
             value = settings.get(member)
@@ -309,6 +323,8 @@ class Engine:
         if execution.task_priority is not None:
             attributes["taskPriority"] = execution.task_priority
         attributes["startToCloseTimeout"] = execution.task_timeout
+        # SWF has no schedule-to-start timeout for decision tasks and always records NONE.
+        attributes["scheduleToStartTimeout"] = "NONE"
         # Always caused by the event just recorded, and stamped with its time, as SWF does.
         cause = execution.events[-1]["eventTimestamp"] if execution.events else None
         event_id = self.record(execution, "DecisionTaskScheduled", attributes, cause)
@@ -453,7 +469,7 @@ class Engine:
         """The started, open activity task of ``token``, or ``UnknownResourceFault``."""
         task = self.activity_tokens.get(token)
         if task is None:
-            raise _bad_token(token, "activity task")
+            raise _bad_token(token, "activity", self.closed_activity_tokens.get(token))
         return task
 
     def heartbeat(self, task: ActivityTask, details: str | None) -> bool:
@@ -500,6 +516,10 @@ class Engine:
         task.start_to_close_timer = task.heartbeat_timer = None
         if task.token is not None:
             self.activity_tokens.pop(task.token, None)
+            closed = self.closed_activity_tokens
+            closed[task.token] = task.scheduled_event_id
+            if len(closed) > MAX_CLOSED_ACTIVITY_TOKENS:
+                closed.popitem(last=False)
         else:
             domain = task.execution.domain
             domain.activity_list(task.task_list).remove(task, task.priority)

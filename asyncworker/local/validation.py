@@ -10,7 +10,8 @@ constraints are collected into one ``ValidationException`` whose message lists t
 Lengths count UTF-16 code units, as the Java service does, so a character outside the Basic
 Multilingual Plane counts twice. Constraints that SWF enforces beyond the model are added here:
 durations are ``NONE`` or a non-negative integer, priorities are Java ints, and names that SWF
-documents as restricted may not contain ``:``, ``/``, ``|`` or control characters, nor be ``arn``.
+documents as restricted may not begin or end with white space, contain ``:``, ``/``, ``|`` or
+control characters, nor be ``arn`` (``asyncworker.names``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 
 from botocore.loaders import Loader
 
-from asyncworker.names import is_forbidden_name
+from asyncworker.names import name_problem
 
 from .errors import SerializationException, ValidationException
 
@@ -210,12 +211,8 @@ class ModelValidator:
                 errors.append(_violation(value, path, "be NONE or an integer number of seconds"))
             if priority and not _is_java_int(value):
                 errors.append(_violation(value, path, "be an integer in Java's int range"))
-            if restricted and is_forbidden_name(value):
-                errors.append(
-                    _violation(
-                        value, path, "not contain ':', '/', '|' or control characters, nor be 'arn'"
-                    )
-                )
+            if restricted and (problem := name_problem(value)) is not None:
+                errors.append(_violation(value, path, problem.removeprefix("must ")))
 
         return check
 

@@ -317,6 +317,13 @@ def error_code(exc: BaseException) -> str:
     return code
 
 
+def error_message(exc: BaseException) -> str:
+    """botocore's error message of a ClientError."""
+    response = getattr(exc, "response", {})
+    message: str = response.get("Error", {}).get("Message", "")
+    return message
+
+
 async def wait_until(condition: Callable[[], bool], within: float = 5.0) -> None:
     """Wait (bounded) for ``condition()`` to hold, re-checking every 10 ms."""
     with anyio.fail_after(within):

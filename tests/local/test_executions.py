@@ -153,7 +153,7 @@ async def test_an_event_during_a_decision_schedules_the_next_one_at_once(swf: SW
         "cause": "UNHANDLED_DECISION",
         "decisionTaskCompletedEventId": 7,
     }
-    assert attributes(events[3]) == {"signalName": "s", "input": "i"}
+    assert attributes(events[3]) == {"signalName": "s", "input": "i", "externalInitiatedEventId": 0}
     # now it is handed out: the one scheduled at event 5, no other
     assert await open_decision_tasks(swf, "busy", run_id) == 1
     nxt: Any = await swf.poll_for_decision_task(domain=DOMAIN, taskList={"name": DECISIONS})
