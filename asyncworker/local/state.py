@@ -12,10 +12,6 @@ SWF's rules followed here, beyond the obvious ones:
   once, as SWF records ``DecisionTaskScheduled`` right after the event, before the started task's
   ``DecisionTaskCompleted``; that task is handed to a decider only once the started one completes
   or times out (which then schedules no other).
-* A task handed to a poll is started at once (``*TaskStarted`` with the poll's identity), even if
-  that poll's client has gone away: the task then stays started until a timeout closes it, and
-  ``lost_tasks`` counts it. A waiting poll is never withdrawn because its client disconnected;
-  only its poll timeout (or the endpoint's shutdown) ends it.
 * The four activity timeouts and the decision task timeout record ``*TimedOut`` events and
   schedule a decision task; afterwards the task's token is unknown (``UnknownResourceFault``).
 * A closed activity task's token is remembered (the newest ``MAX_CLOSED_ACTIVITY_TOKENS``) with
@@ -43,11 +39,11 @@ from .errors import (
     ValidationException,
 )
 from .model import DEFAULT_REGION, ActivityTask, DecisionTask, Domain, Execution, RegisteredType
+from .polls import Polls
 from .quotas import EXECUTION_HEARTBEATS, BucketSpec, Quotas, TokenBucket
 from .tasklists import PollWaiter, TaskList
 from .timers import TimerHeap
 
-MAX_WAITING_POLLS: Final = 1000
 MAX_OPEN_EXECUTIONS: Final = 100_000
 MAX_HISTORY_EVENTS: Final = 25_000
 MAX_CLOSED_EXECUTIONS: Final = 100_000
@@ -111,7 +107,6 @@ class Engine:
 
     def __init__(self, loop: asyncio.AbstractEventLoop, *, poll_timeout: float, quotas: Quotas):
         self.loop = loop
-        self.poll_timeout = poll_timeout
         self.quotas = quotas
         self.timers = TimerHeap(loop)
         self.domains: dict[str, Domain] = {}
@@ -119,10 +114,10 @@ class Engine:
         self.decision_tokens: dict[str, DecisionTask] = {}
         # Tokens of closed activity tasks (the newest ones) -> their scheduled event id.
         self.closed_activity_tokens: OrderedDict[str, int] = OrderedDict()
-        self.lost_tasks = 0
         self._token_prefix = base64.urlsafe_b64encode(os.urandom(12)).decode()
         self._token_seq = 0
-        self._closing = False
+        self.polls = Polls(self.timers, poll_timeout, self._poll_expired)
+        self.mark_lost = self.polls.mark_lost
         self._list_buckets: dict[tuple[str, str], TokenBucket] = {}
         # The execution whose decisions are being applied: decision tasks it needs are
         # scheduled once all its decisions are recorded, not in the middle of them.
@@ -359,12 +354,10 @@ class Engine:
         execution = decision.execution
         execution.decision = decision
         task_list = execution.domain.decision_list(decision.task_list)
-        waiter = self._next_live_waiter(task_list)
-        if waiter is None:
-            task_list.push(decision, decision.priority)
-        else:
+        waiter = self.polls.offer(task_list, decision, decision.priority)
+        if waiter is not None:
             self.start_decision(decision, waiter.identity)
-            self._hand_over(waiter, decision)
+            self.loop.call_soon(waiter.deliver, decision)
 
     def start_decision(self, decision: DecisionTask, identity: str | None) -> None:
         """Record ``DecisionTaskStarted``, issue a token and arm the start-to-close timeout."""
@@ -432,12 +425,11 @@ class Engine:
         if task.closed:
             return
         task_list = task.execution.domain.activity_list(task.task_list)
-        waiter = self._next_live_waiter(task_list)
+        waiter = self.polls.offer(task_list, task, task.priority)
         if waiter is not None:
             self.start_activity(task, waiter.identity)
-            self._hand_over(waiter, task)
+            self.loop.call_soon(waiter.deliver, task)
             return
-        task_list.push(task, task.priority)
         if task.schedule_to_start is not None:
             task.schedule_to_start_timer = self.timers.call_later(
                 task.schedule_to_start, self.activity_timed_out, task, "SCHEDULE_TO_START"
@@ -566,59 +558,17 @@ class Engine:
         if task is not None:
             start(task, identity)
             deliver(task)
-            return
-        if self._closing:
+        elif not self.polls.wait(task_list, identity, is_connected, deliver):
             deliver(None)
-            return
-        if len(task_list.waiters) >= MAX_WAITING_POLLS:
-            raise LimitExceededFault(
-                f"Too many pollers waiting on task list {task_list.name} (limit 1000)"
-            )
-        waiter: PollWaiter[Any] = PollWaiter(deliver, identity, is_connected)
-        task_list.waiters[waiter] = None
-        waiter.timer = self.timers.call_later(
-            self.poll_timeout, self._poll_expired, task_list, waiter
-        )
-
-    def mark_lost(self, task: ActivityTask | DecisionTask | None) -> None:
-        """Count a task handed to a poll whose client is gone (once per task)."""
-        if task is not None and not task.lost:
-            task.lost = True
-            self.lost_tasks += 1
-
-    def _next_live_waiter(self, task_list: TaskList[Any]) -> PollWaiter[Any] | None:
-        while (waiter := task_list.next_waiter()) is not None:
-            if not waiter.done:
-                return waiter
-        return None
-
-    def _hand_over(self, waiter: PollWaiter[Any], task: ActivityTask | DecisionTask) -> None:
-        waiter.done = True
-        if waiter.timer is not None:
-            waiter.timer.cancel()
-        if not waiter.is_connected():
-            self.mark_lost(task)
-        self.loop.call_soon(waiter.deliver, task)
 
     def _poll_expired(self, task_list: TaskList[Any], waiter: PollWaiter[Any]) -> None:
-        task_list.waiters.pop(waiter, None)
-        if not waiter.done:
-            waiter.done = True
+        if self.polls.expire(task_list, waiter):
             self.loop.call_soon(waiter.deliver, None)
 
     def close_polls(self) -> None:
         """Answer every waiting poll empty and accept no new waits (endpoint shutdown)."""
-        self._closing = True
-        for domain in self.domains.values():
-            lists: list[TaskList[Any]] = [*domain.activity_lists.values()]
-            lists.extend(domain.decision_lists.values())
-            for task_list in lists:
-                while (waiter := task_list.next_waiter()) is not None:
-                    if waiter.timer is not None:
-                        waiter.timer.cancel()
-                    if not waiter.done:
-                        waiter.done = True
-                        self.loop.call_soon(waiter.deliver, None)
+        for waiter in self.polls.close(self.domains.values()):
+            self.loop.call_soon(waiter.deliver, None)
 
     # ----------------------------------------------------------------- statistics
 
@@ -639,7 +589,7 @@ class Engine:
             "pending_activity_tasks": activities,
             "pending_decision_tasks": decisions,
             "waiting_polls": waiting,
-            "lost_tasks": self.lost_tasks,
+            "lost_tasks": self.polls.lost_tasks,
             "timers": len(self.timers),
         }
 
