@@ -22,9 +22,10 @@ from __future__ import annotations
 from typing import Any, Final
 
 from .errors import UnknownResourceFault, ValidationException
+from .executions import new_run_id, seconds
 from .model import ActivityTask, Execution, UserTimer
 from .quotas import EXECUTION_SCHEDULE_ACTIVITY, TASK_LIST_SCHEDULING
-from .state import Engine, new_run_id, seconds
+from .state import Engine
 
 MAX_OPEN_ACTIVITIES: Final = 1000
 MAX_OPEN_TIMERS: Final = 1000

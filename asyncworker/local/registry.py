@@ -21,9 +21,10 @@ from .errors import (
     UnknownResourceFault,
     ValidationException,
 )
+from .executions import now_timestamp
 from .model import Domain, RegisteredType, TypeKind
 from .paging import offset_from, page_size, slice_page
-from .state import Engine, now_timestamp
+from .state import Engine
 
 MAX_DOMAINS: Final = 100
 MAX_TYPES: Final = 10_000

@@ -12,11 +12,8 @@ SWF's rules followed here, beyond the obvious ones:
   once, as SWF records ``DecisionTaskScheduled`` right after the event, before the started task's
   ``DecisionTaskCompleted``; that task is handed to a decider only once the started one completes
   or times out (which then schedules no other).
-* The four activity timeouts and the decision task timeout record ``*TimedOut`` events and
-  schedule a decision task; afterwards the task's token is unknown (``UnknownResourceFault``).
-* A closed activity task's token is remembered (the newest ``MAX_CLOSED_ACTIVITY_TOKENS``) with
-  its ``ActivityTaskScheduled`` event id, so that a late call with it is refused as SWF refuses
-  it: ``Unknown activity, scheduledEventId = N``.
+* The decision task timeout records ``DecisionTaskTimedOut`` and schedules a decision task;
+  afterwards the task's token is unknown (``UnknownResourceFault``).
 * Closed executions are retained up to ``MAX_CLOSED_EXECUTIONS`` per domain (oldest dropped
   first), standing in for SWF's retention period so that long load tests keep bounded memory.
 """
@@ -24,82 +21,25 @@ SWF's rules followed here, beyond the obvious ones:
 from __future__ import annotations
 
 import asyncio
-import base64
-import os
-import re
-import time
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, Final
 
+from .activities import Activities
 from .errors import (
     LimitExceededFault,
-    ThrottlingException,
     UnknownResourceFault,
-    ValidationException,
 )
+from .executions import new_run_id, now_timestamp, record, seconds, unknown_execution
 from .model import DEFAULT_REGION, ActivityTask, DecisionTask, Domain, Execution, RegisteredType
 from .polls import Polls
-from .quotas import EXECUTION_HEARTBEATS, BucketSpec, Quotas, TokenBucket
+from .quotas import Quotas
 from .tasklists import PollWaiter, TaskList
 from .timers import TimerHeap
+from .tokens import TokenIssuer, bad_token
 
 MAX_OPEN_EXECUTIONS: Final = 100_000
 MAX_HISTORY_EVENTS: Final = 25_000
 MAX_CLOSED_EXECUTIONS: Final = 100_000
-MAX_CLOSED_ACTIVITY_TOKENS: Final = 100_000
-# Task tokens are a 16-character random prefix per endpoint instance and a hex serial number.
-# Any token of that shape is "well formed", even from an earlier instance (after a restart).
-_TOKEN_SHAPE: Final = re.compile(r"[A-Za-z0-9_-]{16}[0-9a-f]+")
-
-_ATTRIBUTE_KEYS: dict[str, str] = {}
-
-
-def attribute_key(event_type: str) -> str:
-    """The history event member holding ``event_type``'s attributes."""
-    key = _ATTRIBUTE_KEYS.get(event_type)
-    if key is None:
-        key = _ATTRIBUTE_KEYS[event_type] = (
-            event_type[0].lower() + event_type[1:] + "EventAttributes"
-        )
-    return key
-
-
-def seconds(duration: str | None) -> float | None:
-    """A validated SWF duration (``"NONE"`` or integer seconds) as seconds; None for NONE."""
-    if duration is None or duration == "NONE":
-        return None
-    return float(int(duration))
-
-
-def now_timestamp() -> float:
-    """Wall-clock time as SWF sends it: epoch seconds with millisecond precision."""
-    return round(time.time(), 3)
-
-
-def _bad_token(
-    token: str, kind: str, scheduled_event_id: int | None = None
-) -> UnknownResourceFault | ValidationException:
-    """SWF tells an obviously invalid token from one whose task is closed or unknown; for a
-    closed activity task it names the task's scheduled event, as SWF does."""
-    if _TOKEN_SHAPE.fullmatch(token) is None:
-        return ValidationException("Invalid token")
-    if scheduled_event_id is not None:
-        return UnknownResourceFault(f"Unknown activity, scheduledEventId = {scheduled_event_id}")
-    return UnknownResourceFault(f"Unknown {kind}: it is closed, timed out, or never existed")
-
-
-def new_run_id() -> str:
-    """A run id shaped like SWF's: 44 characters of base64."""
-    return base64.b64encode(os.urandom(32)).decode()
-
-
-def unknown_execution(workflow_id: str, run_id: str | None) -> UnknownResourceFault:
-    """The fault for a workflow execution that does not exist or is not open, worded as SWF's."""
-    message = f"Unknown execution, workflowId = {workflow_id}"
-    if run_id is not None:
-        message += f", runId = {run_id}"
-    return UnknownResourceFault(message)
 
 
 class Engine:
@@ -110,15 +50,22 @@ class Engine:
         self.quotas = quotas
         self.timers = TimerHeap(loop)
         self.domains: dict[str, Domain] = {}
-        self.activity_tokens: dict[str, ActivityTask] = {}
         self.decision_tokens: dict[str, DecisionTask] = {}
-        # Tokens of closed activity tasks (the newest ones) -> their scheduled event id.
-        self.closed_activity_tokens: OrderedDict[str, int] = OrderedDict()
-        self._token_prefix = base64.urlsafe_b64encode(os.urandom(12)).decode()
-        self._token_seq = 0
+        self._issuer = issuer = TokenIssuer()
+        self.new_token = issuer.new
+        self.activities = activities = Activities(
+            self.timers, quotas, issuer, self.activity_timed_out
+        )
+        # The activities' state and calls that need nothing of the other collaborators.
+        self.activity_tokens = activities.tokens
+        self.closed_activity_tokens = activities.closed_tokens
+        self.scheduling_bucket = activities.scheduling_bucket
+        self.start_activity = activities.start
+        self.started_activity = activities.started
+        self.heartbeat = activities.heartbeat
+        self.discard_activity = activities.discard
         self.polls = Polls(self.timers, poll_timeout, self._poll_expired)
         self.mark_lost = self.polls.mark_lost
-        self._list_buckets: dict[tuple[str, str], TokenBucket] = {}
         # The execution whose decisions are being applied: decision tasks it needs are
         # scheduled once all its decisions are recorded, not in the middle of them.
         self.applying: Execution | None = None
@@ -141,44 +88,7 @@ class Engine:
             raise unknown_execution(workflow_id, run_id)
         return execution
 
-    def scheduling_bucket(
-        self, domain: Domain, task_list: str, spec: BucketSpec
-    ) -> TokenBucket | None:
-        """The per-task-list scheduling-rate bucket (``--quotas aws`` only)."""
-        key = (domain.name, task_list)
-        bucket = self._list_buckets.get(key)
-        if bucket is None:
-            bucket = self.quotas.bucket(spec, self.timers.time())
-            if bucket is None:
-                return None
-            self._list_buckets[key] = bucket
-        return bucket
-
-    def new_token(self) -> str:
-        """A fresh, opaque task token, never reused by this endpoint."""
-        self._token_seq += 1
-        return f"{self._token_prefix}{self._token_seq:x}"
-
-    def record(
-        self,
-        execution: Execution,
-        event_type: str,
-        attributes: dict[str, Any],
-        timestamp: float | None = None,
-    ) -> int:
-        """Append an event to ``execution``'s history (now, or at ``timestamp``) and return
-        its event id."""
-        events = execution.events
-        event_id = len(events) + 1
-        events.append(
-            {
-                "eventId": event_id,
-                "eventTimestamp": now_timestamp() if timestamp is None else timestamp,
-                "eventType": event_type,
-                attribute_key(event_type): attributes,
-            }
-        )
-        return event_id
+    record = staticmethod(record)
 
     def enforce_history_limit(self, execution: Execution) -> None:
         """Terminate an execution whose history reached SWF's 25,000-event limit."""
@@ -377,7 +287,7 @@ class Engine:
         """The started decision task of ``token``, or ``UnknownResourceFault``."""
         decision = self.decision_tokens.get(token)
         if decision is None:
-            raise _bad_token(token, "decision task")
+            raise bad_token(token, "decision task")
         return decision
 
     def finish_decision(self, decision: DecisionTask) -> None:
@@ -426,116 +336,27 @@ class Engine:
             return
         task_list = task.execution.domain.activity_list(task.task_list)
         waiter = self.polls.offer(task_list, task, task.priority)
-        if waiter is not None:
-            self.start_activity(task, waiter.identity)
+        if waiter is None:
+            self.activities.queued(task)
+        else:
+            self.activities.start(task, waiter.identity)
             self.loop.call_soon(waiter.deliver, task)
-            return
-        if task.schedule_to_start is not None:
-            task.schedule_to_start_timer = self.timers.call_later(
-                task.schedule_to_start, self.activity_timed_out, task, "SCHEDULE_TO_START"
-            )
-
-    def start_activity(self, task: ActivityTask, identity: str | None) -> None:
-        """Record ``ActivityTaskStarted``, issue a token, arm start-to-close and heartbeat."""
-        execution = task.execution
-        attributes: dict[str, Any] = {"scheduledEventId": task.scheduled_event_id}
-        if identity:
-            attributes["identity"] = identity
-        task.started_event_id = self.record(execution, "ActivityTaskStarted", attributes)
-        task.token = token = self.new_token()
-        self.activity_tokens[token] = task
-        execution.latest_activity_task_timestamp = now_timestamp()
-        if task.schedule_to_start_timer is not None:
-            task.schedule_to_start_timer.cancel()
-            task.schedule_to_start_timer = None
-        timers = self.timers
-        if task.start_to_close is not None:
-            task.start_to_close_timer = timers.call_later(
-                task.start_to_close, self.activity_timed_out, task, "START_TO_CLOSE"
-            )
-        if task.heartbeat is not None:
-            task.last_heartbeat = timers.time()
-            task.heartbeat_timer = timers.call_later(task.heartbeat, self._heartbeat_due, task)
-
-    def started_activity(self, token: str) -> ActivityTask:
-        """The started, open activity task of ``token``, or ``UnknownResourceFault``."""
-        task = self.activity_tokens.get(token)
-        if task is None:
-            raise _bad_token(token, "activity", self.closed_activity_tokens.get(token))
-        return task
-
-    def heartbeat(self, task: ActivityTask, details: str | None) -> bool:
-        """Reset the heartbeat clock, keep the details; returns ``cancelRequested``."""
-        execution = task.execution
-        if execution.heartbeat_bucket is None and self.quotas.enabled:
-            execution.heartbeat_bucket = self.quotas.bucket(
-                EXECUTION_HEARTBEATS, self.timers.time()
-            )
-        bucket = execution.heartbeat_bucket
-        if bucket is not None and not bucket.take(self.timers.time()):
-            raise ThrottlingException()
-        task.last_heartbeat = self.timers.time()
-        if details is not None:
-            task.heartbeat_details = details
-        return task.cancel_requested
 
     def close_activity(
         self, task: ActivityTask, event_type: str, attributes: dict[str, Any]
     ) -> None:
         """Record the task's closing event, drop the task and schedule a decision task."""
+        self.activities.close(task, event_type, attributes)
         execution = task.execution
-        attributes["scheduledEventId"] = task.scheduled_event_id
-        attributes["startedEventId"] = task.started_event_id
-        self.discard_activity(task)
-        self.record(execution, event_type, attributes)
         self.schedule_decision(execution)
         self.enforce_history_limit(execution)
 
-    def discard_activity(self, task: ActivityTask) -> None:
-        """Forget an activity task: timers, token, queue slot and the execution's index."""
-        if task.closed:
-            return
-        task.closed = True
-        for timer in (
-            task.schedule_to_start_timer,
-            task.schedule_to_close_timer,
-            task.start_to_close_timer,
-            task.heartbeat_timer,
-        ):
-            if timer is not None:
-                timer.cancel()
-        task.schedule_to_start_timer = task.schedule_to_close_timer = None
-        task.start_to_close_timer = task.heartbeat_timer = None
-        if task.token is not None:
-            self.activity_tokens.pop(task.token, None)
-            closed = self.closed_activity_tokens
-            closed[task.token] = task.scheduled_event_id
-            if len(closed) > MAX_CLOSED_ACTIVITY_TOKENS:
-                closed.popitem(last=False)
-        else:
-            domain = task.execution.domain
-            domain.activity_list(task.task_list).remove(task, task.priority)
-        execution = task.execution
-        if execution.activities.get(task.activity_id) is task:
-            del execution.activities[task.activity_id]
-
-    def _heartbeat_due(self, task: ActivityTask) -> None:
-        task.heartbeat_timer = None
-        if task.closed or task.heartbeat is None:
-            return
-        deadline = task.last_heartbeat + task.heartbeat
-        if deadline > self.timers.time() + 0.001:
-            task.heartbeat_timer = self.timers.call_at(deadline, self._heartbeat_due, task)
-            return
-        self.activity_timed_out(task, "HEARTBEAT")
-
     def activity_timed_out(self, task: ActivityTask, timeout_type: str) -> None:
-        if task.closed or not task.execution.is_open:
-            return
-        attributes: dict[str, Any] = {"timeoutType": timeout_type}
-        if task.heartbeat_details is not None:
-            attributes["details"] = task.heartbeat_details
-        self.close_activity(task, "ActivityTaskTimedOut", attributes)
+        """One of a task's timeouts passed: close it, then schedule a decision task."""
+        if self.activities.time_out(task, timeout_type):
+            execution = task.execution
+            self.schedule_decision(execution)
+            self.enforce_history_limit(execution)
 
     # ----------------------------------------------------------------- long polls
 

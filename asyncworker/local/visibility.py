@@ -12,9 +12,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from .errors import ValidationException
+from .executions import unknown_execution
 from .model import DecisionTask, Event, Execution
 from .paging import decode_token, encode_token, offset_from, page_size, slice_page
-from .state import Engine, unknown_execution
+from .state import Engine
 
 # --------------------------------------------------------------------------- single execution
 

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from asyncworker.local import state
+from asyncworker.local import activities
 
 from .support import (
     ACTIVITIES,
@@ -148,7 +148,7 @@ async def test_a_closed_activity_token_is_unknown_by_its_scheduled_event_id(
 async def test_a_token_never_issued_or_forgotten_is_an_unknown_activity(
     swf: SWFClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(state, "MAX_CLOSED_ACTIVITY_TOKENS", 1)
+    monkeypatch.setattr(activities, "MAX_CLOSED_ACTIVITY_TOKENS", 1)
     await start(swf, "forgotten")
     oldest = await _closed_activity_token(swf, "a1")
     newest = await _closed_activity_token(swf, "a2")
