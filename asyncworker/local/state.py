@@ -7,13 +7,6 @@ deadlines sit in one timer heap (``timers.py``).
 
 SWF's rules followed here, beyond the obvious ones:
 
-* An execution has at most one decision task scheduled and one started. An event that arrives
-  while one is started (an activity closing, a signal, a timer firing) schedules the next one at
-  once, as SWF records ``DecisionTaskScheduled`` right after the event, before the started task's
-  ``DecisionTaskCompleted``; that task is handed to a decider only once the started one completes
-  or times out (which then schedules no other).
-* The decision task timeout records ``DecisionTaskTimedOut`` and schedules a decision task;
-  afterwards the task's token is unknown (``UnknownResourceFault``).
 * Closed executions are retained up to ``MAX_CLOSED_EXECUTIONS`` per domain (oldest dropped
   first), standing in for SWF's retention period so that long load tests keep bounded memory.
 """
@@ -25,6 +18,7 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from .activities import Activities
+from .decision_tasks import DecisionTasks
 from .errors import (
     LimitExceededFault,
     UnknownResourceFault,
@@ -35,7 +29,7 @@ from .polls import Polls
 from .quotas import Quotas
 from .tasklists import PollWaiter, TaskList
 from .timers import TimerHeap
-from .tokens import TokenIssuer, bad_token
+from .tokens import TokenIssuer
 
 MAX_OPEN_EXECUTIONS: Final = 100_000
 MAX_HISTORY_EVENTS: Final = 25_000
@@ -50,9 +44,7 @@ class Engine:
         self.quotas = quotas
         self.timers = TimerHeap(loop)
         self.domains: dict[str, Domain] = {}
-        self.decision_tokens: dict[str, DecisionTask] = {}
-        self._issuer = issuer = TokenIssuer()
-        self.new_token = issuer.new
+        issuer = TokenIssuer()
         self.activities = activities = Activities(
             self.timers, quotas, issuer, self.activity_timed_out
         )
@@ -64,11 +56,15 @@ class Engine:
         self.started_activity = activities.started
         self.heartbeat = activities.heartbeat
         self.discard_activity = activities.discard
+        self.decision_tasks = decision_tasks = DecisionTasks(
+            self.timers, issuer, self._decision_timed_out
+        )
+        self.decision_tokens = decision_tasks.tokens
+        self.start_decision = decision_tasks.start
+        self.started_decision = decision_tasks.started
+        self.finish_decision = decision_tasks.finish
         self.polls = Polls(self.timers, poll_timeout, self._poll_expired)
         self.mark_lost = self.polls.mark_lost
-        # The execution whose decisions are being applied: decision tasks it needs are
-        # scheduled once all its decisions are recorded, not in the middle of them.
-        self.applying: Execution | None = None
         # The region of the call being served: the one its SigV4 credential scope names.
         self.region = DEFAULT_REGION
 
@@ -173,12 +169,7 @@ class Engine:
         for user_timer in execution.timers.values():
             user_timer.handle.cancel()
         execution.timers.clear()
-        if execution.decision is not None:
-            self._discard_decision(execution.decision)
-        held = self._unhold(execution)
-        if held is not None:
-            held.closed = True
-        execution.decision_pending = False
+        self.decision_tasks.drop(execution)
         self._retain(domain, execution)
         return event_id
 
@@ -214,119 +205,43 @@ class Engine:
 
     # ----------------------------------------------------------------- decision tasks
 
+    @property
+    def applying(self) -> Execution | None:
+        """The execution whose decisions are being applied: decision tasks it needs are
+        scheduled once all its decisions are recorded, not in the middle of them."""
+        return self.decision_tasks.applying
+
+    @applying.setter
+    def applying(self, execution: Execution | None) -> None:
+        self.decision_tasks.applying = execution
+
     def schedule_decision(self, execution: Execution) -> None:
         """Make sure a decision task is scheduled: offered now, or held while one is started."""
-        if not execution.is_open:
-            return
-        if execution is self.applying:
-            execution.decision_pending = True
-            return
-        current = execution.decision
-        if current is not None and (not current.started_event_id or execution.next_decision):
-            return
-        attributes: dict[str, Any] = {"taskList": {"name": execution.task_list}}
-        if execution.task_priority is not None:
-            attributes["taskPriority"] = execution.task_priority
-        attributes["startToCloseTimeout"] = execution.task_timeout
-        # SWF has no schedule-to-start timeout for decision tasks and always records NONE.
-        attributes["scheduleToStartTimeout"] = "NONE"
-        # Always caused by the event just recorded, and stamped with its time, as SWF does.
-        cause = execution.events[-1]["eventTimestamp"] if execution.events else None
-        event_id = self.record(execution, "DecisionTaskScheduled", attributes, cause)
-        priority = int(execution.task_priority) if execution.task_priority else 0
-        decision = DecisionTask(execution, event_id, priority, execution.task_list)
-        if current is not None:
-            execution.next_decision = decision
-            held = execution.domain.held_decisions
-            held[decision.task_list] = held.get(decision.task_list, 0) + 1
-            return
-        self._offer_decision(decision)
+        decision = self.decision_tasks.schedule(execution)
+        if decision is not None:
+            self._offer_decision(decision)
 
     def release_decision(self, execution: Execution) -> bool:
         """Offer the decision task held behind the one that just closed; False if none."""
-        decision = self._unhold(execution)
+        decision = self.decision_tasks.release(execution)
         if decision is None:
             return False
         self._offer_decision(decision)
         return True
 
-    def _unhold(self, execution: Execution) -> DecisionTask | None:
-        decision = execution.next_decision
-        if decision is not None:
-            execution.next_decision = None
-            held = execution.domain.held_decisions
-            held[decision.task_list] -= 1
-            if not held[decision.task_list]:
-                del held[decision.task_list]
-        return decision
-
     def _offer_decision(self, decision: DecisionTask) -> None:
-        execution = decision.execution
-        execution.decision = decision
-        task_list = execution.domain.decision_list(decision.task_list)
+        task_list = decision.execution.domain.decision_list(decision.task_list)
         waiter = self.polls.offer(task_list, decision, decision.priority)
         if waiter is not None:
-            self.start_decision(decision, waiter.identity)
+            self.decision_tasks.start(decision, waiter.identity)
             self.loop.call_soon(waiter.deliver, decision)
 
-    def start_decision(self, decision: DecisionTask, identity: str | None) -> None:
-        """Record ``DecisionTaskStarted``, issue a token and arm the start-to-close timeout."""
-        execution = decision.execution
-        attributes: dict[str, Any] = {"scheduledEventId": decision.scheduled_event_id}
-        if identity:
-            attributes["identity"] = identity
-        decision.started_event_id = self.record(execution, "DecisionTaskStarted", attributes)
-        decision.previous_started_event_id = execution.previous_started_event_id
-        decision.token = token = self.new_token()
-        self.decision_tokens[token] = decision
-        limit = seconds(execution.task_timeout)
-        if limit is not None:
-            decision.timer = self.timers.call_later(limit, self._decision_timed_out, decision)
-
-    def started_decision(self, token: str) -> DecisionTask:
-        """The started decision task of ``token``, or ``UnknownResourceFault``."""
-        decision = self.decision_tokens.get(token)
-        if decision is None:
-            raise bad_token(token, "decision task")
-        return decision
-
-    def finish_decision(self, decision: DecisionTask) -> None:
-        """Close a started decision task (completed or timed out); its token dies."""
-        execution = decision.execution
-        self._discard_decision(decision)
-        execution.previous_started_event_id = decision.started_event_id
-
-    def _discard_decision(self, decision: DecisionTask) -> None:
-        decision.closed = True
-        execution = decision.execution
-        if execution.decision is decision:
-            execution.decision = None
-        if decision.timer is not None:
-            decision.timer.cancel()
-            decision.timer = None
-        if decision.token is not None:
-            self.decision_tokens.pop(decision.token, None)
-        elif not decision.started_event_id:
-            execution.domain.decision_list(decision.task_list).remove(decision, decision.priority)
-
     def _decision_timed_out(self, decision: DecisionTask) -> None:
-        decision.timer = None
-        execution = decision.execution
-        if decision.closed or not execution.is_open:
-            return
-        self.record(
-            execution,
-            "DecisionTaskTimedOut",
-            {
-                "timeoutType": "START_TO_CLOSE",
-                "scheduledEventId": decision.scheduled_event_id,
-                "startedEventId": decision.started_event_id,
-            },
-        )
-        self._discard_decision(decision)
-        if not self.release_decision(execution):
-            self.schedule_decision(execution)
-        self.enforce_history_limit(execution)
+        if self.decision_tasks.time_out(decision):
+            execution = decision.execution
+            if not self.release_decision(execution):
+                self.schedule_decision(execution)
+            self.enforce_history_limit(execution)
 
     # ----------------------------------------------------------------- activity tasks
 
