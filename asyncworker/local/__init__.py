@@ -10,10 +10,10 @@ and decision timeout on real timers, cancellation, lost polls, SWF's quotas, inj
         ...  # point clients at endpoint.url; endpoint.stats() is the /stats body
 
 Layout: ``server`` (options, the call pipeline, the context manager), ``http`` (HTTP/1.1 on
-httptools), ``validation`` (requests checked against botocore's model), ``state`` (executions,
-tasks, long polls, timeouts), ``decisions``, ``registry`` (domains and types), ``visibility``
-(describe, history, list, count), ``timers``, ``tasklists``, ``quotas``, ``faults``, ``iam``
-(``--iam-policy``), ``cli``.
+httptools), ``validation`` (requests checked against botocore's model), ``state`` (the engine,
+over ``executions``, ``activities``, ``decision_tasks`` and ``polls``), ``tokens``,
+``decisions``, ``registry`` (domains and types), ``visibility`` (describe, history, list,
+count), ``timers``, ``tasklists``, ``quotas``, ``faults``, ``iam`` (``--iam-policy``), ``cli``.
 
 Known deviations from SWF, each deliberate:
 

@@ -1,6 +1,15 @@
-"""Workflow executions: their history, ids and timestamps.
+"""Workflow executions: starting and closing them, their history, retention, ids and timestamps.
 
 History events are appended in their wire form, one dict per event, numbered from 1.
+
+* At most ``MAX_OPEN_EXECUTIONS`` executions are open per domain (``LimitExceededFault``), and
+  a history reaching ``MAX_HISTORY_EVENTS`` events is terminated (``EVENT_LIMIT_EXCEEDED``, by
+  the engine, at the end of the call that reached it).
+* Closed executions are retained up to ``MAX_CLOSED_EXECUTIONS`` per domain (oldest dropped
+  first), standing in for SWF's retention period so that long load tests keep bounded memory.
+
+``Executions`` changes only the domains' execution indexes and the executions themselves; what
+is open in a closing execution (tasks, the decision task) is dropped by the engine.
 """
 
 from __future__ import annotations
@@ -8,10 +17,16 @@ from __future__ import annotations
 import base64
 import os
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Final
 
-from .errors import UnknownResourceFault
-from .model import Execution
+from .errors import LimitExceededFault, UnknownResourceFault
+from .model import Domain, Execution, RegisteredType
+from .timers import TimerHeap
+
+MAX_OPEN_EXECUTIONS: Final = 100_000
+MAX_HISTORY_EVENTS: Final = 25_000
+MAX_CLOSED_EXECUTIONS: Final = 100_000
 
 _ATTRIBUTE_KEYS: dict[str, str] = {}
 
@@ -70,3 +85,111 @@ def record(
         }
     )
     return event_id
+
+
+class Executions:
+    """The domains with their executions: lookups, starting, closing and retention."""
+
+    def __init__(self, timers: TimerHeap, on_timeout: Callable[[Execution], None]) -> None:
+        self.timers = timers
+        # Called when an execution's start-to-close timeout passes.
+        self._on_timeout = on_timeout
+        self.domains: dict[str, Domain] = {}
+
+    def domain(self, name: str) -> Domain:
+        """The named domain, or ``UnknownResourceFault``."""
+        domain = self.domains.get(name)
+        if domain is None:
+            raise UnknownResourceFault(f"Unknown domain: {name}")
+        return domain
+
+    def open_execution(self, domain: Domain, workflow_id: str, run_id: str | None) -> Execution:
+        """The open execution of ``workflow_id`` (and ``run_id`` when given)."""
+        execution = domain.open_executions.get(workflow_id)
+        if execution is None or (run_id is not None and execution.run_id != run_id):
+            raise unknown_execution(workflow_id, run_id)
+        return execution
+
+    def start(
+        self,
+        domain: Domain,
+        workflow_type: RegisteredType,
+        workflow_id: str,
+        settings: dict[str, Any],
+        run_id: str | None = None,
+    ) -> Execution:
+        """Open a new run with resolved ``settings``: record ``WorkflowExecutionStarted``,
+        index it and arm its timeout (its first decision task is the engine's)."""
+        if len(domain.open_executions) >= MAX_OPEN_EXECUTIONS:
+            raise LimitExceededFault("Limit of open workflow executions reached for this domain")
+        run_id = run_id or new_run_id()
+        execution = Execution(
+            domain=domain,
+            workflow_id=workflow_id,
+            run_id=run_id,
+            workflow_type=workflow_type,
+            task_list=settings["taskList"],
+            task_priority=settings.get("taskPriority"),
+            execution_timeout=settings["executionStartToCloseTimeout"],
+            task_timeout=settings["taskStartToCloseTimeout"],
+            child_policy=settings["childPolicy"],
+            lambda_role=settings.get("lambdaRole"),
+            tag_list=list(settings.get("tagList") or ()),
+            start_timestamp=now_timestamp(),
+        )
+        attributes: dict[str, Any] = {
+            "executionStartToCloseTimeout": execution.execution_timeout,
+            "taskStartToCloseTimeout": execution.task_timeout,
+            "childPolicy": execution.child_policy,
+            "taskList": {"name": execution.task_list},
+            "workflowType": workflow_type.key(),
+            # No child executions here: SWF sends 0 for an execution no parent started.
+            "parentInitiatedEventId": 0,
+        }
+        for member in ("input", "taskPriority", "tagList", "lambdaRole", "continuedExecutionRunId"):
+            value = settings.get(member)
+            if value is not None:
+                attributes[member] = value
+        record(execution, "WorkflowExecutionStarted", attributes)
+        domain.executions[(workflow_id, run_id)] = execution
+        domain.open_executions[workflow_id] = execution
+        limit = seconds(execution.execution_timeout)
+        if limit is not None:
+            execution.timeout = self.timers.call_later(limit, self._on_timeout, execution)
+        return execution
+
+    def close(
+        self, execution: Execution, status: str, event_type: str, attributes: dict[str, Any]
+    ) -> int:
+        """Record the close event, take the execution out of the open ones, stop its timeout
+        and user timers, and retain it; returns the close event's id."""
+        event_id = record(execution, event_type, attributes)
+        execution.close_status = status
+        execution.close_timestamp = now_timestamp()
+        domain = execution.domain
+        if domain.open_executions.get(execution.workflow_id) is execution:
+            del domain.open_executions[execution.workflow_id]
+        if execution.timeout is not None:
+            execution.timeout.cancel()
+            execution.timeout = None
+        for user_timer in execution.timers.values():
+            user_timer.handle.cancel()
+        execution.timers.clear()
+        self._retain(domain, execution)
+        return event_id
+
+    def _retain(self, domain: Domain, execution: Execution) -> None:
+        key = (execution.workflow_id, execution.run_id)
+        domain.closed_order[key] = None
+        while len(domain.closed_order) > MAX_CLOSED_EXECUTIONS:
+            oldest, _ = domain.closed_order.popitem(last=False)
+            domain.executions.pop(oldest, None)
+
+    def signal(self, execution: Execution, attributes: dict[str, Any]) -> None:
+        """Record ``WorkflowExecutionSignaled`` (the execution then needs a decision)."""
+        record(execution, "WorkflowExecutionSignaled", attributes)
+
+    def request_cancel(self, execution: Execution, attributes: dict[str, Any]) -> None:
+        """Record ``WorkflowExecutionCancelRequested`` (the execution then needs a decision)."""
+        execution.cancel_requested = True
+        record(execution, "WorkflowExecutionCancelRequested", attributes)

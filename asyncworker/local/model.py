@@ -1,8 +1,9 @@
 """The records the local endpoint keeps: domains, types, executions, tasks and timers.
 
-These are plain slotted records; the rules that change them live in ``state.py`` (executions and
-tasks) and ``decisions.py`` (a decider's decisions). History events are stored in their wire form,
-one dict per event, so a poll or a history page is serialised without conversion.
+These are plain slotted records; the rules that change them live in ``executions.py``,
+``activities.py``, ``decision_tasks.py`` and ``polls.py`` (tied together by ``state.py``'s
+``Engine``) and ``decisions.py`` (a decider's decisions). History events are stored in their
+wire form, one dict per event, so a poll or a history page is serialised without conversion.
 """
 
 from __future__ import annotations

@@ -1,39 +1,36 @@
-"""The SWF engine: executions, their history, tasks, long polls and every timeout.
+"""The SWF engine: the facade the operations call, over the endpoint's four collaborators.
 
 All state lives in one ``Engine`` on one event loop, so no locks are needed: every method runs to
 completion between two awaits. Each call does O(1) work whatever the number of open executions
 and tasks: executions are indexed by domain and workflowId, tasks by token and task list, and all
 deadlines sit in one timer heap (``timers.py``).
 
-SWF's rules followed here, beyond the obvious ones:
-
-* Closed executions are retained up to ``MAX_CLOSED_EXECUTIONS`` per domain (oldest dropped
-  first), standing in for SWF's retention period so that long load tests keep bounded memory.
+The state is split as httpcore splits a connection pool: ``executions.py`` (domains, executions,
+history, retention), ``activities.py`` (activity tasks), ``decision_tasks.py`` (decision tasks)
+and ``polls.py`` (waiting long polls). Each changes only its own state and returns what is left
+to do: the task to offer, the poll to answer, whether the execution now needs a decision task.
+The engine does it: it matches tasks with polls, answers polls (always as a fresh event-loop
+callback, never inside another call's state change), and makes the changes that span
+collaborators (closing an execution drops its tasks; closing a task schedules a decision task).
+Calls that need nothing of another collaborator are the collaborator's own bound methods, set on
+the engine, so they cost no extra call.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Any
 
 from .activities import Activities
 from .decision_tasks import DecisionTasks
-from .errors import (
-    LimitExceededFault,
-    UnknownResourceFault,
-)
-from .executions import new_run_id, now_timestamp, record, seconds, unknown_execution
+from .executions import MAX_HISTORY_EVENTS, Executions, record
 from .model import DEFAULT_REGION, ActivityTask, DecisionTask, Domain, Execution, RegisteredType
 from .polls import Polls
 from .quotas import Quotas
 from .tasklists import PollWaiter, TaskList
 from .timers import TimerHeap
 from .tokens import TokenIssuer
-
-MAX_OPEN_EXECUTIONS: Final = 100_000
-MAX_HISTORY_EVENTS: Final = 25_000
-MAX_CLOSED_EXECUTIONS: Final = 100_000
 
 
 class Engine:
@@ -42,13 +39,18 @@ class Engine:
     def __init__(self, loop: asyncio.AbstractEventLoop, *, poll_timeout: float, quotas: Quotas):
         self.loop = loop
         self.quotas = quotas
-        self.timers = TimerHeap(loop)
-        self.domains: dict[str, Domain] = {}
+        self.timers = timers = TimerHeap(loop)
         issuer = TokenIssuer()
-        self.activities = activities = Activities(
-            self.timers, quotas, issuer, self.activity_timed_out
+        self.executions = executions = Executions(timers, self._execution_timed_out)
+        self.activities = activities = Activities(timers, quotas, issuer, self.activity_timed_out)
+        self.decision_tasks = decision_tasks = DecisionTasks(
+            timers, issuer, self._decision_timed_out
         )
-        # The activities' state and calls that need nothing of the other collaborators.
+        self.polls = polls = Polls(timers, poll_timeout, self._poll_expired)
+        # The collaborators' state and the calls that need nothing of the others.
+        self.domains = executions.domains
+        self.domain = executions.domain
+        self.open_execution = executions.open_execution
         self.activity_tokens = activities.tokens
         self.closed_activity_tokens = activities.closed_tokens
         self.scheduling_bucket = activities.scheduling_bucket
@@ -56,45 +58,15 @@ class Engine:
         self.started_activity = activities.started
         self.heartbeat = activities.heartbeat
         self.discard_activity = activities.discard
-        self.decision_tasks = decision_tasks = DecisionTasks(
-            self.timers, issuer, self._decision_timed_out
-        )
         self.decision_tokens = decision_tasks.tokens
         self.start_decision = decision_tasks.start
         self.started_decision = decision_tasks.started
         self.finish_decision = decision_tasks.finish
-        self.polls = Polls(self.timers, poll_timeout, self._poll_expired)
-        self.mark_lost = self.polls.mark_lost
+        self.mark_lost = polls.mark_lost
         # The region of the call being served: the one its SigV4 credential scope names.
         self.region = DEFAULT_REGION
 
-    # ----------------------------------------------------------------- lookups and basics
-
-    def domain(self, name: str) -> Domain:
-        """The named domain, or ``UnknownResourceFault``."""
-        domain = self.domains.get(name)
-        if domain is None:
-            raise UnknownResourceFault(f"Unknown domain: {name}")
-        return domain
-
-    def open_execution(self, domain: Domain, workflow_id: str, run_id: str | None) -> Execution:
-        """The open execution of ``workflow_id`` (and ``run_id`` when given)."""
-        execution = domain.open_executions.get(workflow_id)
-        if execution is None or (run_id is not None and execution.run_id != run_id):
-            raise unknown_execution(workflow_id, run_id)
-        return execution
-
     record = staticmethod(record)
-
-    def enforce_history_limit(self, execution: Execution) -> None:
-        """Terminate an execution whose history reached SWF's 25,000-event limit."""
-        if execution.is_open and len(execution.events) >= MAX_HISTORY_EVENTS:
-            self.close(
-                execution,
-                "TERMINATED",
-                "WorkflowExecutionTerminated",
-                {"childPolicy": execution.child_policy, "cause": "EVENT_LIMIT_EXCEEDED"},
-            )
 
     # ----------------------------------------------------------------- executions
 
@@ -112,42 +84,7 @@ class Engine:
         ``executionStartToCloseTimeout``, ``taskStartToCloseTimeout``, ``childPolicy`` and the
         optional ``input``, ``tagList``, ``lambdaRole`` and ``continuedExecutionRunId``.
         """
-        if len(domain.open_executions) >= MAX_OPEN_EXECUTIONS:
-            raise LimitExceededFault("Limit of open workflow executions reached for this domain")
-        run_id = run_id or new_run_id()
-        execution = Execution(
-            domain=domain,
-            workflow_id=workflow_id,
-            run_id=run_id,
-            workflow_type=workflow_type,
-            task_list=settings["taskList"],
-            task_priority=settings.get("taskPriority"),
-            execution_timeout=settings["executionStartToCloseTimeout"],
-            task_timeout=settings["taskStartToCloseTimeout"],
-            child_policy=settings["childPolicy"],
-            lambda_role=settings.get("lambdaRole"),
-            tag_list=list(settings.get("tagList") or ()),
-            start_timestamp=now_timestamp(),
-        )
-        attributes: dict[str, Any] = {
-            "executionStartToCloseTimeout": execution.execution_timeout,
-            "taskStartToCloseTimeout": execution.task_timeout,
-            "childPolicy": execution.child_policy,
-            "taskList": {"name": execution.task_list},
-            "workflowType": workflow_type.key(),
-            # No child executions here: SWF sends 0 for an execution no parent started.
-            "parentInitiatedEventId": 0,
-        }
-        for member in ("input", "taskPriority", "tagList", "lambdaRole", "continuedExecutionRunId"):
-            value = settings.get(member)
-            if value is not None:
-                attributes[member] = value
-        self.record(execution, "WorkflowExecutionStarted", attributes)
-        domain.executions[(workflow_id, run_id)] = execution
-        domain.open_executions[workflow_id] = execution
-        limit = seconds(execution.execution_timeout)
-        if limit is not None:
-            execution.timeout = self.timers.call_later(limit, self._execution_timed_out, execution)
+        execution = self.executions.start(domain, workflow_type, workflow_id, settings, run_id)
         self.schedule_decision(execution)
         return execution
 
@@ -155,43 +92,34 @@ class Engine:
         self, execution: Execution, status: str, event_type: str, attributes: dict[str, Any]
     ) -> int:
         """Record the close event, then drop everything still open in the execution."""
-        event_id = self.record(execution, event_type, attributes)
-        execution.close_status = status
-        execution.close_timestamp = now_timestamp()
-        domain = execution.domain
-        if domain.open_executions.get(execution.workflow_id) is execution:
-            del domain.open_executions[execution.workflow_id]
-        if execution.timeout is not None:
-            execution.timeout.cancel()
-            execution.timeout = None
+        event_id = self.executions.close(execution, status, event_type, attributes)
+        discard_activity = self.activities.discard
         for task in list(execution.activities.values()):
-            self.discard_activity(task)
-        for user_timer in execution.timers.values():
-            user_timer.handle.cancel()
-        execution.timers.clear()
+            discard_activity(task)
         self.decision_tasks.drop(execution)
-        self._retain(domain, execution)
         return event_id
-
-    def _retain(self, domain: Domain, execution: Execution) -> None:
-        key = (execution.workflow_id, execution.run_id)
-        domain.closed_order[key] = None
-        while len(domain.closed_order) > MAX_CLOSED_EXECUTIONS:
-            oldest, _ = domain.closed_order.popitem(last=False)
-            domain.executions.pop(oldest, None)
 
     def signal(self, execution: Execution, attributes: dict[str, Any]) -> None:
         """Record ``WorkflowExecutionSignaled`` and schedule a decision task."""
-        self.record(execution, "WorkflowExecutionSignaled", attributes)
+        self.executions.signal(execution, attributes)
         self.schedule_decision(execution)
         self.enforce_history_limit(execution)
 
     def request_cancel(self, execution: Execution, attributes: dict[str, Any]) -> None:
         """Record ``WorkflowExecutionCancelRequested`` and schedule a decision task."""
-        execution.cancel_requested = True
-        self.record(execution, "WorkflowExecutionCancelRequested", attributes)
+        self.executions.request_cancel(execution, attributes)
         self.schedule_decision(execution)
         self.enforce_history_limit(execution)
+
+    def enforce_history_limit(self, execution: Execution) -> None:
+        """Terminate an execution whose history reached SWF's 25,000-event limit."""
+        if execution.is_open and len(execution.events) >= MAX_HISTORY_EVENTS:
+            self.close(
+                execution,
+                "TERMINATED",
+                "WorkflowExecutionTerminated",
+                {"childPolicy": execution.child_policy, "cause": "EVENT_LIMIT_EXCEEDED"},
+            )
 
     def _execution_timed_out(self, execution: Execution) -> None:
         execution.timeout = None
