@@ -23,7 +23,7 @@ from typing import Any, Final
 
 from .errors import UnknownResourceFault, ValidationException
 from .executions import new_run_id, seconds
-from .model import ActivityTask, Execution, UserTimer
+from .model import ActivityTask, DecisionTask, Execution, RegisteredType, UserTimer
 from .quotas import EXECUTION_SCHEDULE_ACTIVITY, TASK_LIST_SCHEDULING
 from .state import Engine
 
@@ -83,6 +83,16 @@ def respond_decision_task_completed(engine: Engine, request: dict[str, Any]) -> 
     # Events that came while the task was started scheduled the next one: the decider has not
     # seen them, so it may not close the execution (UNHANDLED_DECISION).
     unhandled = execution.next_decision is not None
+    completed_id = _complete(engine, decision_task, request)
+    applier = _Applier(engine, execution, completed_id, unhandled=unhandled)
+    applier.apply_all(decisions)
+    _follow_up(engine, applier)
+
+
+def _complete(engine: Engine, decision_task: DecisionTask, request: dict[str, Any]) -> int:
+    """Record ``DecisionTaskCompleted`` (with the context and task-list override) and close
+    the decision task; returns the event's id."""
+    execution = decision_task.execution
     attributes: dict[str, Any] = {
         "scheduledEventId": decision_task.scheduled_event_id,
         "startedEventId": decision_task.started_event_id,
@@ -102,15 +112,13 @@ def respond_decision_task_completed(engine: Engine, request: dict[str, Any]) -> 
     completed_id = engine.record(execution, "DecisionTaskCompleted", attributes)
     engine.finish_decision(decision_task)
     execution.decision_pending = False
-    applier = _Applier(engine, execution, completed_id, unhandled=unhandled)
-    engine.applying = execution
-    try:
-        for decision in decisions:
-            if not execution.is_open:
-                break
-            applier.apply(decision)
-    finally:
-        engine.applying = None
+    return completed_id
+
+
+def _follow_up(engine: Engine, applier: _Applier) -> None:
+    """Once every decision is recorded: the next decision task (the held one, or a new one if
+    a decision or an event needs it), then the new activity tasks offered to the polls."""
+    execution = applier.execution
     needed = applier.needs_decision or execution.decision_pending
     execution.decision_pending = False
     if execution.is_open and not engine.release_decision(execution) and needed:
@@ -131,6 +139,20 @@ class _Applier:
         self.needs_decision = False
         self.scheduled: list[ActivityTask] = []
 
+    def apply_all(self, decisions: list[dict[str, Any]]) -> None:
+        """Apply the decisions in order, until one closes the execution. Decision tasks the
+        execution needs meanwhile are deferred to ``_follow_up``."""
+        engine = self.engine
+        execution = self.execution
+        engine.applying = execution
+        try:
+            for decision in decisions:
+                if not execution.is_open:
+                    break
+                self.apply(decision)
+        finally:
+            engine.applying = None
+
     def apply(self, decision: dict[str, Any]) -> None:
         decision_type: str = decision["decisionType"]
         attributes: dict[str, Any] = decision.get(attributes_member(decision_type)) or {}
@@ -149,39 +171,14 @@ class _Applier:
     # ------------------------------------------------------------------ activities
 
     def _ScheduleActivityTask(self, attributes: dict[str, Any]) -> None:
-        execution = self.execution
         activity_type = attributes["activityType"]
         activity_id: str = attributes["activityId"]
-        failed = {"activityType": activity_type, "activityId": activity_id}
-        registered = execution.domain.activity_types.get(
-            (activity_type["name"], activity_type["version"])
-        )
-        if registered is None:
-            return self._fail("ScheduleActivityTaskFailed", failed, "ACTIVITY_TYPE_DOES_NOT_EXIST")
-        if registered.status != "REGISTERED":
-            return self._fail("ScheduleActivityTaskFailed", failed, "ACTIVITY_TYPE_DEPRECATED")
-        if activity_id in execution.activities:
-            return self._fail("ScheduleActivityTaskFailed", failed, "ACTIVITY_ID_ALREADY_IN_USE")
-        if len(execution.activities) >= MAX_OPEN_ACTIVITIES:
-            return self._fail(
-                "ScheduleActivityTaskFailed", failed, "OPEN_ACTIVITIES_LIMIT_EXCEEDED"
-            )
-        config = registered.configuration
-        task_list = (attributes.get("taskList") or config.get("defaultTaskList") or {}).get("name")
-        if not task_list:
-            return self._fail("ScheduleActivityTaskFailed", failed, "DEFAULT_TASK_LIST_UNDEFINED")
-        timeouts: dict[str, str] = {}
-        for member, default, kind in _ACTIVITY_TIMEOUTS:
-            value = attributes.get(member) or config.get(default)
-            if not value:
-                cause = f"DEFAULT_{kind}_TIMEOUT_UNDEFINED"
-                return self._fail("ScheduleActivityTaskFailed", failed, cause)
-            timeouts[member] = value
-        if not self._within_scheduling_rate(task_list):
-            return self._fail(
-                "ScheduleActivityTaskFailed", failed, "ACTIVITY_CREATION_RATE_EXCEEDED"
-            )
-        priority = attributes.get("taskPriority") or config.get("defaultTaskPriority")
+        resolved = self._resolve_activity(attributes)
+        if isinstance(resolved, str):
+            failed = {"activityType": activity_type, "activityId": activity_id}
+            self._fail("ScheduleActivityTaskFailed", failed, resolved)
+            return
+        task_list, timeouts, priority = resolved
         event: dict[str, Any] = {"activityType": activity_type, "activityId": activity_id}
         for member in ("input", "control"):
             if attributes.get(member) is not None:
@@ -192,7 +189,7 @@ class _Applier:
             event["taskPriority"] = priority
         scheduled_id = self._record("ActivityTaskScheduled", event)
         task = ActivityTask(
-            execution=execution,
+            execution=self.execution,
             activity_id=activity_id,
             activity_type=activity_type,
             input=attributes.get("input"),
@@ -204,15 +201,52 @@ class _Applier:
             start_to_close=seconds(timeouts["startToCloseTimeout"]),
             heartbeat=seconds(timeouts["heartbeatTimeout"]),
         )
-        execution.activities[activity_id] = task
-        if task.schedule_to_close is not None:
-            task.schedule_to_close_timer = self.engine.timers.call_later(
-                task.schedule_to_close,
-                self.engine.activity_timed_out,
-                task,
-                "SCHEDULE_TO_CLOSE",
-            )
+        self.execution.activities[activity_id] = task
+        self.engine.activities.arm_schedule_to_close(task)
         self.scheduled.append(task)
+
+    def _resolve_activity(
+        self, attributes: dict[str, Any]
+    ) -> tuple[str, dict[str, str], str | None] | str:
+        """The task list, timeouts and priority of a task to schedule, the decision's or its
+        type's defaults; or the cause of ``ScheduleActivityTaskFailed``. The scheduling rate
+        is checked (and spent) last, once nothing else fails."""
+        activity_type = attributes["activityType"]
+        registered = self.execution.domain.activity_types.get(
+            (activity_type["name"], activity_type["version"])
+        )
+        if registered is None:
+            return "ACTIVITY_TYPE_DOES_NOT_EXIST"
+        cause = self._unschedulable(registered, attributes["activityId"])
+        if cause is not None:
+            return cause
+        config = registered.configuration
+        task_list = (attributes.get("taskList") or config.get("defaultTaskList") or {}).get("name")
+        if not task_list:
+            return "DEFAULT_TASK_LIST_UNDEFINED"
+        timeouts: dict[str, str] = {}
+        for member, default, kind in _ACTIVITY_TIMEOUTS:
+            value = attributes.get(member) or config.get(default)
+            if not value:
+                return f"DEFAULT_{kind}_TIMEOUT_UNDEFINED"
+            timeouts[member] = value
+        if not self._within_scheduling_rate(task_list):
+            return "ACTIVITY_CREATION_RATE_EXCEEDED"
+        return (
+            task_list,
+            timeouts,
+            attributes.get("taskPriority") or config.get("defaultTaskPriority"),
+        )
+
+    def _unschedulable(self, registered: RegisteredType, activity_id: str) -> str | None:
+        """Why no task of the registered type can be scheduled with this id now, or None."""
+        if registered.status != "REGISTERED":
+            return "ACTIVITY_TYPE_DEPRECATED"
+        activities = self.execution.activities
+        if activity_id in activities:
+            return "ACTIVITY_ID_ALREADY_IN_USE"
+        if len(activities) >= MAX_OPEN_ACTIVITIES:
+            return "OPEN_ACTIVITIES_LIMIT_EXCEEDED"
         return None
 
     def _within_scheduling_rate(self, task_list: str) -> bool:

@@ -134,7 +134,8 @@ class ModelValidator:
         self._compiled[shape_name] = checker
         return checker
 
-    def _structure(self, shape_name: str, shape: Mapping[str, Any]) -> Checker:
+    def _members(self, shape_name: str, shape: Mapping[str, Any]) -> dict[str, Checker]:
+        """The checkers of a structure's members, restricted names checked as such."""
         members: dict[str, Checker] = {}
         for member, ref in shape["members"].items():
             target = ref["shape"]
@@ -142,6 +143,10 @@ class ModelValidator:
                 members[member] = self._string(target, self._shapes[target], restricted=True)
             else:
                 members[member] = self._checker(target)
+        return members
+
+    def _structure(self, shape_name: str, shape: Mapping[str, Any]) -> Checker:
+        members = self._members(shape_name, shape)
         required = tuple(shape.get("required", ()))
         # A Decision's attributes member is optional in the model, but SWF checks the one its
         # decisionType needs as if it were an empty structure: its required members are null.

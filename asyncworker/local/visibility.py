@@ -175,6 +175,23 @@ def decision_page(engine: Engine, request: dict[str, Any]) -> dict[str, Any]:
 
 def _filtered(engine: Engine, request: dict[str, Any], *, closed: bool) -> list[Execution]:
     domain = engine.domain(request["domain"])
+    _check_exclusive_filters(request, closed=closed)
+    time_filter, by_close = _time_filter(request, closed=closed)
+    pool: Iterable[Execution]
+    if closed:
+        pool = (e for e in domain.executions.values() if not e.is_open)
+    else:
+        pool = domain.open_executions.values()
+    found = _select(pool, request, time_filter, by_close=by_close)
+    found.sort(
+        key=lambda e: (e.close_timestamp or 0.0) if by_close else e.start_timestamp,
+        reverse=not request.get("reverseOrder"),
+    )
+    return found
+
+
+def _check_exclusive_filters(request: dict[str, Any], *, closed: bool) -> None:
+    """At most one of the execution, type, tag and (closed executions) close status filters."""
     exclusive: list[str] = [
         f for f in ("executionFilter", "typeFilter", "tagFilter") if f in request
     ]
@@ -184,20 +201,30 @@ def _filtered(engine: Engine, request: dict[str, Any], *, closed: bool) -> list[
         raise ValidationException(
             f"{', '.join(exclusive)} are mutually exclusive: specify at most one of them"
         )
-    by_close = False
-    time_filter = request.get("startTimeFilter")
-    if closed:
-        has_start = "startTimeFilter" in request
-        has_close = "closeTimeFilter" in request
-        if has_start == has_close:
-            raise ValidationException("Specify exactly one of startTimeFilter and closeTimeFilter")
-        if has_close:
-            time_filter, by_close = request["closeTimeFilter"], True
-    pool: Iterable[Execution]
-    if closed:
-        pool = (e for e in domain.executions.values() if not e.is_open)
-    else:
-        pool = domain.open_executions.values()
+
+
+def _time_filter(request: dict[str, Any], *, closed: bool) -> tuple[dict[str, Any] | None, bool]:
+    """The time filter and whether it is on close times (closed executions need exactly one
+    of ``startTimeFilter`` and ``closeTimeFilter``)."""
+    if not closed:
+        return request.get("startTimeFilter"), False
+    has_start = "startTimeFilter" in request
+    has_close = "closeTimeFilter" in request
+    if has_start == has_close:
+        raise ValidationException("Specify exactly one of startTimeFilter and closeTimeFilter")
+    if has_close:
+        return request["closeTimeFilter"], True
+    return request["startTimeFilter"], False
+
+
+def _select(
+    pool: Iterable[Execution],
+    request: dict[str, Any],
+    time_filter: dict[str, Any] | None,
+    *,
+    by_close: bool,
+) -> list[Execution]:
+    """The executions of ``pool`` within the time filter that pass the request's filters."""
     workflow_id = (request.get("executionFilter") or {}).get("workflowId")
     type_filter = request.get("typeFilter")
     tag = (request.get("tagFilter") or {}).get("tag")
@@ -220,10 +247,6 @@ def _filtered(engine: Engine, request: dict[str, Any], *, closed: bool) -> list[
         if status is not None and execution.close_status != status:
             continue
         found.append(execution)
-    found.sort(
-        key=lambda e: (e.close_timestamp or 0.0) if by_close else e.start_timestamp,
-        reverse=not request.get("reverseOrder"),
-    )
     return found
 
 
