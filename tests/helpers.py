@@ -1,4 +1,4 @@
-"""Helpers shared by integration and end-to-end tests: a scripted decider and daemon control."""
+"""Helpers shared by the tests: a worker on the in-memory SWF, a scripted decider, daemons."""
 
 from __future__ import annotations
 
@@ -19,7 +19,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import aiohttp
 import anyio
 
+from asyncworker import ActivityRegistry, WorkerSettings
 from asyncworker.swf.admin import register_workflow_type
+from asyncworker.testing import FakeSwf
+from asyncworker.worker import Worker
 
 if TYPE_CHECKING:
     from types_aiobotocore_swf import SWFClient
@@ -33,6 +36,29 @@ CLOSED = {
     "ActivityTaskTimedOut": "timed_out",
     "ActivityTaskCanceled": "canceled",
 }
+
+
+def settings(**overrides: Any) -> WorkerSettings:
+    """Worker settings for the in-memory SWF: no metrics port, small pools, a short drain."""
+    values: dict[str, Any] = {
+        "domain": "test",
+        "metrics_port": None,
+        "pollers": 2,
+        "max_concurrency": 8,
+        "drain_timeout": 1.0,
+        "identity": "unit-test",
+    }
+    values.update(overrides)
+    return WorkerSettings(**values)
+
+
+@asynccontextmanager
+async def running(
+    registry: ActivityRegistry, fake: FakeSwf, **overrides: Any
+) -> AsyncIterator[Worker]:
+    """A worker serving `registry` from `fake`, drained when the block ends."""
+    async with Worker(registry, settings(**overrides), api_factory=fake.factory()) as worker:
+        yield worker
 
 
 def free_port() -> int:
