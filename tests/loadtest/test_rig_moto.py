@@ -11,7 +11,7 @@ import pytest
 from asyncworker.loadtest.rig import RigConfig, run_load
 from asyncworker.loadtest.workload import ActivitySpec, ActivityTimeouts, Workload
 from asyncworker.swf.connect import open_client
-from tests.loadtest.swfhelpers import history_truth, register, scripted_worker
+from tests.helpers.rig import history_truth, register, scripted_worker
 
 if TYPE_CHECKING:
     from types_aiobotocore_swf import SWFClient

@@ -9,11 +9,10 @@ import anyio
 import pytest
 
 from asyncworker.local import EndpointOptions, LocalEndpoint, local_endpoint
-
-from .support import (
+from tests.helpers import RawClient
+from tests.helpers.swf import (
     ACTIVITIES,
     DOMAIN,
-    RawClient,
     decide,
     error_code,
     history,
@@ -21,7 +20,7 @@ from .support import (
     schedule,
     swf_client,
 )
-from .support import start as start_execution
+from tests.helpers.swf import start as start_execution
 
 pytestmark = pytest.mark.anyio
 

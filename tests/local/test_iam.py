@@ -14,8 +14,16 @@ from botocore.exceptions import ClientError
 
 from asyncworker.local import EndpointOptions, local_endpoint
 from asyncworker.local.iam import Policy, PolicyError
-
-from .support import ACTIVITIES, DOMAIN, decide, error_code, register, schedule, start, swf_client
+from tests.helpers.swf import (
+    ACTIVITIES,
+    DOMAIN,
+    decide,
+    error_code,
+    register,
+    schedule,
+    start,
+    swf_client,
+)
 
 pytestmark = pytest.mark.anyio
 

@@ -13,8 +13,8 @@ from click.testing import CliRunner
 
 from asyncworker.local import EndpointOptions, LocalEndpoint, local_endpoint
 from asyncworker.local.cli import command
-
-from .support import DOMAIN, RawClient, endpoint_process, swf_client, wait_until
+from tests.helpers import RawClient, endpoint_process, wait_until
+from tests.helpers.swf import DOMAIN, swf_client
 
 if TYPE_CHECKING:
     from types_aiobotocore_swf import SWFClient

@@ -8,10 +8,9 @@ import anyio
 import pytest
 
 from asyncworker.local import LocalEndpoint
-
-from .support import (
+from tests.helpers import RawClient, wait_until
+from tests.helpers.swf import (
     DOMAIN,
-    RawClient,
     attributes,
     decide,
     error_code,
@@ -19,7 +18,6 @@ from .support import (
     schedule,
     start,
     types_of,
-    wait_until,
 )
 
 if TYPE_CHECKING:

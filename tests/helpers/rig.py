@@ -1,4 +1,4 @@
-"""Helpers of the rig's tests: type registration, a scripted activity worker, history truth."""
+"""The load-test rig's side of SWF: type registration, a scripted activity worker, history truth."""
 
 from __future__ import annotations
 
