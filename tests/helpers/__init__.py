@@ -31,7 +31,7 @@ from tests.helpers.processes import (
     local_endpoint_process,
     threaded_endpoint,
 )
-from tests.helpers.waiting import poll_until, wait_until
+from tests.helpers.waiting import poll_until
 from tests.helpers.worker import running, settings
 
 __all__ = [
@@ -60,5 +60,4 @@ __all__ = [
     "threaded_endpoint",
     "wait_closed",
     "wait_http",
-    "wait_until",
 ]

@@ -8,7 +8,7 @@ import anyio
 import pytest
 
 from asyncworker.local import LocalEndpoint
-from tests.helpers import RawClient, wait_until
+from tests.helpers import RawClient, poll_until
 from tests.helpers.swf import (
     DOMAIN,
     attributes,
@@ -39,7 +39,7 @@ async def wait_for_event(
 
 
 async def wait_for_stats(endpoint: LocalEndpoint, key: str, value: object) -> None:
-    await wait_until(lambda: endpoint.stats()[key] == value)
+    await poll_until(lambda: endpoint.stats()[key] == value, every=0.01)
 
 
 async def _own_lists(swf: SWFClient, workflow_id: str, **settings: Any) -> tuple[str, str]:
