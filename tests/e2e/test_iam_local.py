@@ -22,6 +22,7 @@ from asyncworker.swf.connect import open_client
 from tests.helpers import (
     Daemon,
     Endpoint,
+    aws_credentials,
     cli,
     daemon,
     free_port,
@@ -74,11 +75,7 @@ class Rig:
         args = ["run", APP, "--domain", self.domain, "--task-list", "default", "--pollers", "2"]
         args += ["--endpoint-url", self.endpoint.url, "--region", REGION]
         args += ["--metrics-host", "127.0.0.1", "--metrics-port", str(port)]
-        env = {
-            "AWS_ACCESS_KEY_ID": WORKER_KEY,
-            "AWS_SECRET_ACCESS_KEY": "worker-secret",
-            "ASYNCWORKER_BACKLOG_INTERVAL": "30",
-        }
+        env = {**aws_credentials(WORKER_KEY, "worker-secret"), "ASYNCWORKER_BACKLOG_INTERVAL": "30"}
         with daemon(args, self.tmp_path / "worker.log", env) as running:
             yield running
 

@@ -6,9 +6,11 @@
 - `rig`: the load-test rig's type registration, scripted activity worker and history truth
 - `processes`: the daemon and the local endpoint as subprocesses, the endpoint in a thread
 - `http`: GETs of /metrics and /readyz, bare SWF JSON calls
+- `aws`: dummy AWS credentials, for the session, one test or a daemon's environment
 - `waiting`: bounded waits for state that is only visible by asking
 """
 
+from tests.helpers.aws import aws_credentials, use_aws_credentials
 from tests.helpers.decider import (
     activity_events,
     closed_activities,
@@ -40,6 +42,7 @@ __all__ = [
     "RawClient",
     "ThreadedEndpoint",
     "activity_events",
+    "aws_credentials",
     "cli",
     "closed_activities",
     "daemon",
@@ -58,6 +61,7 @@ __all__ = [
     "settings",
     "sync_call",
     "threaded_endpoint",
+    "use_aws_credentials",
     "wait_closed",
     "wait_http",
 ]

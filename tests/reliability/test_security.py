@@ -8,6 +8,7 @@ import pytest
 
 from asyncworker.swf.admin import ensure_activity_types
 from tests.helpers import (
+    aws_credentials,
     daemon,
     free_port,
     local_endpoint_process,
@@ -38,7 +39,7 @@ async def test_no_token_or_credential_in_logs(domain: str, tmp_path: Path) -> No
         port = free_port()
         args = worker_args(endpoint.url, domain, port, "--task-list", "pathological")
         args[1] = "tests.reliability.pathological:registry"
-        env = {"AWS_ACCESS_KEY_ID": "AKIA" + SECRET, "AWS_SECRET_ACCESS_KEY": SECRET}
+        env = aws_credentials("AKIA" + SECRET, SECRET)
         with daemon([*args, "--log-level", "DEBUG"], tmp_path / "worker.log", env) as worker:
             await wait_http(f"http://127.0.0.1:{port}/readyz", within=30)
             await wait_closed(client, domain, execution, TASKS, within=90)
