@@ -30,7 +30,7 @@ from tests.helpers import (
     local_endpoint_process,
     metric,
     poll_until,
-    schedule,
+    start_activities,
     wait_closed,
     wait_http,
 )
@@ -108,7 +108,7 @@ async def rig(tmp_path: Path, *, without: str | None = None) -> AsyncIterator[Ri
 
 async def test_the_documented_policy_allows_every_call_the_daemon_makes(tmp_path: Path) -> None:
     async with rig(tmp_path) as r:
-        execution = await schedule(r.client, r.domain, ACTIVITIES)
+        execution = await start_activities(r.client, r.domain, ACTIVITIES)
         async with r.worker() as worker:
             await wait_http(r.metrics_url.replace("/metrics", "/readyz"), within=30)
             closed = await wait_closed(r.client, r.domain, execution, len(ACTIVITIES), within=60)
@@ -137,7 +137,7 @@ async def test_without_poll_permission_the_polls_are_refused_and_classified(
     tmp_path: Path,
 ) -> None:
     async with rig(tmp_path, without="swf:PollForActivityTask") as r:
-        await schedule(r.client, r.domain, ACTIVITIES[:1])
+        await start_activities(r.client, r.domain, ACTIVITIES[:1])
         async with r.worker() as worker:
 
             async def refused() -> str | None:
@@ -164,7 +164,7 @@ async def test_without_describe_domain_permission_the_daemon_still_works(tmp_pat
     """The start-up domain check is a courtesy: a policy that does not allow it must not stop
     the worker (it logs that it cannot check, and goes on)."""
     async with rig(tmp_path, without="swf:DescribeDomain") as r:
-        execution = await schedule(r.client, r.domain, ACTIVITIES[:3])
+        execution = await start_activities(r.client, r.domain, ACTIVITIES[:3])
         async with r.worker() as worker:
 
             async def ready() -> bool | None:

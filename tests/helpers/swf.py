@@ -1,16 +1,28 @@
-"""SWF calls for one test domain and types: clients, registration, decisions, history."""
+"""SWF from the test side: clients, registration, a scripted decider, histories.
+
+The local endpoint's tests use one domain and types (`DOMAIN`, `WORKFLOW`, `ACTIVITY`); the
+daemon's tests start `SCRIPTED_WORKFLOW` executions in a domain of their own with
+`start_activities()`. Both decide with `decide()` and build decisions with `schedule()` and
+`decision()`.
+"""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
+import anyio
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 
+from asyncworker.swf.admin import register_workflow_type
+from tests.helpers.waiting import poll_until
+
 if TYPE_CHECKING:
     from types_aiobotocore_swf import SWFClient
+    from types_aiobotocore_swf.type_defs import WorkflowExecutionTypeDef
 
 
 DOMAIN = "test-domain"
@@ -19,6 +31,14 @@ WORKFLOW: Any = {"name": "wf", "version": "1"}
 ACTIVITY: Any = {"name": "act", "version": "1"}
 DECISIONS = "decisions"
 ACTIVITIES = "activities"
+#: The workflow type of `start_activities()`, registered in any domain by `ensure_workflow_type()`.
+SCRIPTED_WORKFLOW: Any = {"name": "asyncworker-test", "version": "1"}
+CLOSED = {
+    "ActivityTaskCompleted": "completed",
+    "ActivityTaskFailed": "failed",
+    "ActivityTaskTimedOut": "timed_out",
+    "ActivityTaskCanceled": "canceled",
+}
 ALL_NONE = {
     "scheduleToStartTimeout": "NONE",
     "scheduleToCloseTimeout": "NONE",
@@ -81,20 +101,30 @@ async def register(client: SWFClient, *, domain: str = DOMAIN, **activity_defaul
         await getattr(client, method)(**params)
 
 
-async def start(client: SWFClient, workflow_id: str, **settings: Any) -> str:
-    """Start an execution of the test workflow type; returns its run id."""
+async def start(
+    client: SWFClient,
+    workflow_id: str,
+    *,
+    domain: str = DOMAIN,
+    workflow: Any = WORKFLOW,
+    **settings: Any,
+) -> str:
+    """Start an execution of `workflow` (the test workflow type) in `domain`; returns its run
+    id."""
     response = await client.start_workflow_execution(
-        domain=DOMAIN, workflowId=workflow_id, workflowType=WORKFLOW, **settings
+        domain=domain, workflowId=workflow_id, workflowType=workflow, **settings
     )
     return response["runId"]
 
 
-def schedule(activity_id: str, **attributes: Any) -> dict[str, Any]:
-    """A ScheduleActivityTask decision for the test activity type."""
+def schedule(
+    activity_id: str, *, activity_type: Any = ACTIVITY, **attributes: Any
+) -> dict[str, Any]:
+    """A ScheduleActivityTask decision for `activity_type` (the test activity type)."""
     return {
         "decisionType": "ScheduleActivityTask",
         "scheduleActivityTaskDecisionAttributes": {
-            "activityType": ACTIVITY,
+            "activityType": activity_type,
             "activityId": activity_id,
             **attributes,
         },
@@ -108,18 +138,109 @@ def decision(decision_type: str, **attributes: Any) -> dict[str, Any]:
 
 
 async def decide(
-    client: SWFClient, decisions: Sequence[dict[str, Any]], *, task_list: str = DECISIONS
+    client: SWFClient,
+    decisions: Sequence[dict[str, Any]],
+    *,
+    domain: str = DOMAIN,
+    task_list: str = DECISIONS,
+    execution: WorkflowExecutionTypeDef | None = None,
+    identity: str = "decider",
+    within: float = 30.0,
 ) -> dict[str, Any]:
-    """Poll one decision task (it must come), answer it with ``decisions``; returns the task."""
-    task = await client.poll_for_decision_task(
-        domain=DOMAIN, taskList={"name": task_list}, identity="decider"
+    """Poll a decision task from `task_list`, answer it with `decisions`; returns the task.
+
+    Without `execution`, the first poll must bring a task. With it, polls go on (bounded by
+    `within`) until that execution's task comes; other executions' tasks (other tests'
+    workflows, their activities closed) are answered with no decisions.
+    """
+
+    async def answer() -> dict[str, Any] | None:
+        task = await client.poll_for_decision_task(
+            domain=domain, taskList={"name": task_list}, identity=identity
+        )
+        if execution is None:
+            assert task.get("taskToken"), "expected a decision task"
+        elif not task.get("taskToken"):
+            return None
+        mine = (
+            execution is None or task["workflowExecution"]["workflowId"] == execution["workflowId"]
+        )
+        await client.respond_decision_task_completed(
+            taskToken=task["taskToken"],
+            decisions=list(decisions) if mine else [],  # type: ignore[arg-type]
+        )
+        return dict(task) if mine else None
+
+    if execution is None:
+        task = await answer()
+        assert task is not None
+        return task
+    with anyio.fail_after(within):
+        while (task := await answer()) is None:
+            pass
+    return task
+
+
+async def ensure_workflow_type(client: SWFClient, domain: str) -> None:
+    await register_workflow_type(
+        client,
+        domain,
+        name=SCRIPTED_WORKFLOW["name"],
+        version=SCRIPTED_WORKFLOW["version"],
+        task_list=DECISIONS,
+        decision_timeout=60,
+        execution_timeout=3600,
     )
-    assert task.get("taskToken"), "expected a decision task"
-    await client.respond_decision_task_completed(
-        taskToken=task["taskToken"],
-        decisions=list(decisions),  # type: ignore[arg-type]
+
+
+async def start_activities(
+    client: SWFClient,
+    domain: str,
+    activities: Sequence[tuple[str, str]],
+    *,
+    task_list: str = "default",
+    start_to_close: str | None = None,
+) -> WorkflowExecutionTypeDef:
+    """Start a `SCRIPTED_WORKFLOW` execution and schedule `(name, input)` activities (version 1)
+    from its first decision task; activity ids are `a0`, `a1`, ... in order."""
+    await ensure_workflow_type(client, domain)
+    workflow_id = f"wf-{uuid.uuid4().hex[:10]}"
+    run_id = await start(
+        client,
+        workflow_id,
+        domain=domain,
+        workflow=SCRIPTED_WORKFLOW,
+        taskList={"name": DECISIONS},
     )
-    return dict(task)
+    execution: WorkflowExecutionTypeDef = {"workflowId": workflow_id, "runId": run_id}
+    timeout = {} if start_to_close is None else {"startToCloseTimeout": start_to_close}
+    decisions = [
+        schedule(
+            f"a{index}",
+            activity_type={"name": name, "version": "1"},
+            input=data,
+            taskList={"name": task_list},
+            **timeout,
+        )
+        for index, (name, data) in enumerate(activities)
+    ]
+    await decide(client, decisions, domain=domain, execution=execution, identity="test-decider")
+    return execution
+
+
+async def request_cancel(
+    client: SWFClient, domain: str, execution: WorkflowExecutionTypeDef, activity_id: str
+) -> None:
+    """The decider asks SWF to cancel activity `activity_id` (RequestCancelActivityTask): a
+    signal makes SWF schedule a decision task, answered with the request."""
+    await client.signal_workflow_execution(
+        domain=domain,
+        workflowId=execution["workflowId"],
+        runId=execution["runId"],
+        signalName="test",
+    )
+    cancel = decision("RequestCancelActivityTask", activityId=activity_id)
+    await decide(client, [cancel], domain=domain, execution=execution, identity="test-decider")
 
 
 async def history(client: SWFClient, workflow_id: str, run_id: str) -> list[dict[str, Any]]:
@@ -145,3 +266,63 @@ def error_code(exc: BaseException) -> str:
     response = getattr(exc, "response", {})
     code: str = response.get("Error", {}).get("Code", "")
     return code
+
+
+async def history_events(
+    client: SWFClient, domain: str, execution: WorkflowExecutionTypeDef
+) -> list[Any]:
+    """The execution's whole history, every page."""
+    events: list[Any] = []
+    kwargs: dict[str, Any] = {"domain": domain, "execution": execution}
+    while True:
+        page = await client.get_workflow_execution_history(**kwargs)
+        events.extend(page["events"])
+        if not page.get("nextPageToken"):
+            return events
+        kwargs["nextPageToken"] = page["nextPageToken"]
+
+
+def activity_events(events: list[Any]) -> dict[str, list[str]]:
+    """activityId → the types of its events in order (ActivityTaskScheduled, ...Started, ...)."""
+    ids: dict[int, str] = {}
+    timeline: dict[str, list[str]] = {}
+    for event in events:
+        kind = event["eventType"]
+        if kind == "ActivityTaskScheduled":
+            activity_id = event["activityTaskScheduledEventAttributes"]["activityId"]
+            ids[event["eventId"]] = activity_id
+            timeline[activity_id] = [kind]
+        elif kind.startswith("ActivityTask") and kind != "ActivityTaskCancelRequested":
+            timeline[ids[attributes(event)["scheduledEventId"]]].append(kind)
+    return timeline
+
+
+async def closed_activities(
+    client: SWFClient, domain: str, execution: WorkflowExecutionTypeDef
+) -> dict[str, tuple[str, dict[str, Any]]]:
+    """activityId → (how it closed, the closing event's attributes), from the full history."""
+    events = await history_events(client, domain, execution)
+    scheduled = {
+        e["eventId"]: e["activityTaskScheduledEventAttributes"]["activityId"]
+        for e in events
+        if e["eventType"] == "ActivityTaskScheduled"
+    }
+    closed: dict[str, tuple[str, dict[str, Any]]] = {}
+    for event in events:
+        kind = CLOSED.get(event["eventType"])
+        if kind is not None:
+            closing = attributes(event)
+            closed[scheduled[closing["scheduledEventId"]]] = (kind, closing)
+    return closed
+
+
+async def wait_closed(
+    client: SWFClient, domain: str, execution: WorkflowExecutionTypeDef, count: int, within: float
+) -> dict[str, tuple[str, dict[str, Any]]]:
+    """Poll the history (bounded in time) until `count` activities have closed."""
+
+    async def probe() -> dict[str, tuple[str, dict[str, Any]]] | None:
+        closed = await closed_activities(client, domain, execution)
+        return closed if len(closed) >= count else None
+
+    return await poll_until(probe, within)

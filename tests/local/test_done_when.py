@@ -14,8 +14,15 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from tests.helpers import endpoint_process
-from tests.helpers.swf import ACTIVITIES, DECISIONS, DOMAIN, WORKFLOW, schedule, type_registrations
+from tests.helpers import (
+    ACTIVITIES,
+    DECISIONS,
+    DOMAIN,
+    WORKFLOW,
+    endpoint_process,
+    schedule,
+    type_registrations,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_swf import SWFClient

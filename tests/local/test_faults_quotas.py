@@ -9,10 +9,10 @@ import anyio
 import pytest
 
 from asyncworker.local import EndpointOptions, LocalEndpoint, local_endpoint
-from tests.helpers import RawClient
-from tests.helpers.swf import (
+from tests.helpers import (
     ACTIVITIES,
     DOMAIN,
+    RawClient,
     decide,
     error_code,
     history,
@@ -20,7 +20,7 @@ from tests.helpers.swf import (
     schedule,
     swf_client,
 )
-from tests.helpers.swf import start as start_execution
+from tests.helpers import start as start_execution
 
 pytestmark = pytest.mark.anyio
 

@@ -14,8 +14,7 @@ from botocore.exceptions import ClientError
 
 from asyncworker.local import EndpointOptions, local_endpoint
 from asyncworker.local.iam import Policy, PolicyError
-from tests.helpers import use_aws_credentials
-from tests.helpers.swf import (
+from tests.helpers import (
     ACTIVITIES,
     DOMAIN,
     decide,
@@ -24,6 +23,7 @@ from tests.helpers.swf import (
     schedule,
     start,
     swf_client,
+    use_aws_credentials,
 )
 
 pytestmark = pytest.mark.anyio

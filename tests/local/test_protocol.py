@@ -13,8 +13,7 @@ from click.testing import CliRunner
 
 from asyncworker.local import EndpointOptions, LocalEndpoint, local_endpoint
 from asyncworker.local.cli import command
-from tests.helpers import RawClient, endpoint_process, poll_until
-from tests.helpers.swf import DOMAIN, swf_client
+from tests.helpers import DOMAIN, RawClient, endpoint_process, poll_until, swf_client
 
 if TYPE_CHECKING:
     from types_aiobotocore_swf import SWFClient

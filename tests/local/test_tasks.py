@@ -8,13 +8,14 @@ import anyio
 import pytest
 
 from asyncworker.local import LocalEndpoint
-from tests.helpers import RawClient, poll_until
-from tests.helpers.swf import (
+from tests.helpers import (
     DOMAIN,
+    RawClient,
     attributes,
     decide,
     error_code,
     history,
+    poll_until,
     schedule,
     start,
     types_of,

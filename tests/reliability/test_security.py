@@ -12,7 +12,7 @@ from tests.helpers import (
     daemon,
     free_port,
     local_endpoint_process,
-    schedule,
+    start_activities,
     wait_closed,
     wait_http,
 )
@@ -35,7 +35,7 @@ async def test_no_token_or_credential_in_logs(domain: str, tmp_path: Path) -> No
         await setup_domain(client, domain)
         await ensure_activity_types(client, domain, pathological.registry)
         work = [("record_token", str(tokens_file))] * TASKS
-        execution = await schedule(client, domain, work, task_list="pathological")
+        execution = await start_activities(client, domain, work, task_list="pathological")
         port = free_port()
         args = worker_args(endpoint.url, domain, port, "--task-list", "pathological")
         args[1] = "tests.reliability.pathological:registry"
