@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterator
 
 import pytest
 from moto.server import ThreadedMotoServer
 
+from tests.helpers.aws import default_aws_environment
+
 # botocore signs every request; the local endpoint and moto accept any credentials.
-os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
-os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
-os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-os.environ.pop("AWS_PROFILE", None)
+default_aws_environment()
 logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto server's per-request lines
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from asyncworker.settings import WorkerSettings
 from asyncworker.testing import FakeSwf
-from tests.unit.conftest import running
+from tests.helpers import running
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()

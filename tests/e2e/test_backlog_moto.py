@@ -11,7 +11,7 @@ from asyncworker.examples.basic import registry
 from asyncworker.swf.admin import AioDomainApi, ensure_activity_types, ensure_domain
 from asyncworker.swf.backlog import BacklogSampler
 from asyncworker.swf.connect import open_client
-from tests.helpers import schedule
+from tests.helpers import start_activities
 
 pytestmark = pytest.mark.anyio
 
@@ -23,7 +23,7 @@ async def test_backlog_sampler_reports_pending_tasks(moto_url: str) -> None:
     ) as client:
         await ensure_domain(client, domain)
         await ensure_activity_types(client, domain, registry)
-        await schedule(client, domain, [("echo", str(i)) for i in range(3)])
+        await start_activities(client, domain, [("echo", str(i)) for i in range(3)])
         sampler = BacklogSampler(AioDomainApi(client, domain), ("default", "other"), interval=0.05)
         async with anyio.create_task_group() as tg:
             tg.start_soon(sampler.run)

@@ -13,7 +13,7 @@ import pytest
 
 from asyncworker.metrics import Metrics
 from asyncworker.swf.connect import open_client
-from tests.helpers import cli, daemon, free_port, http_get, schedule, wait_closed, wait_http
+from tests.helpers import cli, daemon, free_port, http_get, start_activities, wait_closed, wait_http
 
 if TYPE_CHECKING:
     from types_aiobotocore_swf import SWFClient
@@ -73,7 +73,7 @@ async def test_newcomer_scenario(moto_url: str, client: SWFClient, tmp_path: Pat
     activities = [("echo", f"hello {i}") for i in range(30)] + [
         ("fail", f"no {i}") for i in range(3)
     ]
-    execution = await schedule(client, domain, activities)
+    execution = await start_activities(client, domain, activities)
 
     port = free_port()
     args = ["run", app, "--domain", domain, "--task-list", "default", "--endpoint-url", moto_url]

@@ -22,6 +22,7 @@ from asyncworker.swf.connect import open_client
 from tests.helpers import (
     Daemon,
     Endpoint,
+    aws_credentials,
     cli,
     daemon,
     free_port,
@@ -29,7 +30,7 @@ from tests.helpers import (
     local_endpoint_process,
     metric,
     poll_until,
-    schedule,
+    start_activities,
     wait_closed,
     wait_http,
 )
@@ -74,11 +75,7 @@ class Rig:
         args = ["run", APP, "--domain", self.domain, "--task-list", "default", "--pollers", "2"]
         args += ["--endpoint-url", self.endpoint.url, "--region", REGION]
         args += ["--metrics-host", "127.0.0.1", "--metrics-port", str(port)]
-        env = {
-            "AWS_ACCESS_KEY_ID": WORKER_KEY,
-            "AWS_SECRET_ACCESS_KEY": "worker-secret",
-            "ASYNCWORKER_BACKLOG_INTERVAL": "30",
-        }
+        env = {**aws_credentials(WORKER_KEY, "worker-secret"), "ASYNCWORKER_BACKLOG_INTERVAL": "30"}
         with daemon(args, self.tmp_path / "worker.log", env) as running:
             yield running
 
@@ -111,7 +108,7 @@ async def rig(tmp_path: Path, *, without: str | None = None) -> AsyncIterator[Ri
 
 async def test_the_documented_policy_allows_every_call_the_daemon_makes(tmp_path: Path) -> None:
     async with rig(tmp_path) as r:
-        execution = await schedule(r.client, r.domain, ACTIVITIES)
+        execution = await start_activities(r.client, r.domain, ACTIVITIES)
         async with r.worker() as worker:
             await wait_http(r.metrics_url.replace("/metrics", "/readyz"), within=30)
             closed = await wait_closed(r.client, r.domain, execution, len(ACTIVITIES), within=60)
@@ -140,7 +137,7 @@ async def test_without_poll_permission_the_polls_are_refused_and_classified(
     tmp_path: Path,
 ) -> None:
     async with rig(tmp_path, without="swf:PollForActivityTask") as r:
-        await schedule(r.client, r.domain, ACTIVITIES[:1])
+        await start_activities(r.client, r.domain, ACTIVITIES[:1])
         async with r.worker() as worker:
 
             async def refused() -> str | None:
@@ -167,7 +164,7 @@ async def test_without_describe_domain_permission_the_daemon_still_works(tmp_pat
     """The start-up domain check is a courtesy: a policy that does not allow it must not stop
     the worker (it logs that it cannot check, and goes on)."""
     async with rig(tmp_path, without="swf:DescribeDomain") as r:
-        execution = await schedule(r.client, r.domain, ACTIVITIES[:3])
+        execution = await start_activities(r.client, r.domain, ACTIVITIES[:3])
         async with r.worker() as worker:
 
             async def ready() -> bool | None:

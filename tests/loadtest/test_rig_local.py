@@ -15,7 +15,7 @@ from asyncworker.loadtest.workload import ActivitySpec, ActivityTimeouts, Worklo
 from asyncworker.local import EndpointOptions, local_endpoint
 from asyncworker.settings import WorkerSettings
 from asyncworker.swf.connect import open_client
-from tests.loadtest.swfhelpers import history_truth
+from tests.helpers import history_truth
 
 pytestmark = pytest.mark.anyio
 

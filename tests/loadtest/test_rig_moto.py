@@ -11,7 +11,7 @@ import pytest
 from asyncworker.loadtest.rig import RigConfig, run_load
 from asyncworker.loadtest.workload import ActivitySpec, ActivityTimeouts, Workload
 from asyncworker.swf.connect import open_client
-from tests.loadtest.swfhelpers import history_truth, register, scripted_worker
+from tests.helpers import history_truth, register_rig_types, scripted_worker
 
 if TYPE_CHECKING:
     from types_aiobotocore_swf import SWFClient
@@ -26,7 +26,7 @@ async def test_every_activity_lands_in_exactly_one_bucket(
     moto_url: str, moto_client: SWFClient, domain: str
 ) -> None:
     """Completed, failed and timed-out activities agree with the histories SWF kept."""
-    await register(moto_client, domain, ["echo", "fail", "hang"], TASK_LIST)
+    await register_rig_types(moto_client, domain, ["echo", "fail", "hang"], TASK_LIST)
     workload = Workload(
         activities=(
             ActivitySpec("echo", "1", "hi", weight=3),
@@ -80,7 +80,7 @@ async def test_without_workers_everything_scheduled_is_unfinished(
     moto_url: str, moto_client: SWFClient, domain: str
 ) -> None:
     """With no worker and no tail wait, the scheduled activities end up `unfinished`."""
-    await register(moto_client, domain, ["echo"], TASK_LIST)
+    await register_rig_types(moto_client, domain, ["echo"], TASK_LIST)
     workload = Workload((ActivitySpec("echo", "1"),), fan_out=3, task_list=TASK_LIST)
     config = RigConfig(domain, workload, rate=30, count=6, deciders=2, tail_timeout=0.0)
     async with open_client(

@@ -8,8 +8,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from asyncworker.local import EndpointOptions, LocalEndpoint, local_endpoint
-
-from .support import register, swf_client
+from tests.helpers import register, swf_client
 
 if TYPE_CHECKING:
     from types_aiobotocore_swf import SWFClient

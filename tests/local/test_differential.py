@@ -14,8 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from asyncworker.local import LocalEndpoint
-
-from .support import swf_client
+from tests.helpers import swf_client
 
 if TYPE_CHECKING:
     from types_aiobotocore_swf import SWFClient

@@ -14,7 +14,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from .support import (
+from tests.helpers import (
     ACTIVITIES,
     DECISIONS,
     DOMAIN,

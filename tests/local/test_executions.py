@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import pytest
 
-from .support import (
+from tests.helpers import (
     ACTIVITIES,
     ACTIVITY,
     DECISIONS,

@@ -9,8 +9,7 @@ import anyio
 import pytest
 
 from asyncworker.local import EndpointOptions, LocalEndpoint, local_endpoint
-
-from .support import (
+from tests.helpers import (
     ACTIVITIES,
     DOMAIN,
     RawClient,
@@ -21,7 +20,7 @@ from .support import (
     schedule,
     swf_client,
 )
-from .support import start as start_execution
+from tests.helpers import start as start_execution
 
 pytestmark = pytest.mark.anyio
 

@@ -18,15 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from asyncworker.local import EndpointOptions
-
-from .support import (
-    ACTIVITY,
-    DOMAIN,
-    WORKFLOW,
-    ThreadedEndpoint,
-    sync_call,
-    threaded_endpoint,
-)
+from tests.helpers import ACTIVITY, DOMAIN, WORKFLOW, ThreadedEndpoint, sync_call, threaded_endpoint
 
 _MODEL = Loader().load_service_model("swf", "service-2")
 _SHAPES: dict[str, Any] = _MODEL["shapes"]

@@ -14,8 +14,17 @@ from botocore.exceptions import ClientError
 
 from asyncworker.local import EndpointOptions, local_endpoint
 from asyncworker.local.iam import Policy, PolicyError
-
-from .support import ACTIVITIES, DOMAIN, decide, error_code, register, schedule, start, swf_client
+from tests.helpers import (
+    ACTIVITIES,
+    DOMAIN,
+    decide,
+    error_code,
+    register,
+    schedule,
+    start,
+    swf_client,
+    use_aws_credentials,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -194,7 +203,7 @@ async def test_a_principal_policy_applies_to_its_access_key_only(
     async with local_endpoint(options) as endpoint:
         async with swf_client(endpoint.url, REGION) as client:
             await register(client)  # another key: unrestricted
-        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "restricted")
+        use_aws_credentials(monkeypatch, "restricted")
         async with swf_client(endpoint.url, REGION) as client:
             with pytest.raises(ClientError) as raised:
                 await client.describe_domain(name=DOMAIN)

@@ -13,8 +13,7 @@ from click.testing import CliRunner
 
 from asyncworker.local import EndpointOptions, LocalEndpoint, local_endpoint
 from asyncworker.local.cli import command
-
-from .support import DOMAIN, RawClient, endpoint_process, swf_client, wait_until
+from tests.helpers import DOMAIN, RawClient, endpoint_process, poll_until, swf_client
 
 if TYPE_CHECKING:
     from types_aiobotocore_swf import SWFClient
@@ -149,7 +148,7 @@ async def test_stopping_the_endpoint_answers_waiting_polls_empty() -> None:
         with anyio.fail_after(5):
             async with anyio.create_task_group() as group:
                 group.start_soon(poll)
-                await wait_until(lambda: bool(running.stats()["waiting_polls"]))
+                await poll_until(lambda: bool(running.stats()["waiting_polls"]), every=0.01)
                 await running.stop()
     assert answers[0]["startedEventId"] == 0
 

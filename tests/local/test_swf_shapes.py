@@ -7,8 +7,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from asyncworker.local import activities
-
-from .support import (
+from tests.helpers import (
     ACTIVITIES,
     DECISIONS,
     DOMAIN,

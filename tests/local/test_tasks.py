@@ -8,18 +8,17 @@ import anyio
 import pytest
 
 from asyncworker.local import LocalEndpoint
-
-from .support import (
+from tests.helpers import (
     DOMAIN,
     RawClient,
     attributes,
     decide,
     error_code,
     history,
+    poll_until,
     schedule,
     start,
     types_of,
-    wait_until,
 )
 
 if TYPE_CHECKING:
@@ -41,7 +40,7 @@ async def wait_for_event(
 
 
 async def wait_for_stats(endpoint: LocalEndpoint, key: str, value: object) -> None:
-    await wait_until(lambda: endpoint.stats()[key] == value)
+    await poll_until(lambda: endpoint.stats()[key] == value, every=0.01)
 
 
 async def _own_lists(swf: SWFClient, workflow_id: str, **settings: Any) -> tuple[str, str]:

@@ -10,9 +10,8 @@ import pytest
 from asyncworker import ActivityContext, ActivityRegistry
 from asyncworker.examples.basic import registry as examples
 from asyncworker.testing import FakeSwf
-from tests.helpers import http_get
+from tests.helpers import http_get, running
 from tests.ops.promql import metric_names_used
-from tests.unit.conftest import running
 
 pytestmark = pytest.mark.anyio
 

@@ -15,7 +15,7 @@ from tests.helpers import (
     http_get,
     local_endpoint_process,
     metric,
-    schedule,
+    start_activities,
     wait_http,
 )
 from tests.reliability.conftest import client_for, setup_domain, worker_args
@@ -32,7 +32,7 @@ async def test_backpressure_with_slow_responses(domain: str, tmp_path: Path) -> 
         client_for(endpoint.url) as client,
     ):
         await setup_domain(client, domain)
-        execution = await schedule(client, domain, [("echo", str(i)) for i in range(TASKS)])
+        execution = await start_activities(client, domain, [("echo", str(i)) for i in range(TASKS)])
         port = free_port()
         args = worker_args(endpoint.url, domain, port, "--max-concurrency", str(SLOTS),
                            "--pollers", "4", "--response-concurrency", "2")  # fmt: skip

@@ -13,7 +13,7 @@ from tests.helpers import (
     local_endpoint_process,
     metric,
     poll_until,
-    schedule,
+    start_activities,
     wait_closed,
     wait_http,
 )
@@ -32,7 +32,7 @@ async def test_full_collections_run_every_gc_interval(domain: str, tmp_path: Pat
         client_for(endpoint.url) as client,
     ):
         await setup_domain(client, domain)
-        execution = await schedule(client, domain, [("sleep", "2")] * TASKS)
+        execution = await start_activities(client, domain, [("sleep", "2")] * TASKS)
         port = free_port()
         flags = ["--gc-interval", "1", "--max-concurrency", str(TASKS + 100)]
         args = worker_args(endpoint.url, domain, port, *flags)

@@ -16,7 +16,7 @@ from tests.helpers import (
     http_get,
     local_endpoint_process,
     metric,
-    schedule,
+    start_activities,
     wait_closed,
     wait_http,
 )
@@ -33,7 +33,9 @@ async def test_faults_and_quotas_lose_nothing(domain: str, tmp_path: Path) -> No
         async with client_for(endpoint.url) as client:
             await setup_domain(client, domain)
             executions = [
-                await schedule(client, domain, [("echo", f"{w}-{i}") for i in range(PER_WORKFLOW)])
+                await start_activities(
+                    client, domain, [("echo", f"{w}-{i}") for i in range(PER_WORKFLOW)]
+                )
                 for w in range(WORKFLOWS)
             ]
             port = free_port()

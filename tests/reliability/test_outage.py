@@ -15,7 +15,7 @@ from tests.helpers import (
     local_endpoint_process,
     metric,
     poll_until,
-    schedule,
+    start_activities,
     wait_closed,
     wait_http,
 )
@@ -27,7 +27,7 @@ pytestmark = pytest.mark.anyio
 async def run_batch(url: str, domain: str, count: int) -> None:
     async with client_for(url) as client:
         await setup_domain(client, domain)
-        execution = await schedule(client, domain, [("echo", str(i)) for i in range(count)])
+        execution = await start_activities(client, domain, [("echo", str(i)) for i in range(count)])
         await wait_closed(client, domain, execution, count, within=60)
 
 

@@ -18,7 +18,7 @@ from tests.helpers import (
     local_endpoint_process,
     metric,
     poll_until,
-    schedule,
+    start_activities,
     wait_closed,
     wait_http,
 )
@@ -50,7 +50,7 @@ async def test_pathological_handlers(domain: str, tmp_path: Path) -> None:
         await ensure_activity_types(client, domain, pathological.registry)
         work = [(name, "1.5" if name == "block_loop" else "") for name in EXPECTED]
         work.append(("huge_error", ""))
-        execution = await schedule(client, domain, work, task_list="pathological")
+        execution = await start_activities(client, domain, work, task_list="pathological")
         port = free_port()
         app = "tests.reliability.pathological:registry"
         args = worker_args(endpoint.url, domain, port, "--task-list", "pathological")
@@ -63,7 +63,7 @@ async def test_pathological_handlers(domain: str, tmp_path: Path) -> None:
             assert status == 503, health  # the loop was blocked for 1.5 s moments ago
             assert '"event_loop_responsive": false' in health
             _, text = await http_get(f"{base}/metrics")
-            stuck = await schedule(
+            stuck = await start_activities(
                 client, domain, [("ignore_cancel", "300")], task_list="pathological"
             )
 

@@ -8,10 +8,11 @@ import pytest
 
 from asyncworker.swf.admin import ensure_activity_types
 from tests.helpers import (
+    aws_credentials,
     daemon,
     free_port,
     local_endpoint_process,
-    schedule,
+    start_activities,
     wait_closed,
     wait_http,
 )
@@ -34,11 +35,11 @@ async def test_no_token_or_credential_in_logs(domain: str, tmp_path: Path) -> No
         await setup_domain(client, domain)
         await ensure_activity_types(client, domain, pathological.registry)
         work = [("record_token", str(tokens_file))] * TASKS
-        execution = await schedule(client, domain, work, task_list="pathological")
+        execution = await start_activities(client, domain, work, task_list="pathological")
         port = free_port()
         args = worker_args(endpoint.url, domain, port, "--task-list", "pathological")
         args[1] = "tests.reliability.pathological:registry"
-        env = {"AWS_ACCESS_KEY_ID": "AKIA" + SECRET, "AWS_SECRET_ACCESS_KEY": SECRET}
+        env = aws_credentials("AKIA" + SECRET, SECRET)
         with daemon([*args, "--log-level", "DEBUG"], tmp_path / "worker.log", env) as worker:
             await wait_http(f"http://127.0.0.1:{port}/readyz", within=30)
             await wait_closed(client, domain, execution, TASKS, within=90)

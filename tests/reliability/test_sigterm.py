@@ -16,7 +16,7 @@ from tests.helpers import (
     history_events,
     local_endpoint_process,
     poll_until,
-    schedule,
+    start_activities,
     wait_closed,
     wait_http,
 )
@@ -37,7 +37,7 @@ async def test_sigterm_under_load(domain: str, tmp_path: Path, seed: int) -> Non
     async with local_endpoint_process("--poll-timeout", str(POLL_TIMEOUT), log=log) as endpoint:
         async with client_for(endpoint.url) as client:
             await setup_domain(client, domain)
-            execution = await schedule(client, domain, work)
+            execution = await start_activities(client, domain, work)
             port = free_port()
             args = worker_args(endpoint.url, domain, port, "--max-concurrency", "40",
                                "--drain-timeout", str(DRAIN_TIMEOUT))  # fmt: skip

@@ -11,7 +11,7 @@ import pytest
 from asyncworker import ActivityCanceled, ActivityContext, ActivityRegistry
 from asyncworker import worker as worker_module
 from asyncworker.testing import FakeSwf
-from tests.unit.conftest import running
+from tests.helpers import running
 
 pytestmark = pytest.mark.anyio
 

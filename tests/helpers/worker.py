@@ -1,10 +1,10 @@
+"""A worker on the in-memory SWF: its settings, and one running for a block."""
+
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
-
-import pytest
 
 from asyncworker import ActivityRegistry, WorkerSettings
 from asyncworker.testing import FakeSwf
@@ -12,6 +12,7 @@ from asyncworker.worker import Worker
 
 
 def settings(**overrides: Any) -> WorkerSettings:
+    """Worker settings for the in-memory SWF: no metrics port, small pools, a short drain."""
     values: dict[str, Any] = {
         "domain": "test",
         "metrics_port": None,
@@ -28,10 +29,6 @@ def settings(**overrides: Any) -> WorkerSettings:
 async def running(
     registry: ActivityRegistry, fake: FakeSwf, **overrides: Any
 ) -> AsyncIterator[Worker]:
+    """A worker serving `registry` from `fake`, drained when the block ends."""
     async with Worker(registry, settings(**overrides), api_factory=fake.factory()) as worker:
         yield worker
-
-
-@pytest.fixture
-def fake() -> FakeSwf:
-    return FakeSwf()

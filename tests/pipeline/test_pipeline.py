@@ -11,8 +11,7 @@ from asyncworker import ActivityContext, ActivityRegistry
 from asyncworker.errors import ClientFault, NetworkFault, ServerFault, ThrottledFault
 from asyncworker.examples.basic import registry as examples
 from asyncworker.testing import FakeSwf
-from tests.helpers import poll_until
-from tests.unit.conftest import running
+from tests.helpers import poll_until, running
 
 pytestmark = pytest.mark.anyio
 

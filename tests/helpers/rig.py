@@ -1,4 +1,4 @@
-"""Helpers of the rig's tests: type registration, a scripted activity worker, history truth."""
+"""The load-test rig's side of SWF: type registration, a scripted activity worker, history truth."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from asyncworker.loadtest import rig
+from tests.helpers.swf import CLOSED
 
 if TYPE_CHECKING:
     from types_aiobotocore_swf import SWFClient
@@ -17,16 +18,12 @@ if TYPE_CHECKING:
         WorkflowExecutionTypeDef,
     )
 
-CLOSING = {
-    "ActivityTaskCompleted": "completed",
-    "ActivityTaskFailed": "failed",
-    "ActivityTaskTimedOut": "timed_out",
-    "ActivityTaskCanceled": "canceled",
-    "ScheduleActivityTaskFailed": "failed",
-}
+CLOSING = {**CLOSED, "ScheduleActivityTaskFailed": "failed"}
 
 
-async def register(client: SWFClient, domain: str, names: list[str], task_list: str) -> None:
+async def register_rig_types(
+    client: SWFClient, domain: str, names: list[str], task_list: str
+) -> None:
     """The domain, the rig's workflow type, and `names` as version-1 activity types."""
     await rig.setup(client, domain, None)
     for name in names:

@@ -12,7 +12,7 @@ from asyncworker import JSON, ActivityContext, ActivityFailed, ActivityRegistry
 from asyncworker.codec import MAX_DATA, MAX_REASON, utf16_length
 from asyncworker.examples.basic import registry as examples
 from asyncworker.testing import FakeSwf
-from tests.unit.conftest import running
+from tests.helpers import running
 
 pytestmark = pytest.mark.anyio
 

@@ -9,7 +9,7 @@ from asyncworker import ActivityRegistry, Worker
 from asyncworker.errors import NetworkFault, OperationNotPermittedFault
 from asyncworker.swf.api import DESCRIBE_DOMAIN, POLL
 from asyncworker.testing import FakeSwf
-from tests.unit.conftest import running, settings
+from tests.helpers import running, settings
 
 pytestmark = pytest.mark.anyio
 

@@ -19,7 +19,7 @@ from tests.helpers import (
     history_events,
     poll_until,
     request_cancel,
-    schedule,
+    start_activities,
     wait_closed,
 )
 
@@ -86,7 +86,7 @@ def count(worker: Worker, name: str, **labels: str) -> float:
 
 async def test_a_deciders_cancel_request_reaches_the_handler() -> None:
     async with stack() as (_, client, worker):
-        execution = await schedule(client, DOMAIN, [("beating", "")])
+        execution = await start_activities(client, DOMAIN, [("beating", "")])
 
         async def started() -> bool | None:
             timeline = activity_events(await history_events(client, DOMAIN, execution))["a0"]
@@ -103,7 +103,7 @@ async def test_a_deciders_cancel_request_reaches_the_handler() -> None:
 
 async def test_start_to_close_timeout_is_enforced_locally_and_never_answered() -> None:
     async with stack() as (_, client, worker):
-        execution = await schedule(client, DOMAIN, [("overrun", "")])
+        execution = await start_activities(client, DOMAIN, [("overrun", "")])
         closed = await wait_closed(client, DOMAIN, execution, 1, within=10)
 
         async def counted() -> bool | None:
@@ -123,7 +123,7 @@ async def test_start_to_close_timeout_is_enforced_locally_and_never_answered() -
 
 async def test_auto_heartbeats_keep_a_quiet_handler_alive() -> None:
     async with stack() as (_, client, worker):
-        execution = await schedule(client, DOMAIN, [("quiet", "")])
+        execution = await start_activities(client, DOMAIN, [("quiet", "")])
         closed = await wait_closed(client, DOMAIN, execution, 1, within=15)
     assert closed["a0"][0] == "completed"
     assert closed["a0"][1]["result"] == "kept alive"
@@ -138,7 +138,7 @@ async def test_drain_runs_what_in_flight_polls_bring() -> None:
 
         await poll_until(polling, within=10)
         worker.drain()  # both polls are in flight at the endpoint
-        execution = await schedule(client, DOMAIN, [("echo", "after drain began")])
+        execution = await start_activities(client, DOMAIN, [("echo", "after drain began")])
         closed = await wait_closed(client, DOMAIN, execution, 1, within=10)
         await worker.drained.wait()
         stats = endpoint.stats()

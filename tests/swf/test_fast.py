@@ -29,6 +29,7 @@ from asyncworker.swf.api import ActivityApi
 from asyncworker.swf.connect import open_client
 from asyncworker.swf.fast import FastActivityApi
 from asyncworker.swf.plain import AioActivityApi
+from tests.helpers import use_aws_credentials
 
 if TYPE_CHECKING:
     from types_aiobotocore_swf import SWFClient
@@ -143,9 +144,7 @@ async def client(url: str) -> AsyncIterator[SWFClient]:
 
 @pytest.mark.parametrize("name", list(CALLS))
 async def test_same_request_on_the_wire(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDTEST")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret-test")
-    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    use_aws_credentials(monkeypatch, "AKIDTEST", "secret-test")
     async with recorder() as rec, client(rec.url) as swf:
         rec.answers["PollForActivityTask"] = (200, TASK)
         rec.answers["RecordActivityTaskHeartbeat"] = (200, {"cancelRequested": True})
@@ -166,9 +165,7 @@ async def test_same_request_on_the_wire(name: str, monkeypatch: pytest.MonkeyPat
 
 
 async def test_session_token_is_sent_and_signed(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDTEMP")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret-temp")
-    monkeypatch.setenv("AWS_SESSION_TOKEN", "session-token")
+    use_aws_credentials(monkeypatch, "AKIDTEMP", "secret-temp", "session-token")
     async with recorder() as rec, client(rec.url) as swf:
         await AioActivityApi(swf, "d", "w").complete("t", "r")
         await (await FastActivityApi.create(swf, "d", "w")).complete("t", "r")

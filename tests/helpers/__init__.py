@@ -1,0 +1,109 @@
+"""The tests' one helpers package, by concern; everything tests import is re-exported here.
+
+- `worker`: a worker on the in-memory SWF (`settings`, `running`)
+- `swf`: SWF from the test side: clients, registration, a scripted decider, histories
+- `rig`: the load-test rig's type registration, scripted activity worker and history truth
+- `processes`: the daemon and the local endpoint as subprocesses, the endpoint in a thread
+- `http`: GETs of /metrics and /readyz, bare SWF JSON calls
+- `aws`: dummy AWS credentials, for the session, one test or a daemon's environment
+- `waiting`: bounded waits for state that is only visible by asking
+"""
+
+from tests.helpers.aws import aws_credentials, use_aws_credentials
+from tests.helpers.http import RawClient, http_get, metric, sync_call, wait_http
+from tests.helpers.processes import (
+    Daemon,
+    Endpoint,
+    ThreadedEndpoint,
+    cli,
+    daemon,
+    endpoint_process,
+    free_port,
+    local_endpoint_process,
+    threaded_endpoint,
+)
+from tests.helpers.rig import CLOSING, history_truth, register_rig_types, scripted_worker
+from tests.helpers.swf import (
+    ACTIVITIES,
+    ACTIVITY,
+    ALL_NONE,
+    CLOSED,
+    DECISIONS,
+    DOMAIN,
+    SCRIPTED_WORKFLOW,
+    WORKFLOW,
+    activity_events,
+    attributes,
+    closed_activities,
+    decide,
+    decision,
+    ensure_workflow_type,
+    error_code,
+    error_message,
+    history,
+    history_events,
+    register,
+    request_cancel,
+    schedule,
+    start,
+    start_activities,
+    swf_client,
+    type_registrations,
+    types_of,
+    wait_closed,
+)
+from tests.helpers.waiting import poll_until
+from tests.helpers.worker import running, settings
+
+__all__ = [
+    "ACTIVITIES",
+    "ACTIVITY",
+    "ALL_NONE",
+    "CLOSED",
+    "CLOSING",
+    "DECISIONS",
+    "DOMAIN",
+    "SCRIPTED_WORKFLOW",
+    "WORKFLOW",
+    "Daemon",
+    "Endpoint",
+    "RawClient",
+    "ThreadedEndpoint",
+    "activity_events",
+    "attributes",
+    "aws_credentials",
+    "cli",
+    "closed_activities",
+    "daemon",
+    "decide",
+    "decision",
+    "endpoint_process",
+    "ensure_workflow_type",
+    "error_code",
+    "error_message",
+    "free_port",
+    "history",
+    "history_events",
+    "history_truth",
+    "http_get",
+    "local_endpoint_process",
+    "metric",
+    "poll_until",
+    "register",
+    "register_rig_types",
+    "request_cancel",
+    "running",
+    "schedule",
+    "scripted_worker",
+    "settings",
+    "start",
+    "start_activities",
+    "swf_client",
+    "sync_call",
+    "threaded_endpoint",
+    "type_registrations",
+    "types_of",
+    "use_aws_credentials",
+    "wait_closed",
+    "wait_http",
+]

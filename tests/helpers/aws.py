@@ -1,0 +1,45 @@
+"""Dummy AWS credentials: the local endpoint and moto accept any, botocore signs with them."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+REGION = "us-east-1"
+
+
+def aws_credentials(
+    access_key: str = "testing",
+    secret_key: str | None = "testing",
+    session_token: str | None = None,
+) -> dict[str, str]:
+    """The environment variables botocore reads credentials from (None: not set)."""
+    values = {
+        "AWS_ACCESS_KEY_ID": access_key,
+        "AWS_SECRET_ACCESS_KEY": secret_key,
+        "AWS_SESSION_TOKEN": session_token,
+    }
+    return {name: value for name, value in values.items() if value is not None}
+
+
+def default_aws_environment() -> None:
+    """For the whole session: dummy credentials and a region unless the environment has its
+    own, and no profile (it could name real credentials)."""
+    for name, value in {**aws_credentials(), "AWS_DEFAULT_REGION": REGION}.items():
+        os.environ.setdefault(name, value)
+    os.environ.pop("AWS_PROFILE", None)
+
+
+def use_aws_credentials(
+    monkeypatch: pytest.MonkeyPatch,
+    access_key: str,
+    secret_key: str | None = None,
+    session_token: str | None = None,
+) -> None:
+    """For one test: sign with `access_key` (and `secret_key`, if given; else the session's),
+    with `session_token` or none."""
+    for name, value in aws_credentials(access_key, secret_key, session_token).items():
+        monkeypatch.setenv(name, value)
+    if session_token is None:
+        monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
