@@ -131,12 +131,14 @@ def markdown(scenarios: list[Scenario], info: dict[str, Any]) -> str:
         "| " + " | ".join(HEADER) + " |",
         "|" + "---|" * len(HEADER),
     ]
-    for scenario in scenarios:
-        for row in scenario.rows:
-            lines.append("| " + " | ".join(row.cells()) + " |")
-    for scenario in scenarios:
-        if scenario.error:
-            lines.append(f"\n{scenario.name}: did not run: {scenario.error}")
+    lines.extend(
+        "| " + " | ".join(row.cells()) + " |" for scenario in scenarios for row in scenario.rows
+    )
+    lines.extend(
+        f"\n{scenario.name}: did not run: {scenario.error}"
+        for scenario in scenarios
+        if scenario.error
+    )
     return "\n".join(lines) + "\n"
 
 

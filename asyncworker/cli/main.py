@@ -122,8 +122,8 @@ async def _register(
                 raise ConfigError(
                     f"domain {settings.domain!r} is not registered (add --create-domain)"
                 )
-            for name in await ensure_activity_types(client, settings.domain, registry):
-                lines.append(f"registered activity type {name}")
+            created = await ensure_activity_types(client, settings.domain, registry)
+            lines.extend(f"registered activity type {name}" for name in created)
         except SwfFault as fault:
             raise ConfigError(f"registration failed: {fault}") from None
     already = len(registry) - sum(line.startswith("registered activity") for line in lines)

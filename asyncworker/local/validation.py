@@ -160,9 +160,11 @@ class ModelValidator:
                 member_check = members.get(key)
                 if member_check is not None and item is not None:
                     member_check(item, prefix + key, errors)
-            for key in required:
-                if value.get(key) is None:
-                    errors.append(_violation(None, prefix + key, "not be null"))
+            errors.extend(
+                _violation(None, prefix + key, "not be null")
+                for key in required
+                if value.get(key) is None
+            )
             if is_decision and isinstance(value.get("decisionType"), str):
                 kind: str = value["decisionType"]
                 member = kind[:1].lower() + kind[1:] + "DecisionAttributes"

@@ -44,7 +44,7 @@ _NETWORK_ERRORS = (
 T = TypeVar("T")
 
 
-def classify(operation: str, exc: BaseException) -> SwfFault | None:
+def classify(operation: str, exc: BaseException) -> SwfFault | None:  # noqa: C901 (one flat table)
     """Return the typed fault for an error of an SWF call, or None when it is not one (a bug)."""
     if isinstance(exc, SwfFault):
         return exc

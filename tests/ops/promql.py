@@ -100,14 +100,14 @@ def dashboard_expressions() -> list[Expression]:
         if variable["type"] == "query"
         for query in [variable["query"]["query"]]
     ]
-    for panel in _all_panels(model["panels"]):
-        for target in panel.get("targets", []):
-            found.append(
-                Expression(
-                    f"dashboard panel {panel['title']!r} target {target['refId']}",
-                    grafana_to_promql(target["expr"]),
-                )
-            )
+    found.extend(
+        Expression(
+            f"dashboard panel {panel['title']!r} target {target['refId']}",
+            grafana_to_promql(target["expr"]),
+        )
+        for panel in _all_panels(model["panels"])
+        for target in panel.get("targets", [])
+    )
     return found
 
 
