@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -53,14 +54,17 @@ async def scripted_worker(
                 continue
             name = task["activityType"]["name"]
             answered[name] += 1
-            if name == "echo":
-                await client.respond_activity_task_completed(
-                    taskToken=task["taskToken"], result=task.get("input", "")
-                )
-            elif name == "fail":
-                await client.respond_activity_task_failed(
-                    taskToken=task["taskToken"], reason="scripted failure"
-                )
+            # On a loaded machine a task may time out (heartbeat timeout) before its answer:
+            # SWF then refuses the answer, and the task is counted timed out.
+            with contextlib.suppress(client.exceptions.UnknownResourceFault):
+                if name == "echo":
+                    await client.respond_activity_task_completed(
+                        taskToken=task["taskToken"], result=task.get("input", "")
+                    )
+                elif name == "fail":
+                    await client.respond_activity_task_failed(
+                        taskToken=task["taskToken"], reason="scripted failure"
+                    )
 
     async with anyio.create_task_group() as tg:
         for _ in range(pollers):
