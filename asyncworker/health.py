@@ -8,7 +8,6 @@ gets no answer, and afterwards as lag in `asyncworker_event_loop_lag_seconds` an
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import anyio
@@ -17,10 +16,11 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from asyncworker.errors import ConfigError
-from asyncworker.metrics import Metrics
 
 if TYPE_CHECKING:
-    pass
+    from collections.abc import Callable
+
+    from asyncworker.metrics import Metrics
 
 log = structlog.get_logger(__name__)
 

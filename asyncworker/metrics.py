@@ -14,7 +14,6 @@ Labels never carry task tokens, workflow ids or activity ids; `activity_type` is
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
@@ -27,6 +26,8 @@ from asyncworker.pipeline.flow import OutcomeKind
 from asyncworker.swf.api import CANCEL, COMPLETE, FAIL, HEARTBEAT, OPERATIONS, POLL, ActivityApi
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Iterable, Mapping
+
     from asyncworker.worker import WorkerStatistics
 
 T = TypeVar("T")

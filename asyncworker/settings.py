@@ -12,10 +12,9 @@ import math
 import os
 import socket
 import tomllib
-from collections.abc import Mapping
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator
@@ -29,6 +28,9 @@ from pydantic_settings import (
 
 from asyncworker.errors import ConfigError
 from asyncworker.names import name_problem
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 ENV_PREFIX = "ASYNCWORKER_"
 CONFIG_ENV = "ASYNCWORKER_CONFIG"

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import itertools
 from collections import defaultdict, deque
-from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
 from asyncworker.errors import UnknownResourceFault
-from asyncworker.settings import WorkerSettings
 from asyncworker.swf.api import COUNT_PENDING, DESCRIBE_DOMAIN, Apis
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from asyncworker.settings import WorkerSettings
 
 
 @dataclass

@@ -15,13 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
-from types import TracebackType
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import anyio
 import structlog
 
-from asyncworker.activity import ActivityRegistry
 from asyncworker.errors import ConfigError, OperationNotPermittedFault, SwfFault
 from asyncworker.health import HttpService, LoopMonitor
 from asyncworker.metrics import Metrics
@@ -35,6 +33,11 @@ from asyncworker.swf.api import Apis, DomainApi
 from asyncworker.swf.backlog import BacklogSampler
 from asyncworker.swf.connect import open_activity_apis
 from asyncworker.swf.faults import retry_delay
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from asyncworker.activity import ActivityRegistry
 
 log = structlog.get_logger(__name__)
 

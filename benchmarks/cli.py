@@ -18,12 +18,15 @@ import subprocess
 import sys
 import time
 import traceback
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from benchmarks import harness, scale, scenarios, soak
 from benchmarks.core import Context, Row, Scenario, machine, markdown, write_results
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

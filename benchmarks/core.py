@@ -13,10 +13,12 @@ import os
 import platform
 import subprocess
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from benchmarks.harness import ROOT, can_pin
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 @dataclass

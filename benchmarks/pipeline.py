@@ -15,9 +15,8 @@ import argparse
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
@@ -26,6 +25,9 @@ from asyncworker.examples.basic import registry
 from asyncworker.settings import WorkerSettings
 from asyncworker.swf.api import Apis
 from asyncworker.worker import Worker
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
 
 POLLERS = 16
 

@@ -13,10 +13,12 @@ import re
 import shutil
 import subprocess
 from collections import Counter
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from benchmarks.harness import tool
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 RATE = 200
 """Samples per second."""

@@ -16,11 +16,13 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from benchmarks import harness
-from benchmarks.core import Context
 from benchmarks.preload import ECHO, ActivityKind, preload
+
+if TYPE_CHECKING:
+    from benchmarks.core import Context
 
 DOMAIN = "bench"
 TASK_LIST = "default"

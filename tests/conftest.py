@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 from moto.server import ThreadedMotoServer
 
 from tests.helpers.aws import default_aws_environment
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 # botocore signs every request; the local endpoint and moto accept any credentials.
 default_aws_environment()

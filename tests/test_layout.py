@@ -12,12 +12,15 @@ from __future__ import annotations
 import ast
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 import asyncworker
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 PACKAGE = Path(asyncworker.__file__).parent
 

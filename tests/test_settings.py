@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -11,6 +11,9 @@ from hypothesis import strategies as st
 from asyncworker.activity import ActivityRegistry
 from asyncworker.errors import ConfigError
 from asyncworker.settings import WorkerSettings, load_settings
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 @pytest.fixture(autouse=True)

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import importlib
 import sys
-from collections.abc import Awaitable, Callable
-from typing import Any, ClassVar, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, TypeVar
 
 import anyio
 import click
@@ -20,10 +19,14 @@ from asyncworker.daemon.logs import configure_logging
 from asyncworker.daemon.run import run_daemon
 from asyncworker.errors import ConfigError, SwfFault
 from asyncworker.metrics import package_version
-from asyncworker.settings import WorkerSettings
 from asyncworker.swf.admin import domain_exists, ensure_activity_types, ensure_domain
 from asyncworker.swf.connect import RESPONSE_READ_TIMEOUT, open_client
 from asyncworker.worker import Worker
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from asyncworker.settings import WorkerSettings
 
 T = TypeVar("T")
 EXIT_USAGE = 2

@@ -22,11 +22,14 @@ import gc
 import math
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 import anyio
 import anyio.abc
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable
 
 VALVE = 1000
 """The oldest generation's threshold while the policy holds: CPython still runs a full

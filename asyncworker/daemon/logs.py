@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import MutableMapping
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import structlog
 
 from asyncworker.pipeline.flow import redact
+
+if TYPE_CHECKING:
+    from collections.abc import MutableMapping
 
 _TOKEN_KEYS = frozenset({"task_token", "taskToken", "token"})
 

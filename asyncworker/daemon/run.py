@@ -9,13 +9,16 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from typing import TYPE_CHECKING
 
 import anyio
 import structlog
 
 from asyncworker.daemon import gcpolicy
 from asyncworker.daemon.systemd import SystemdNotifier
-from asyncworker.worker import Worker
+
+if TYPE_CHECKING:
+    from asyncworker.worker import Worker
 
 log = structlog.get_logger(__name__)
 

@@ -18,10 +18,12 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import anyio
-from anyio.abc import TaskStatus
+
+if TYPE_CHECKING:
+    from anyio.abc import TaskStatus
 
 __all__ = ["SystemdNotifier"]
 

@@ -7,13 +7,15 @@ exponential backoff until a deadline, and raise everything else at once.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import anyio
 
 from asyncworker.errors import SwfFault
 from asyncworker.swf.faults import Backoff, retry_delay, translated
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
 
 T = TypeVar("T")
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any, Literal, NoReturn
+from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 import anyio
 import click
@@ -20,12 +20,14 @@ from rich.console import Console
 from asyncworker.cli.options import settings_from_options, worker_options
 from asyncworker.daemon.logs import configure_logging
 from asyncworker.errors import ConfigError, SwfFault
-from asyncworker.loadtest.measure import RunResult
 from asyncworker.loadtest.report import threshold_misses
 from asyncworker.loadtest.rig import DEFAULT_DOMAIN, RigConfig, RigError
 from asyncworker.loadtest.session import Session, run_session
 from asyncworker.loadtest.workload import ActivitySpec, ActivityTimeouts, PlanError, Workload
 from asyncworker.settings import CONFIG_ENV, WorkerSettings, env_for
+
+if TYPE_CHECKING:
+    from asyncworker.loadtest.measure import RunResult
 
 EXIT_THRESHOLD = 1
 EXIT_ERROR = 2

@@ -19,14 +19,12 @@ decision it depends on, so a failed RespondDecisionTaskCompleted is simply decid
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 
 import anyio
 import structlog
-from anyio.abc import TaskStatus
 
 from asyncworker.errors import SwfFault, UnknownResourceFault
 from asyncworker.loadtest.calls import RIG_BACKOFF, call, call_with_retries
@@ -35,6 +33,9 @@ from asyncworker.loadtest.workload import PlanError, WorkflowPlan
 from asyncworker.swf.faults import retry_delay
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from anyio.abc import TaskStatus
     from types_aiobotocore_swf import SWFClient
     from types_aiobotocore_swf.type_defs import DecisionTypeDef
 

@@ -15,11 +15,14 @@ counted apart as `schedule_failed`. Latencies are recorded for activities a work
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 import anyio
 from hdrh.histogram import HdrHistogram
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 LATENCIES = ("schedule_to_start", "start_to_close", "schedule_to_close")
 """The three latencies measured per activity, in the order they are reported."""

@@ -12,11 +12,8 @@ import csv
 import json
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from pathlib import Path
-from types import TracebackType
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
@@ -29,6 +26,12 @@ from asyncworker.loadtest.measure import (
     LatencyHistogram,
     RunResult,
 )
+
+if TYPE_CHECKING:
+    from pathlib import Path
+    from types import TracebackType
+
+    from rich.console import Console
 
 LAG_WARNING_S = 0.1
 """Generator lag (p99) above which the final report warns that arrivals went out late."""

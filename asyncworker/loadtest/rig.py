@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Literal
@@ -24,16 +23,18 @@ from asyncworker.loadtest.decider import Decider
 from asyncworker.loadtest.measure import Measurements, RunResult
 from asyncworker.loadtest.report import Progress, ProgressView
 from asyncworker.loadtest.starter import Starter, StarterConfig, StartError
-from asyncworker.loadtest.workload import Workload
 from asyncworker.settings import default_identity
 from asyncworker.swf import admin
 from asyncworker.swf.connect import POLL_READ_TIMEOUT, open_client
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Iterable
+
     from types_aiobotocore_swf import SWFClient
     from types_aiobotocore_swf.type_defs import ActivityTypeTypeDef, WorkflowTypeTypeDef
 
     from asyncworker.activity import ActivityRegistry
+    from asyncworker.loadtest.workload import Workload
 
 WORKFLOW_NAME = "asyncworker-loadtest"
 WORKFLOW_VERSION = "1"

@@ -9,22 +9,26 @@ in-flight polls return at the endpoint's poll timeout, which is short for the lo
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, replace
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-from rich.console import Console
-
-from asyncworker.activity import ActivityRegistry
 from asyncworker.daemon import gcpolicy
-from asyncworker.loadtest.measure import RunResult
 from asyncworker.loadtest.report import print_final, progress_view, write_csv, write_json
 from asyncworker.loadtest.rig import RigConfig, preflight, run_rig, setup, workload_types
 from asyncworker.local import EndpointOptions, local_endpoint
 from asyncworker.settings import DEFAULT_GC_INTERVAL, WorkerSettings
 from asyncworker.swf.connect import open_client
 from asyncworker.worker import Worker
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+    from pathlib import Path
+
+    from rich.console import Console
+
+    from asyncworker.activity import ActivityRegistry
+    from asyncworker.loadtest.measure import RunResult
 
 LOCAL_REGION = "us-east-1"
 """Signing region for the embedded endpoint when none is configured (any region will do)."""

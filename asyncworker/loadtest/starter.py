@@ -14,21 +14,23 @@ from __future__ import annotations
 import itertools
 import math
 import random
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 import anyio
 import structlog
-from anyio.abc import ObjectReceiveStream
 
 from asyncworker.errors import AlreadyExistsFault, SwfFault
 from asyncworker.loadtest.calls import call_with_retries
-from asyncworker.loadtest.measure import Measurements
-from asyncworker.loadtest.workload import WorkflowPlan, Workload
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from anyio.abc import ObjectReceiveStream
     from types_aiobotocore_swf import SWFClient
+
+    from asyncworker.loadtest.measure import Measurements
+    from asyncworker.loadtest.workload import WorkflowPlan, Workload
 
 log = structlog.get_logger(__name__)
 

@@ -8,11 +8,13 @@ any decider poller can handle any decision task, and a history explains itself w
 from __future__ import annotations
 
 import json
-import random
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import random
+    from collections.abc import Sequence
 
 MAX_INPUT_CHARS = 32_768
 """SWF's limit on a workflow's (and an activity's) input."""

@@ -13,15 +13,18 @@ scheduling the decision task that follows a close are the engine's.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from .errors import ThrottlingException
 from .executions import now_timestamp, record
-from .model import ActivityTask, Domain
 from .quotas import EXECUTION_HEARTBEATS, BucketSpec, Quotas, TokenBucket
-from .timers import TimerHeap
 from .tokens import TokenIssuer, bad_token
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from .model import ActivityTask, Domain
+    from .timers import TimerHeap
 
 MAX_CLOSED_ACTIVITY_TOKENS: Final = 100_000
 

@@ -14,13 +14,16 @@ returns the task that is to be offered to the decision polls, and the engine off
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .executions import record, seconds
 from .model import DecisionTask, Execution
-from .timers import TimerHeap
 from .tokens import TokenIssuer, bad_token
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from .timers import TimerHeap
 
 
 class DecisionTasks:

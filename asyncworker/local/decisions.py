@@ -19,13 +19,15 @@ worker never sees them); ``ScheduleLambdaFunction`` fails with
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from .errors import UnknownResourceFault, ValidationException
 from .executions import new_run_id, seconds
 from .model import ActivityTask, DecisionTask, Execution, RegisteredType, UserTimer
 from .quotas import EXECUTION_SCHEDULE_ACTIVITY, TASK_LIST_SCHEDULING
-from .state import Engine
+
+if TYPE_CHECKING:
+    from .state import Engine
 
 MAX_OPEN_ACTIVITIES: Final = 1000
 MAX_OPEN_TIMERS: Final = 1000

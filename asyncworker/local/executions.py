@@ -17,12 +17,15 @@ from __future__ import annotations
 import base64
 import os
 import time
-from collections.abc import Callable
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from .errors import LimitExceededFault, UnknownResourceFault
 from .model import Domain, Execution, RegisteredType
-from .timers import TimerHeap
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from .timers import TimerHeap
 
 MAX_OPEN_EXECUTIONS: Final = 100_000
 MAX_HISTORY_EVENTS: Final = 25_000

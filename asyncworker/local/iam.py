@@ -21,7 +21,6 @@ from __future__ import annotations
 import fnmatch
 import json
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -30,6 +29,8 @@ from .errors import OperationNotPermittedFault
 from .model import ACCOUNT_ID, domain_arn
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from .state import Engine
 
 _KNOWN_KEYS: Final = frozenset({"Sid", "Effect", "Action", "Resource"})

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from .quotas import TokenBucket
 from .tasklists import TaskList
-from .timers import Timer
+
+if TYPE_CHECKING:
+    from .quotas import TokenBucket
+    from .timers import Timer
 
 Event = dict[str, Any]
 TypeKind = Literal["activity", "workflow"]

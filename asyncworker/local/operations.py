@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from . import registry, visibility
 from .decisions import present, resolve_workflow_settings, respond_decision_task_completed
@@ -21,8 +21,10 @@ from .errors import (
     ValidationException,
     WorkflowExecutionAlreadyStartedFault,
 )
-from .model import ActivityTask, DecisionTask
 from .state import Engine
+
+if TYPE_CHECKING:
+    from .model import ActivityTask, DecisionTask
 
 SyncHandler = Callable[[Engine, dict[str, Any]], dict[str, Any]]
 Reply = Callable[[dict[str, Any]], None]

@@ -10,10 +10,12 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Sequence
-from typing import Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from .errors import ValidationException
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 DEFAULT_PAGE_SIZE: Final = 1000
 

@@ -12,13 +12,16 @@ event-loop callback, never inside another call's state change.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
-from typing import Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from .errors import LimitExceededFault
 from .model import ActivityTask, DecisionTask, Domain
 from .tasklists import PollWaiter, TaskList
-from .timers import TimerHeap
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator
+
+    from .timers import TimerHeap
 
 MAX_WAITING_POLLS: Final = 1000
 

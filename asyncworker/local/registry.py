@@ -8,7 +8,7 @@ the resource spelled as SWF spells it (``ActivityType=[name=..., version=...]``)
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from .errors import (
     DomainAlreadyExistsFault,
@@ -24,7 +24,9 @@ from .errors import (
 from .executions import now_timestamp
 from .model import Domain, RegisteredType, TypeKind
 from .paging import offset_from, page_size, slice_page
-from .state import Engine
+
+if TYPE_CHECKING:
+    from .state import Engine
 
 MAX_DOMAINS: Final = 100
 MAX_TYPES: Final = 10_000

@@ -23,11 +23,10 @@ import json
 import logging
 import os
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 import anyio
 
@@ -47,6 +46,9 @@ from .operations import POLL_OPERATIONS, SYNC_OPERATIONS
 from .quotas import Quotas
 from .state import Engine
 from .validation import ModelValidator
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable, Mapping
 
 logger = logging.getLogger(__name__)
 

@@ -18,19 +18,22 @@ the engine, so they cost no extra call.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .activities import Activities
 from .decision_tasks import DecisionTasks
 from .executions import MAX_HISTORY_EVENTS, Executions, record
 from .model import DEFAULT_REGION, ActivityTask, DecisionTask, Domain, Execution, RegisteredType
 from .polls import Polls
-from .quotas import Quotas
-from .tasklists import PollWaiter, TaskList
 from .timers import TimerHeap
 from .tokens import TokenIssuer
+
+if TYPE_CHECKING:
+    import asyncio
+    from collections.abc import Callable
+
+    from .quotas import Quotas
+    from .tasklists import PollWaiter, TaskList
 
 
 class Engine:

@@ -11,10 +11,12 @@ leaves its queue without a scan.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
-from .timers import Timer
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from .timers import Timer
 
 T = TypeVar("T")
 

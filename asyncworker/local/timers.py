@@ -13,11 +13,13 @@ every other clock of the endpoint.
 
 from __future__ import annotations
 
-import asyncio
 import heapq
 import logging
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import asyncio
+    from collections.abc import Callable
 
 logger = logging.getLogger(__name__)
 

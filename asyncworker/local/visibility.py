@@ -8,14 +8,17 @@ visibility query must; they are not on any worker's hot path.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import ValidationException
 from .executions import unknown_execution
 from .model import DecisionTask, Event, Execution
 from .paging import decode_token, encode_token, offset_from, page_size, slice_page
-from .state import Engine
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from .state import Engine
 
 # --------------------------------------------------------------------------- single execution
 

@@ -13,15 +13,12 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import anyio
 import structlog
-from anyio.abc import TaskGroup
-from anyio.streams.memory import MemoryObjectSendStream
 
 from asyncworker.activity import ActivityContext, ActivityDefinition, ActivityRegistry
-from asyncworker.metrics import Metrics
 from asyncworker.pipeline.flow import (
     ActivityTask,
     CancelReason,
@@ -31,8 +28,14 @@ from asyncworker.pipeline.flow import (
     TaskDeadline,
     redact,
 )
-from asyncworker.pipeline.heartbeat import HeartbeatHandle, Heartbeats
 from asyncworker.pipeline.settle import NOTHING, SHUTDOWN_REASON, failed, settle
+
+if TYPE_CHECKING:
+    from anyio.abc import TaskGroup
+    from anyio.streams.memory import MemoryObjectSendStream
+
+    from asyncworker.metrics import Metrics
+    from asyncworker.pipeline.heartbeat import HeartbeatHandle, Heartbeats
 
 log = structlog.get_logger(__name__)
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import anyio
 from anyio.lowlevel import checkpoint_if_cancelled
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 class ActivityType(NamedTuple):

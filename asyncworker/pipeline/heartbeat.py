@@ -18,18 +18,21 @@ import heapq
 import itertools
 import math
 import threading
-from collections.abc import Callable
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import anyio
 import structlog
 
 from asyncworker.codec import MAX_HEARTBEAT_DETAILS, fit
 from asyncworker.errors import SwfFault, UnknownResourceFault
-from asyncworker.metrics import Metrics
 from asyncworker.pipeline.flow import CancelReason, TaskDeadline, redact
 from asyncworker.swf.api import HEARTBEAT_CONCURRENCY, ActivityApi
 from asyncworker.swf.faults import retry_delay
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from asyncworker.metrics import Metrics
 
 log = structlog.get_logger(__name__)
 

@@ -17,17 +17,20 @@ from __future__ import annotations
 import enum
 import time
 from collections import Counter, deque
-from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import anyio
 import structlog
 
 from asyncworker.errors import SwfFault
-from asyncworker.metrics import Metrics
 from asyncworker.pipeline.flow import ActivityTask, Slot
-from asyncworker.swf.api import ActivityApi
 from asyncworker.swf.faults import retry_delay
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from asyncworker.metrics import Metrics
+    from asyncworker.swf.api import ActivityApi
 
 log = structlog.get_logger(__name__)
 

@@ -13,18 +13,21 @@ is the task's slot released: that is what makes a slow responder slow down the p
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import anyio
 import structlog
-from anyio.streams.memory import MemoryObjectReceiveStream
 
 from asyncworker.errors import NetworkFault, SwfFault, UnknownResourceFault
-from asyncworker.metrics import Metrics
 from asyncworker.pipeline.flow import Outcome, OutcomeKind, acquire_for
 from asyncworker.swf.api import CANCEL, COMPLETE, FAIL, ActivityApi
 from asyncworker.swf.connect import RESPONSE_READ_TIMEOUT
 from asyncworker.swf.faults import retry_delay
+
+if TYPE_CHECKING:
+    from anyio.streams.memory import MemoryObjectReceiveStream
+
+    from asyncworker.metrics import Metrics
 
 log = structlog.get_logger(__name__)
 

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
-from asyncworker.activity import ActivityDefinition, ActivityRegistry
 from asyncworker.errors import AlreadyExistsFault, UnknownResourceFault
 from asyncworker.swf.api import COUNT_PENDING, DESCRIBE_DOMAIN
 from asyncworker.swf.faults import translated
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable
+
     from types_aiobotocore_swf import SWFClient
+
+    from asyncworker.activity import ActivityDefinition, ActivityRegistry
 
 
 async def _created(operation: str, call: Awaitable[object]) -> bool:

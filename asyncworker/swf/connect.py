@@ -9,7 +9,6 @@ timeout; botocore's own retries are off, because the poller and the responder ow
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TYPE_CHECKING
 
@@ -25,6 +24,8 @@ from asyncworker.swf.faults import refuse_non_json
 from asyncworker.swf.plain import AioActivityApi
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
     from types_aiobotocore_swf import SWFClient
 
     from asyncworker.settings import WorkerSettings

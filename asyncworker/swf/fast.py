@@ -30,7 +30,6 @@ import hmac
 import json
 import re
 import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass
 from hashlib import sha256
 from typing import TYPE_CHECKING, Any
@@ -43,6 +42,8 @@ from asyncworker.swf.api import CANCEL, COMPLETE, FAIL, HEARTBEAT, POLL
 from asyncworker.swf.faults import answer_object, translated
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from types_aiobotocore_swf import SWFClient
 
 _CREDENTIAL = re.compile(r"Credential=[^/]+/\d{8}/([^/]+)/([^/]+)/aws4_request")

@@ -9,8 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from collections.abc import Awaitable
-from typing import Any, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import aiohttp
 import botocore.exceptions
@@ -26,6 +25,9 @@ from asyncworker.errors import (
     ThrottledFault,
     UnknownResourceFault,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable
 
 _THROTTLING_CODES = frozenset(
     {"ThrottlingException", "Throttling", "ThrottledException", "RequestLimitExceeded",

@@ -6,7 +6,7 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -16,6 +16,9 @@ from benchmarks.cli import main as bench_main
 from benchmarks.core import Context, Row, Scenario, markdown, write_results
 from benchmarks.pipeline import measure as measure_pipeline
 from benchmarks.throughput import Contender, asyncworker_argv, bare_argv, measure
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 METRICS = """\
 # TYPE asyncworker_task_overhead_seconds histogram

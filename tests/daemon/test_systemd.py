@@ -8,13 +8,16 @@ import os
 import socket
 import tempfile
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 import pytest
 
 from asyncworker.daemon.systemd import MAX_STATUS_LENGTH, SystemdNotifier
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 RECEIVE_TIMEOUT = 5.0
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import anyio
@@ -16,6 +14,9 @@ from asyncworker.swf.connect import open_client
 from tests.helpers import cli, daemon, free_port, http_get, start_activities, wait_closed, wait_http
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+    from pathlib import Path
+
     from types_aiobotocore_swf import SWFClient
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]

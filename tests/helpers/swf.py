@@ -9,7 +9,6 @@ daemon's tests start `SCRIPTED_WORKFLOW` executions in a domain of their own wit
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +20,8 @@ from asyncworker.swf.admin import register_workflow_type
 from tests.helpers.waiting import poll_until
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Sequence
+
     from types_aiobotocore_swf import SWFClient
     from types_aiobotocore_swf.type_defs import WorkflowExecutionTypeDef
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from asyncworker import ActivityRegistry, WorkerSettings
-from asyncworker.testing import FakeSwf
 from asyncworker.worker import Worker
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from asyncworker.testing import FakeSwf
 
 
 def settings(**overrides: Any) -> WorkerSettings:

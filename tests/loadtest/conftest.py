@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 import pytest
@@ -11,6 +10,8 @@ import pytest
 from asyncworker.swf.connect import open_client
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
     from types_aiobotocore_swf import SWFClient
 
 REGION = "us-east-1"

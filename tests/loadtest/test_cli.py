@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import csv
 import json
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from click.testing import CliRunner
 
 from asyncworker.loadtest.cli import demo_command, loadtest_command
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 SMALL = ["--rate", "40", "--fan-out", "4", "--deciders", "2", "--interval", "0.5"]
 

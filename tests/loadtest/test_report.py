@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from rich.console import Console
@@ -19,6 +19,9 @@ from asyncworker.loadtest.report import (
     write_csv,
     write_json,
 )
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 class FakeClock:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 import pytest
 from rich.console import Console
 
 from asyncworker.examples.basic import registry
-from asyncworker.loadtest.measure import RunResult
 from asyncworker.loadtest.rig import RigConfig, setup
 from asyncworker.loadtest.session import Session, run_session
 from asyncworker.loadtest.workload import ActivitySpec, ActivityTimeouts, Workload
@@ -16,6 +15,11 @@ from asyncworker.local import EndpointOptions, local_endpoint
 from asyncworker.settings import WorkerSettings
 from asyncworker.swf.connect import open_client
 from tests.helpers import history_truth
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from asyncworker.loadtest.measure import RunResult
 
 pytestmark = pytest.mark.anyio
 

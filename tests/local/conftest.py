@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 import pytest
@@ -11,6 +10,8 @@ from asyncworker.local import EndpointOptions, LocalEndpoint, local_endpoint
 from tests.helpers import register, swf_client
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
     from types_aiobotocore_swf import SWFClient
 
 POLL_TIMEOUT = 2.0

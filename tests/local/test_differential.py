@@ -13,11 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from asyncworker.local import LocalEndpoint
 from tests.helpers import swf_client
 
 if TYPE_CHECKING:
     from types_aiobotocore_swf import SWFClient
+
+    from asyncworker.local import LocalEndpoint
 
 pytestmark = pytest.mark.anyio
 

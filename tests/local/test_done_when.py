@@ -7,7 +7,6 @@ measured by `python -m benchmarks.endpoint`, because CPU figures on a shared mac
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -25,6 +24,8 @@ from tests.helpers import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from mypy_boto3_swf import SWFClient
 
 

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from botocore.loaders import Loader
@@ -19,6 +18,9 @@ from hypothesis import strategies as st
 
 from asyncworker.local import EndpointOptions
 from tests.helpers import ACTIVITY, DOMAIN, WORKFLOW, ThreadedEndpoint, sync_call, threaded_endpoint
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 _MODEL = Loader().load_service_model("swf", "service-2")
 _SHAPES: dict[str, Any] = _MODEL["shapes"]

@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import pytest
 
-from asyncworker.local import LocalEndpoint
 from tests.helpers import (
     DOMAIN,
     RawClient,
@@ -23,6 +22,8 @@ from tests.helpers import (
 
 if TYPE_CHECKING:
     from types_aiobotocore_swf import SWFClient
+
+    from asyncworker.local import LocalEndpoint
 
 pytestmark = pytest.mark.anyio
 

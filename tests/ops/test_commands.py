@@ -11,15 +11,18 @@ import base64
 import importlib
 import json
 import re
+from typing import TYPE_CHECKING
 
 import click
 import pytest
 
 from asyncworker.cli.main import cli
-from tests.ops.conftest import KustomizeBuilds, Manifest
 from tests.ops.files import OVERLAYS, SYSTEMD_DIR
 from tests.ops.test_docker import stages
 from tests.ops.test_systemd_units import environment_example, parse_unit
+
+if TYPE_CHECKING:
+    from tests.ops.conftest import KustomizeBuilds, Manifest
 
 KUBERNETES_REFERENCE = re.compile(r"\$\((\w+)\)")
 SYSTEMD_REFERENCE = re.compile(r"\$\{(\w+)\}")

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import re
 import sys
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.ops.conftest import ToolFinder, run_tool
 from tests.ops.files import DEFAULT_DRAIN_TIMEOUT, SYSTEMD_DIR, shutdown_budget
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 #: (file, name to verify it as): the template is checked as an instance too.
 UNITS = (

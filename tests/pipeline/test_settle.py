@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import pytest
@@ -11,8 +11,10 @@ import pytest
 from asyncworker import JSON, ActivityContext, ActivityFailed, ActivityRegistry
 from asyncworker.codec import MAX_DATA, MAX_REASON, utf16_length
 from asyncworker.examples.basic import registry as examples
-from asyncworker.testing import FakeSwf
 from tests.helpers import running
+
+if TYPE_CHECKING:
+    from asyncworker.testing import FakeSwf
 
 pytestmark = pytest.mark.anyio
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING
 
 import pytest
@@ -13,6 +12,8 @@ from asyncworker.swf.admin import ensure_activity_types, ensure_domain
 from asyncworker.swf.connect import open_client
 
 if TYPE_CHECKING:
+    from contextlib import AbstractAsyncContextManager
+
     from types_aiobotocore_swf import SWFClient
 
 APP = "asyncworker.examples.basic:registry"

@@ -8,16 +8,20 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from asyncworker.cli.main import main
 from asyncworker.settings import WorkerSettings
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+    import pytest
 
 APP = "asyncworker.examples.basic:registry"
 NAMES = sorted(WorkerSettings.model_fields)

@@ -3,7 +3,7 @@ shows the outage, resumes, and nothing in it grows meanwhile."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 import pytest
@@ -20,6 +20,9 @@ from tests.helpers import (
     wait_http,
 )
 from tests.reliability.conftest import client_for, setup_domain, worker_args
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 pytestmark = pytest.mark.anyio
 

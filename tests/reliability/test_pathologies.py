@@ -4,7 +4,7 @@ does not keep the daemon from exiting 0."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -24,6 +24,9 @@ from tests.helpers import (
 )
 from tests.reliability import pathological
 from tests.reliability.conftest import client_for, setup_domain, worker_args
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 pytestmark = pytest.mark.anyio
 

@@ -4,7 +4,7 @@ answered, and a restarted worker finishes the rest."""
 from __future__ import annotations
 
 import random
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 import pytest
@@ -21,6 +21,9 @@ from tests.helpers import (
     wait_http,
 )
 from tests.reliability.conftest import client_for, setup_domain, worker_args
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 pytestmark = pytest.mark.anyio
 

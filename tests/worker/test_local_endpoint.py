@@ -3,7 +3,6 @@ semantics: a decider's cancellation, real timeouts, and polls that drain never a
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +23,8 @@ from tests.helpers import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
     from types_aiobotocore_swf import SWFClient
 
 pytestmark = pytest.mark.anyio
