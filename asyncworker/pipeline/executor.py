@@ -206,10 +206,12 @@ class Executor:
             outcome = await self._execute(running)
             if not running.answered:  # answer_stuck() may have answered for a stuck handler
                 running.answered = True
-                if outcome.needs_response and (definition.heartbeat_timeout or running.deadline):
+                if outcome.needs_response and (definition.heartbeat_timeout or beats.extended):
                     # The answer may wait for a busy responder: keep the task alive at SWF
-                    # until it is acknowledged, or it times out with its work done; and keep
-                    # probing past its deadline, which moves while SWF still has the task.
+                    # until it is acknowledged, or it times out with its work done; and past
+                    # a deadline a probe already moved, keep probing: it moves on while SWF
+                    # still has the task. (Any other task's answer is retried until its
+                    # default deadline, one start-to-close timeout away at most.)
                     if definition.heartbeat_timeout:
                         beats.keep_alive()
                     outcome.on_settle, handed_over = beats.close, True

@@ -99,6 +99,11 @@ class HeartbeatHandle:
         self.probe_at = None if deadline is None else deadline.at + PROBE_MARGIN
         """When to ask SWF whether the task outlived its local deadline (None: no question)."""
 
+    @property
+    def extended(self) -> bool:
+        """A probe found the task alive past its default deadline and moved it."""
+        return self.deadline is not None and self.deadline.at != self.default_deadline
+
     def beat(self, details: str | None) -> None:
         """Record the latest details and ask for a send; never blocks, safe from any thread."""
         self.details = details if details is None or isinstance(details, str) else repr(details)
