@@ -16,7 +16,7 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING, Any, Final
 
 from .errors import ThrottlingException
-from .executions import now_timestamp, record
+from .executions import now_timestamp, record, record_started
 from .quotas import EXECUTION_HEARTBEATS, BucketSpec, Quotas, TokenBucket
 from .tokens import TokenIssuer, bad_token
 
@@ -79,10 +79,9 @@ class Activities:
     def start(self, task: ActivityTask, identity: str | None) -> None:
         """Record ``ActivityTaskStarted``, issue a token, arm start-to-close and heartbeat."""
         execution = task.execution
-        attributes: dict[str, Any] = {"scheduledEventId": task.scheduled_event_id}
-        if identity:
-            attributes["identity"] = identity
-        task.started_event_id = record(execution, "ActivityTaskStarted", attributes)
+        task.started_event_id = record_started(
+            execution, "ActivityTaskStarted", task.scheduled_event_id, identity
+        )
         task.token = token = self._issuer.new()
         self.tokens[token] = task
         execution.latest_activity_task_timestamp = now_timestamp()

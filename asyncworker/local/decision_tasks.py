@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .executions import record, seconds
+from .executions import record, record_started, seconds
 from .model import DecisionTask, Execution
 from .tokens import TokenIssuer, bad_token
 
@@ -87,10 +87,9 @@ class DecisionTasks:
     def start(self, decision: DecisionTask, identity: str | None) -> None:
         """Record ``DecisionTaskStarted``, issue a token and arm the start-to-close timeout."""
         execution = decision.execution
-        attributes: dict[str, Any] = {"scheduledEventId": decision.scheduled_event_id}
-        if identity:
-            attributes["identity"] = identity
-        decision.started_event_id = record(execution, "DecisionTaskStarted", attributes)
+        decision.started_event_id = record_started(
+            execution, "DecisionTaskStarted", decision.scheduled_event_id, identity
+        )
         decision.previous_started_event_id = execution.previous_started_event_id
         decision.token = token = self._issuer.new()
         self.tokens[token] = decision

@@ -90,6 +90,16 @@ def record(
     return event_id
 
 
+def record_started(
+    execution: Execution, event_type: str, scheduled_event_id: int, identity: str | None
+) -> int:
+    """Record a task's ``*TaskStarted`` event (with the poller's identity, if it gave one)."""
+    attributes: dict[str, Any] = {"scheduledEventId": scheduled_event_id}
+    if identity:
+        attributes["identity"] = identity
+    return record(execution, event_type, attributes)
+
+
 class Executions:
     """The domains with their executions: lookups, starting, closing and retention."""
 
