@@ -86,16 +86,27 @@ def answer_object(operation: str, body: bytes) -> dict[str, Any]:
     except ValueError:
         parsed = None
     if not isinstance(parsed, dict):
-        start = body[:120].decode("utf-8", "replace")
-        raise ServerFault(operation, f"the 2xx answer is not JSON (a proxy in the way?): {start!r}")
+        raise _not_json(operation, body)
     return parsed
 
 
 def refuse_non_json(operation_model: Any, response_dict: dict[str, Any], **_: Any) -> None:
-    """botocore's `before-parse` hook: what `answer_object` does for the fast client, done for
-    plain calls (botocore would read a non-JSON 2xx body as an empty answer)."""
-    if response_dict["status_code"] < 300 and isinstance(response_dict.get("body"), bytes):
-        answer_object(operation_model.name, response_dict["body"])
+    """botocore's `before-parse` hook: plain calls refuse what `answer_object` refuses (botocore
+    would read a non-JSON 2xx body as an empty answer). It only looks at the first byte, so the
+    body is not parsed twice; botocore's parser then reads the rest."""
+    body = response_dict.get("body")
+    if (
+        response_dict["status_code"] < 300
+        and isinstance(body, bytes)
+        and body
+        and body[:64].lstrip()[:1] != b"{"
+    ):
+        raise _not_json(operation_model.name, body)
+
+
+def _not_json(operation: str, body: bytes) -> ServerFault:
+    start = body[:120].decode("utf-8", "replace")
+    return ServerFault(operation, f"the 2xx answer is not JSON (a proxy in the way?): {start!r}")
 
 
 class Backoff(NamedTuple):
