@@ -48,6 +48,15 @@ HEARTBEAT_OUTCOMES = ("ok", "cancel_requested", "unknown_resource", "error")
 POLLER_STATES = ("polling", "waiting_for_slot", "backing_off")
 """The `state` values of `asyncworker_pollers` (a stopped poller is not exported)."""
 RESPONSE_OPERATIONS = (COMPLETE, FAIL, CANCEL)
+PROCESS_STATES = ("starting", "idle", "busy", "retiring")
+"""The `state` values of `asyncworker_processes` (worker processes of process execution)."""
+PROCESS_DEATH_CAUSES = ("crashed", "memory", "cancel_grace", "stopped")
+"""`crashed`: a signal or an exit of its own (segfault, `os._exit`, the OOM killer); `memory`:
+over `max_process_memory` while running a task; `cancel_grace`: ignored a cancel request for
+`cancel_grace` seconds; `stopped`: killed because the worker stopped its task (local deadline,
+abandoned, the drain's forced stop) or itself."""
+PROCESS_RECYCLE_CAUSES = ("tasks", "memory")
+"""Why a process was retired after a task: `max_tasks_per_process`, `max_process_memory`."""
 
 
 def package_version() -> str:
@@ -74,6 +83,14 @@ class TypeSeries(NamedTuple):
     label: str
     duration: Histogram
     outcomes: Mapping[OutcomeKind, Counter]
+
+
+class ProcessSeries(NamedTuple):
+    """The worker processes' event series: deaths and recycles by cause, relayed heartbeats."""
+
+    deaths: Mapping[str, Counter]
+    recycles: Mapping[str, Counter]
+    relayed: Counter
 
 
 class ApiSeries(NamedTuple):
@@ -164,6 +181,23 @@ class Metrics:
             ["task_list"],
             registry=r,
         )
+        self.process_deaths = Counter(
+            "asyncworker_process_deaths",
+            "Worker processes (process execution) that died or were killed, by cause.",
+            ["cause"],
+            registry=r,
+        )
+        self.process_recycles = Counter(
+            "asyncworker_process_recycles",
+            "Worker processes retired after a task, by cause.",
+            ["cause"],
+            registry=r,
+        )
+        self.process_heartbeats = Counter(
+            "asyncworker_process_heartbeats_relayed",
+            "Heartbeats relayed from worker processes to the heartbeat service.",
+            registry=r,
+        )
         self.build_info = Gauge(
             "asyncworker_build_info", "asyncworker version.", ["version"], registry=r
         )
@@ -184,6 +218,7 @@ class Metrics:
         for operation in RESPONSE_OPERATIONS:
             self.response_retries.labels(operation)
         self.heartbeat_series()
+        self.process_series()
 
     def poll_series(self, task_list: str) -> PollSeries:
         series = self._polls.get(task_list)
@@ -221,6 +256,14 @@ class Metrics:
     def heartbeat_series(self) -> Mapping[str, Counter]:
         """A counter per heartbeat outcome (`HEARTBEAT_OUTCOMES`)."""
         return {outcome: self.heartbeats.labels(outcome) for outcome in HEARTBEAT_OUTCOMES}
+
+    def process_series(self) -> ProcessSeries:
+        """The counters of the worker processes, by cause."""
+        return ProcessSeries(
+            {cause: self.process_deaths.labels(cause) for cause in PROCESS_DEATH_CAUSES},
+            {cause: self.process_recycles.labels(cause) for cause in PROCESS_RECYCLE_CAUSES},
+            self.process_heartbeats,
+        )
 
     def instrument(self, api: ActivityApi) -> ActivityApi:
         """`api` with every call counted and timed by operation and outcome."""
@@ -306,6 +349,13 @@ class StatisticsCollector(Collector):
         for task_list, stamp in sorted(s.pollers.last_poll.items()):
             last.add_metric([task_list], stamp)
         yield last
+        if s.processes is not None:
+            processes = GaugeMetricFamily(
+                "asyncworker_processes", "Worker processes by state.", labels=["state"]
+            )
+            for state in PROCESS_STATES:
+                processes.add_metric([state], getattr(s.processes, state))
+            yield processes
         if s.backlog:
             backlog = GaugeMetricFamily(
                 "asyncworker_task_list_backlog",

@@ -27,6 +27,7 @@ from asyncworker.pipeline.executor import Executor, ExecutorStatistics
 from asyncworker.pipeline.flow import CancelReason, Outcome
 from asyncworker.pipeline.heartbeat import Heartbeats, HeartbeatStatistics
 from asyncworker.pipeline.poller import Pollers, PollerStatistics
+from asyncworker.pipeline.processes import ProcessPool, ProcessStatistics
 from asyncworker.pipeline.responder import Responder, ResponderStatistics
 from asyncworker.settings import WorkerSettings
 from asyncworker.swf.api import Apis, DomainApi
@@ -62,6 +63,8 @@ class WorkerStatistics(NamedTuple):
     heartbeats: HeartbeatStatistics
     backlog: Mapping[str, int] = {}
     """task_list → pending activity tasks, when backlog sampling is on."""
+    processes: ProcessStatistics | None = None
+    """The worker processes, when some handler runs in one."""
 
 
 class _Pipeline(NamedTuple):
@@ -69,6 +72,7 @@ class _Pipeline(NamedTuple):
     executor: Executor
     responder: Responder
     heartbeats: Heartbeats
+    processes: ProcessPool | None
 
 
 class Worker:
@@ -180,8 +184,14 @@ class Worker:
             batch_max=s.batch_max,
             concurrency=s.response_concurrency,
         )
+        processes = self._process_pool()
         executor = Executor(
-            self.registry, heartbeats, send, self.metrics, thread_limit=s.thread_limit
+            self.registry,
+            heartbeats,
+            send,
+            self.metrics,
+            thread_limit=s.thread_limit,
+            processes=processes,
         )
         pollers = Pollers(
             poll_api,
@@ -191,9 +201,25 @@ class Worker:
             task_lists=s.task_lists,
             per_task_list=s.pollers,
         )
-        self._pipeline = pipeline = _Pipeline(pollers, executor, responder, heartbeats)
+        self._pipeline = pipeline = _Pipeline(pollers, executor, responder, heartbeats, processes)
         with send, receive:  # closed on every way out, not only after a full drain
             await self._supervise(pipeline, apis.domain, task_status)
+
+    def _process_pool(self) -> ProcessPool | None:
+        """The worker processes, if any handler runs in one; the forkserver preloads the
+        handlers' modules, so a replacement process starts with them imported."""
+        modules = sorted({d.handler.__module__ for d in self.registry if d.process})
+        if not modules:
+            return None
+        s = self.settings
+        return ProcessPool(
+            self.metrics.process_series(),
+            limit=s.process_limit,
+            cancel_grace=s.cancel_grace,
+            max_tasks=s.max_tasks_per_process,
+            max_memory=int(s.max_process_memory),
+            preload=modules,
+        )
 
     async def _supervise(
         self,
@@ -217,6 +243,8 @@ class Worker:
                 self._backlog = BacklogSampler(domain, s.task_lists, s.backlog_interval)
                 tg.start_soon(self._backlog.run)
             await tg.start(heartbeats.run)
+            if pipeline.processes is not None:
+                await tg.start(pipeline.processes.run)
             await tg.start(responder.run)
             await tg.start(pollers.run)
             self._ready = True
@@ -320,6 +348,7 @@ class Worker:
             responder=p.responder.statistics(),
             heartbeats=p.heartbeats.statistics(),
             backlog=dict(self._backlog.counts) if self._backlog else {},
+            processes=p.processes.statistics() if p.processes else None,
         )
 
     async def __aenter__(self) -> Worker:

@@ -4,9 +4,9 @@ Each task runs in the worker's task group under its own cancel scope. When the a
 declares a start-to-close timeout, the heartbeat service asks SWF about the task at that local
 deadline (a decider may have scheduled it with a longer one): if SWF says it is gone, the handler is
 cancelled and nothing is answered (`timed_out`). Async handlers run on the event loop;
-sync handlers in worker threads under the thread limit. `settle.settle()` is the one place that
-decides what SWF is told; nothing a handler does (any exception, BaseException subclasses
-included, bad results, ignoring cancellation) escapes it.
+sync handlers in worker threads under the thread limit, or in worker processes (`processes`).
+`settle.settle()` is the one place that decides what SWF is told; nothing a handler does (any
+exception, BaseException subclasses included, bad results, ignoring cancellation) escapes it.
 """
 
 from __future__ import annotations
@@ -31,11 +31,14 @@ from asyncworker.pipeline.flow import (
 from asyncworker.pipeline.settle import NOTHING, SHUTDOWN_REASON, failed, settle
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from anyio.abc import TaskGroup
     from anyio.streams.memory import MemoryObjectSendStream
 
     from asyncworker.metrics import Metrics
     from asyncworker.pipeline.heartbeat import HeartbeatHandle, Heartbeats
+    from asyncworker.pipeline.processes import ProcessPool
 
 log = structlog.get_logger(__name__)
 
@@ -62,7 +65,7 @@ class RunningTask:
     """One running handler: its scope, why it was cancelled, and its context's control side."""
 
     __slots__ = (
-        "answered", "beats", "deadline", "definition", "reason",
+        "answered", "beats", "deadline", "definition", "on_request", "reason",
         "requested", "scope", "slot", "task",
     )  # fmt: skip
 
@@ -78,6 +81,8 @@ class RunningTask:
         self.requested = False
         self.answered = False
         self.beats: HeartbeatHandle | None = None
+        self.on_request: Callable[[], None] | None = None
+        """Set while the handler runs in a worker process: forwards a cancel request to it."""
 
     @property
     def cancel_requested(self) -> bool:
@@ -89,8 +94,9 @@ class RunningTask:
 
     def cancel(self, reason: CancelReason) -> None:
         """Stop the handler. A sync handler asked to cancel only sees the flag (threads can't be
-        interrupted); otherwise the scope is cancelled too (for a sync handler, the task then
-        waits for its thread: `ctx.cancel_requested` is true)."""
+        interrupted; a process handler gets `cancel_grace` before its process is killed);
+        otherwise the scope is cancelled too (for a thread handler, the task then waits for its
+        thread: `ctx.cancel_requested` is true; a process handler's process is killed)."""
         if self.reason is None or reason in _FINAL:
             self.reason = reason
         self.requested = True
@@ -98,6 +104,8 @@ class RunningTask:
             reason is not CancelReason.REQUESTED or self.definition.is_async
         ):
             self.scope.cancel()
+        elif self.on_request is not None:
+            self.on_request()
 
 
 class Executor:
@@ -111,12 +119,14 @@ class Executor:
         metrics: Metrics,
         *,
         thread_limit: int,
+        processes: ProcessPool | None = None,
     ) -> None:
         self._registry = registry
         self._heartbeats = heartbeats
         self._outcomes = outcomes
         self._metrics = metrics
         self._threads = anyio.CapacityLimiter(thread_limit)
+        self._processes = processes
         self._tg: TaskGroup | None = None
         self._running: set[RunningTask] = set()
         self._active = 0
@@ -239,7 +249,7 @@ class Executor:
             if running.reason is not None and running.reason is not CancelReason.REQUESTED:
                 scope.cancel()
             try:
-                value = await self._call(definition, data, ctx)
+                value = await self._call(running, data, ctx)
             except anyio.get_cancelled_exc_class() as exc:
                 if scope.cancel_called or anyio.current_effective_deadline() == -math.inf:
                     raise  # ours, or an enclosing scope's (the worker itself is being cancelled)
@@ -249,10 +259,15 @@ class Executor:
         elapsed = anyio.current_time() - started
         return settle(running, value, error, elapsed)
 
-    async def _call(self, definition: ActivityDefinition, data: Any, ctx: ActivityContext) -> Any:
+    async def _call(self, running: RunningTask, data: Any, ctx: ActivityContext) -> Any:
+        definition = running.definition
         args = (data, ctx) if definition.takes_context else (data,)
         if definition.is_async:
             return await definition.handler(*args)
+        if definition.process:
+            if self._processes is None:
+                raise RuntimeError("a process handler, and no process pool: a bug")
+            return await self._processes.execute(running, data)
         # Never abandoned: a cancelled sync handler sees `ctx.cancel_requested` and is waited
         # for, so `thread_limit` bounds the threads really running.
         return await anyio.to_thread.run_sync(definition.handler, *args, limiter=self._threads)

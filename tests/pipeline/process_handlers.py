@@ -1,0 +1,98 @@
+"""Module-level handlers for process execution tests (a process handler must be importable)."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import threading
+from typing import Any
+
+from asyncworker import ActivityCanceled, ActivityContext, ActivityFailed, ActivityRegistry
+
+registry = ActivityRegistry(executor="process")
+
+_kept: list[bytes] = []
+
+
+@registry.activity(version="1", start_to_close=60)
+def pid(data: str) -> str:
+    """The pid of the process that ran it."""
+    return str(os.getpid())
+
+
+@registry.activity(version="1", start_to_close=60, heartbeat_timeout=30, heartbeat_interval=0.1)
+def beating(data: str, ctx: ActivityContext) -> str:
+    """Heartbeats `input` times, 0.03 s apart, then returns the task's identifiers."""
+    pause = threading.Event()
+    for i in range(int(data)):
+        ctx.heartbeat(f"beat {i}")
+        pause.wait(0.03)
+    deadline = "none" if ctx.deadline is None else "set"
+    return f"{ctx.activity_id} {ctx.workflow_id} {ctx.activity_type} {deadline}"
+
+
+@registry.activity(version="1", start_to_close=60, heartbeat_timeout=30, heartbeat_interval=0.1)
+def wait_cancel(data: str, ctx: ActivityContext) -> str:
+    """Heartbeats until the decider asks to cancel, then acknowledges it."""
+    pause = threading.Event()
+    while True:
+        ctx.heartbeat("waiting")
+        ctx.raise_if_cancel_requested("stopped on request")
+        pause.wait(0.05)
+
+
+@registry.activity(version="1", start_to_close=60, heartbeat_timeout=30, heartbeat_interval=0.1)
+def ignore_cancel(data: str, ctx: ActivityContext) -> str:
+    """Heartbeats, then ignores everything (SIGTERM included, with input "term") forever."""
+    if data == "term":
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    ctx.heartbeat("ignoring")
+    threading.Event().wait()
+    return "unreachable"
+
+
+@registry.activity(version="1", start_to_close=60)
+def segfault(data: str) -> str:
+    return str(ctypes.string_at(0))
+
+
+@registry.activity(version="1", start_to_close=60)
+def exit_now(data: str) -> str:
+    os._exit(int(data))
+
+
+@registry.activity(version="1", start_to_close=60)
+def hog(megabytes: str) -> str:
+    """Holds `input` MiB of touched memory, forever."""
+    held = b"x" * (int(megabytes) << 20)
+    threading.Event().wait()
+    return str(len(held))
+
+
+@registry.activity(version="1", start_to_close=60)
+def keep(megabytes: str) -> str:
+    """Keeps `input` MiB in the process after it returns (a leak); returns its pid."""
+    _kept.append(b"x" * (int(megabytes) << 20))
+    return str(os.getpid())
+
+
+@registry.activity(version="1", start_to_close=60)
+def unpicklable(data: str) -> Any:
+    return threading.Lock()
+
+
+@registry.activity(version="1", start_to_close=60)
+def fails(data: str) -> str:
+    if data == "on purpose":
+        raise ActivityFailed("on purpose", details="the details")
+    if data == "cancel":
+        raise ActivityCanceled("not asked")
+    raise ValueError(f"bad {data}")
+
+
+@registry.activity(version="1", start_to_close=1)
+def overrun(data: str) -> str:
+    """Runs past its 1 s start-to-close timeout."""
+    threading.Event().wait()
+    return "too late"
