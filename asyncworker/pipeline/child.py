@@ -246,5 +246,8 @@ def child_main(sock: socket.socket) -> None:
     child = _Child(_Channel(sock))
     threading.Thread(target=child.read, name="asyncworker-child-reader", daemon=True).start()
     threading.Thread(target=child.relay.run, name="asyncworker-child-relay", daemon=True).start()
-    child.channel.send(("ready", os.getpid()))
-    child.serve()
+    try:
+        child.channel.send(("ready", os.getpid()))
+        child.serve()
+    except OSError:  # the parent closed the channel (shutdown) or is gone: nobody to answer
+        return

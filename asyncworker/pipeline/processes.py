@@ -45,7 +45,6 @@ import anyio
 import structlog
 from anyio.abc import SocketStream
 from anyio.streams.buffered import BufferedByteReceiveStream
-from pydantic import ByteSize
 
 from asyncworker.errors import ActivityCanceled, ActivityFailed
 from asyncworker.pipeline.child import HEADER, child_main, encode
@@ -130,8 +129,14 @@ def describe_exit(code: int | None) -> str:
 
 
 def size(value: int) -> str:
-    """`1.5GiB`: a byte count as people read it."""
-    return ByteSize(value).human_readable()
+    """`1.5GiB`, `150MiB`: a byte count as people read it (the units `max_process_memory`
+    takes)."""
+    amount, unit = float(value), "B"
+    for bigger in ("KiB", "MiB", "GiB", "TiB"):
+        if amount < 1024:
+            break
+        amount, unit = amount / 1024, bigger
+    return f"{amount:.4g}{unit}"
 
 
 class _Job:
@@ -205,10 +210,22 @@ class _Process:
             async with self.lock:
                 await self.stream.send(frame)
 
-    def close_channel(self) -> None:
+    async def close_channel(self) -> None:
         """Tell the child to exit once idle (it reads the end of its channel)."""
-        with contextlib.suppress(OSError):
-            self.sock.shutdown(socket.SHUT_WR)
+        if self.stream is None:
+            self.sock.close()
+            return
+        with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+            async with self.lock:
+                await self.stream.send_eof()
+
+    async def close(self) -> None:
+        """Let go of the channel (the child has ended). Once it is a stream, the stream owns the
+        socket: the event loop may still watch its descriptor, so only the stream closes it."""
+        if self.stream is not None:
+            await self.stream.aclose()
+        else:
+            self.sock.close()
 
     def kill(self, cause: str, signum: int = signal.SIGKILL) -> None:
         if self.kill_cause is None:
@@ -326,7 +343,9 @@ class ProcessPool:
             control.on_request = None
             process.job = None
             process.tasks += 1
-            self._after_task(process)
+            if cause := self._after_task(process):
+                with anyio.CancelScope(shield=True):
+                    await self._retire(process, cause)
 
     async def _watch(self, process: _Process, job: _Job) -> tuple[Any, ...]:
         """Wait for the job's answer; meanwhile forward a cancel request and deadline moves,
@@ -362,24 +381,25 @@ class ProcessPool:
                 return _answer_or(job, ("memory", rss, self._max_memory))
         return job.answer
 
-    def _after_task(self, process: _Process) -> None:
-        """Back to idle, or retired if it ran its share of tasks or holds too much memory."""
+    def _after_task(self, process: _Process) -> str | None:
+        """Back to idle; or, if it ran its share of tasks or holds too much memory, why it is
+        to be retired."""
         if process.state != "busy" or process.kill_cause is not None:
-            return  # dead, or being killed: its burial replaces it
-        cause = None
+            return None  # dead, or being killed: its burial replaces it
         if self._max_tasks and process.tasks >= self._max_tasks:
-            cause = "tasks"
-        elif self._max_memory and resident_bytes(process.pid) > self._max_memory:
-            cause = "memory"
-        if cause is None:
-            self._make_idle(process)
-            return
+            return "tasks"
+        if self._max_memory and resident_bytes(process.pid) > self._max_memory:
+            return "memory"
+        self._make_idle(process)
+        return None
+
+    async def _retire(self, process: _Process, cause: str) -> None:
         process.state = "retiring"
         self._recycles += 1
         self._series.recycles[cause].inc()
         log.info("recycling a worker process", pid=process.pid, cause=cause, tasks=process.tasks)
-        process.close_channel()
         self._replace()
+        await process.close_channel()
 
     def _make_idle(self, process: _Process) -> None:
         process.state = "idle"
@@ -408,26 +428,35 @@ class ProcessPool:
         """Start one process, then read its channel until it closes, then bury it."""
         if self._failures:
             await anyio.sleep(min(RESTART_DELAY * 2 ** (self._failures - 1), RESTART_DELAY_MAX))
+        async with self._starts:  # the shutdown waits for a start under way, stream and all
+            entry = await self._launch()
+        if entry is not None:
+            await self._read(entry)
+
+    async def _launch(self) -> _Process | None:
+        """A started process with its channel made (shielded: the shutdown must know of every
+        process, and a stream, once made, owns the socket), or None if it could not start."""
         ours, theirs = socket.socketpair()
         process = self._context.Process(
             target=child_main, args=(theirs,), name="asyncworker-process", daemon=True
         )
         entry = _Process(process, ours)
-        self._processes.append(entry)
-        try:
-            await anyio.to_thread.run_sync(process.start, limiter=self._starts)
-        except Exception:
-            log.exception("cannot start a worker process")
-            self._processes.remove(entry)
-            ours.close()
-            self._failures += 1
-            self._replace()
-            return
-        finally:
-            theirs.close()
-        self._started += 1
-        await entry.attach()
-        await self._read(entry)
+        with anyio.CancelScope(shield=True):
+            self._processes.append(entry)
+            try:
+                await anyio.to_thread.run_sync(process.start)
+            except Exception:
+                log.exception("cannot start a worker process")
+                self._processes.remove(entry)
+                ours.close()
+                self._failures += 1
+                self._replace()
+                return None
+            finally:
+                theirs.close()
+            self._started += 1
+            await entry.attach()
+        return entry
 
     async def _read(self, process: _Process) -> None:
         try:
@@ -483,8 +512,9 @@ class ProcessPool:
             details = (f"pid {process.pid}; a crash's Python stacks (faulthandler) are on the"
                        " worker's stderr")  # fmt: skip
             process.job.end(("died", how, details))
-        self._forget(process)
         process.gone.set()
+        with anyio.CancelScope(shield=True):
+            await self._forget(process)
 
     async def _exit_code(self, process: _Process) -> int | None:
         """The exit code (negative: the signal), SIGKILLing a process that lingers."""
@@ -497,10 +527,10 @@ class ProcessPool:
             process.kill(process.kill_cause or "crashed")
         return None
 
-    def _forget(self, process: _Process) -> None:
+    async def _forget(self, process: _Process) -> None:
         with contextlib.suppress(ValueError):
             self._processes.remove(process)
-        process.sock.close()
+        await process.close()
         with contextlib.suppress(ValueError):  # still running (a start cut short), or closed
             if process.process.pid is None or process.process.exitcode is not None:
                 process.process.close()
@@ -513,7 +543,7 @@ class ProcessPool:
         alive = [p for p in self._processes if p.process.pid is not None and not _exited(p)]
         for process in alive:
             if process.job is None:
-                process.close_channel()
+                await process.close_channel()
             else:
                 process.kill("stopped")
         for last_try in (False, True):
@@ -530,7 +560,7 @@ class ProcessPool:
                     if not _exited(process):
                         process.kill("stopped")
         for process in list(self._processes):
-            self._forget(process)
+            await self._forget(process)
         log.info("worker processes stopped", processes=len(alive))
 
 

@@ -42,9 +42,13 @@ def wait_cancel(data: str, ctx: ActivityContext) -> str:
         pause.wait(0.05)
 
 
-@registry.activity(version="1", start_to_close=60, heartbeat_timeout=30, heartbeat_interval=0.1)
+@registry.activity(
+    version="1", start_to_close=60, heartbeat_timeout=30, heartbeat_interval=0.1,
+    auto_heartbeat=True,
+)  # fmt: skip
 def ignore_cancel(data: str, ctx: ActivityContext) -> str:
-    """Heartbeats, then ignores everything (SIGTERM included, with input "term") forever."""
+    """Heartbeats (automatically too), then ignores everything (SIGTERM included, with input
+    "term") forever."""
     if data == "term":
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     ctx.heartbeat("ignoring")
@@ -96,3 +100,20 @@ def overrun(data: str) -> str:
     """Runs past its 1 s start-to-close timeout."""
     threading.Event().wait()
     return "too late"
+
+
+class LockCodec:
+    """Decodes every input to a lock: an input that cannot be pickled."""
+
+    name = "lock"
+
+    def decode(self, data: str | None) -> Any:
+        return threading.Lock()
+
+    def encode(self, value: Any) -> str | None:
+        return None if value is None else str(value)
+
+
+@registry.activity(version="1", start_to_close=60, codec=LockCodec())
+def takes_lock(data: Any) -> str:
+    return "never called"
