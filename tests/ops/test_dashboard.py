@@ -19,6 +19,7 @@ REQUIRED_ROWS = {
     "Faults and retries",
     "Heartbeats and cancellations",
     "Event loop",
+    "Worker processes (process execution)",
     "Process",
 }
 VARIABLES = {"datasource", "job", "instance", "task_list", "activity_type"}

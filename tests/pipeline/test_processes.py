@@ -48,6 +48,8 @@ async def test_handlers_run_in_processes_and_answer_as_in_threads(fake: FakeSwf)
         await fake.wait_for(lambda: len(fake.responses) == 10, within=30)
         stats = worker.statistics().processes
         relayed = counter(worker, "asyncworker_process_heartbeats_relayed_total")
+        idle = counter(worker, "asyncworker_processes", state="idle")
+        busy = counter(worker, "asyncworker_processes", state="busy")
     assert stats is not None
     assert stats.started == 2
     assert stats.deaths == 0
@@ -60,6 +62,7 @@ async def test_handlers_run_in_processes_and_answer_as_in_threads(fake: FakeSwf)
     assert beats
     assert all(d is not None and d.startswith("beat ") for d in beats)
     assert 1 <= relayed <= 8  # coalesced in the child
+    assert (idle, busy) == (2, 0)
     assert fake.response_for(on_purpose).reason == "on purpose"
     assert fake.response_for(on_purpose).details == "the details"
     failed = fake.response_for(raised)
