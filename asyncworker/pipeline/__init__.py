@@ -8,7 +8,8 @@
                  │ task + its slot                                  (flow: task, slot, outcome)
                  ▼
           executor: one child task per activity under its own cancel scope; sync handlers in
-                 │  a thread limiter               ▲ cancel: cancelRequested, deadline, shutdown
+                 │  a thread limiter or in worker processes (processes ⇄ child, per task)
+                 │                                 ▲ cancel: cancelRequested, deadline, shutdown
                  │                                 │
                  │               heartbeat: coalesced details, rate budget, cancellation
                  ▼ settle: the one mapping from how a handler ended to what SWF is told

@@ -71,7 +71,7 @@ EXIT_WAIT = 5.0
 """Seconds to wait for a process's exit status once it is gone or was sent SIGKILL."""
 START_TIMEOUT = 60.0
 """Seconds the pool waits for its first processes before it reports started anyway."""
-STOP_TIMEOUT = 5.0
+STOP_TIMEOUT = 2.0
 """Seconds the processes get to exit at shutdown before SIGKILL."""
 RESTART_DELAY = 0.1
 """Backoff of a process start after one that died before it was ready (doubling, capped)."""

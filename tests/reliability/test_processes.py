@@ -143,7 +143,7 @@ async def test_process_tasks_end_as_the_readme_says(domain: str, tmp_path: Path)
     assert outcome["a1"] == ("canceled", "stopped on request")
     kind, details = outcome["a2"]
     assert kind == "canceled"
-    assert "cancel_grace (0.5 s)" in details
+    assert "cancel_grace (0.5 s)" in str(details)
     assert outcome["a3"] == ("failed", "worker process died: SIGSEGV")
     assert outcome["a4"] == ("failed", "worker process died: exit code 7")
     assert outcome["a5"] == ("failed", "worker process exceeded 150MiB RSS")
