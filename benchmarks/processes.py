@@ -8,7 +8,9 @@
   same in a thread, wall µs per task and the worker's own CPU µs per task.
 
 Both contenders run in the same run, alternating, each with its own Worker and the same settings
-(`process_limit` 2, `thread_limit` 40).
+(`process_limit` 2, `thread_limit` 40). The machine's load average is reported with the figures:
+on a shared machine other processes take cores, and the processes' gain (up to one core per
+process) shrinks with what is left for them; threads stay at one core at most either way.
 
     python -m benchmarks.processes --tasks 80 --ms 50     # prints one JSON line
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -116,6 +119,7 @@ def cpu_work(name: str, tasks: int, ms: int) -> list[tuple[str, str]]:
 def measure(tasks: int, ms: int, trivial: int, repeats: int) -> dict[str, float]:
     """Medians over `repeats` alternating runs of each contender."""
     configure_logging("json", "WARNING")
+    load_before = round(os.getloadavg()[0], 2)  # a shared machine: other load takes cores
     uvloop = {"use_uvloop": True}
     runs: dict[str, list[dict[str, float]]] = {"thread": [], "process": []}
     small: dict[str, list[dict[str, float]]] = {"thread": [], "process": []}
@@ -131,6 +135,9 @@ def measure(tasks: int, ms: int, trivial: int, repeats: int) -> dict[str, float]
         return values[len(values) // 2]
 
     figures: dict[str, float] = {"tasks": tasks, "ms": ms, "trivial_tasks": trivial}
+    figures["load_average_1m_before"] = load_before
+    figures["load_average_1m_after"] = round(os.getloadavg()[0], 2)
+    figures["usable_cpus"] = len(os.sched_getaffinity(0))
     for kind in ("thread", "process"):
         figures[f"{kind}_cpu_tasks_per_s"] = round(tasks / median(runs[kind], "wall"), 2)
         figures[f"{kind}_lag_p99_ms"] = round(1e3 * median(runs[kind], "lag_p99"), 2)

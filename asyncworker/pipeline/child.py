@@ -121,10 +121,16 @@ class _Channel:
 class ChildControl:
     """The `TaskControl` of the task running in this child: its cancel flag, its heartbeats."""
 
-    def __init__(self, relay: _Relay, seq: int) -> None:
+    def __init__(self, relay: _Relay, seq: int, deadline_at: float | None) -> None:
         self._relay = relay
         self.seq = seq
         self.cancelled = False
+        self.deadline = None if deadline_at is None else TaskDeadline(deadline_at)
+        """Shared with the task's context: a move the parent reports shows in `ctx.deadline`."""
+
+    def move(self, at: float | None) -> None:
+        if self.deadline is not None and at is not None:
+            self.deadline.at = at
 
     @property
     def cancel_requested(self) -> bool:
@@ -161,7 +167,10 @@ class _Relay:
                     self._ready.wait()
                 seq, details = self._pending
                 self._pending = None
-            self._channel.send(("beat", seq, details))
+            try:
+                self._channel.send(("beat", seq, details))
+            except OSError:  # the parent closed the channel: the process is ending
+                return
             self._pause.wait(RELAY_GAP)
 
 
@@ -173,7 +182,11 @@ class _Child:
         self.relay = _Relay(channel)
         self.tasks: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
         self.current: ChildControl | None = None
-        self.deadline: TaskDeadline | None = None
+        self.cancelled = 0
+        """The latest task the parent asked to cancel: the request may come before the task
+        starts here (the main thread checks it when it starts the task)."""
+        self.moved: tuple[int, float | None] = (0, None)
+        """The latest deadline move, by task, for the same reason."""
 
     def read(self) -> None:
         """The reader thread: tasks go to the main thread, cancels and deadlines apply at once.
@@ -193,11 +206,14 @@ class _Child:
             kind = message[0]
             if kind == "run":
                 self.tasks.put(message)
-            elif current is not None and message[1] == current.seq:
-                if kind == "cancel":
+            elif kind == "cancel":
+                self.cancelled = message[1]
+                if current is not None and current.seq == message[1]:
                     current.cancelled = True
-                elif kind == "deadline" and self.deadline is not None:
-                    self.deadline.at = message[2]
+            elif kind == "deadline":
+                self.moved = (message[1], message[2])
+                if current is not None and current.seq == message[1]:
+                    current.move(message[2])
 
     def serve(self) -> None:
         """The main thread: run tasks until the channel closes."""
@@ -220,11 +236,14 @@ class _Child:
             summary, trace = describe(exc)
             return ("error", seq, "failed", f"cannot load the task in a worker process: {summary}",
                     trace)  # fmt: skip
-        control = ChildControl(self.relay, seq)
-        self.deadline = None if deadline_at is None else TaskDeadline(deadline_at)
+        control = ChildControl(self.relay, seq, deadline_at)
         self.current = control
+        if self.cancelled == seq:  # asked before the task started here
+            control.cancelled = True
+        if self.moved[0] == seq:
+            control.move(self.moved[1])
         try:
-            ctx = ActivityContext(task, self.deadline, control)
+            ctx = ActivityContext(task, control.deadline, control)
             value = handler(data, ctx) if takes_context else handler(data)
         except BaseException as error:  # a handler's every ending is its task's, never ours
             return error_message(seq, error)

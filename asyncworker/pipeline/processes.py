@@ -307,13 +307,12 @@ class ProcessPool:
     async def execute(self, control: ProcessTask, data: Any) -> Any:
         """Run `control`'s handler on `data` in a worker process; return what it returned, or
         raise what its task is to be answered with (`ActivityFailed`, `ActivityCanceled`)."""
-        definition, deadline = control.definition, control.deadline
+        definition, deadline = control.definition, _deadline_at(control)
         try:
             payload = pickle.dumps(
-                (definition.handler, data, definition.takes_context, control.task,
-                 None if deadline is None else deadline.at),
+                (definition.handler, data, definition.takes_context, control.task, deadline),
                 protocol=pickle.HIGHEST_PROTOCOL,
-            )  # fmt: skip
+            )
         except Exception as exc:
             raise ActivityFailed(
                 f"cannot send the task to a worker process: {type(exc).__name__}: {exc}"
@@ -323,17 +322,20 @@ class ProcessPool:
             while not self._idle:
                 await self._available.wait()
             process = self._idle.popleft()
-            return _result(await self._run_on(process, control, payload), self._grace)
+            answer = await self._run_on(process, control, payload, deadline)
+            return _result(answer, self._grace)
         finally:
             self._tokens.release_on_behalf_of(control)
 
-    async def _run_on(self, process: _Process, control: ProcessTask, payload: bytes) -> Any:
+    async def _run_on(
+        self, process: _Process, control: ProcessTask, payload: bytes, deadline: float | None
+    ) -> tuple[Any, ...]:
         job = _Job(next(self._seq), control)
         process.job, process.state = job, "busy"
         control.on_request = job.wake
         try:
             await process.send(encode(("run", job.seq, payload)))
-            return await self._watch(process, job)
+            return await self._watch(process, job, deadline)
         except BaseException:  # the worker stops the task: deadline, abandoned, drain
             if job.answer is None:
                 with anyio.CancelScope(shield=True):
@@ -347,39 +349,41 @@ class ProcessPool:
                 with anyio.CancelScope(shield=True):
                     await self._retire(process, cause)
 
-    async def _watch(self, process: _Process, job: _Job) -> tuple[Any, ...]:
-        """Wait for the job's answer; meanwhile forward a cancel request and deadline moves,
-        kill after the cancel grace, check the process's memory."""
+    async def _watch(
+        self, process: _Process, job: _Job, deadline_sent: float | None
+    ) -> tuple[Any, ...]:
+        """Wait for the job's answer; meanwhile forward a cancel request (even one made before
+        the task reached a process) and deadline moves, kill after the cancel grace, check the
+        process's memory."""
         control = job.control
         grace_end = math.inf
-        deadline_sent = None if control.deadline is None else control.deadline.at
         while job.answer is None:
-            timeout = grace_end - anyio.current_time()
-            if self._max_memory:
-                timeout = min(timeout, MEMORY_CHECK_INTERVAL)
-            await job.wait(timeout)
-            if job.answer is not None:
-                break
             if control.cancel_requested and grace_end == math.inf:
                 await process.send(encode(("cancel", job.seq)))
                 grace_end = anyio.current_time() + self._grace
-            deadline = None if control.deadline is None else control.deadline.at
+            deadline = _deadline_at(control)
             if deadline != deadline_sent:
                 await process.send(encode(("deadline", job.seq, deadline)))
                 deadline_sent = deadline
             if anyio.current_time() >= grace_end:
                 await self._terminate(process)
                 return _answer_or(job, ("grace",))
-            if self._max_memory and (rss := resident_bytes(process.pid)) > self._max_memory:
-                log.warning(
-                    "worker process over max_process_memory: killing it",
-                    pid=process.pid,
-                    rss=rss,
-                    max_process_memory=self._max_memory,
-                )
-                await self._kill(process, "memory")
-                return _answer_or(job, ("memory", rss, self._max_memory))
+            if killed := await self._over_memory(process, job):
+                return killed
+            timeout = grace_end - anyio.current_time()
+            if self._max_memory:
+                timeout = min(timeout, MEMORY_CHECK_INTERVAL)
+            await job.wait(timeout)
         return job.answer
+
+    async def _over_memory(self, process: _Process, job: _Job) -> tuple[Any, ...] | None:
+        """Kill a process over `max_process_memory`; returns its job's answer if it did."""
+        if not self._max_memory or (rss := resident_bytes(process.pid)) <= self._max_memory:
+            return None
+        log.warning("worker process over max_process_memory: killing it", pid=process.pid,
+                    rss=rss, max_process_memory=self._max_memory)  # fmt: skip
+        await self._kill(process, "memory")
+        return _answer_or(job, ("memory", rss, self._max_memory))
 
     def _after_task(self, process: _Process) -> str | None:
         """Back to idle; or, if it ran its share of tasks or holds too much memory, why it is
@@ -570,6 +574,10 @@ def _exited(process: _Process) -> bool:
         return process.gone.is_set() or process.process.exitcode is not None
     except ValueError:  # closed: forgotten after its burial
         return True
+
+
+def _deadline_at(control: ProcessTask) -> float | None:
+    return None if control.deadline is None else control.deadline.at
 
 
 def _answer_or(job: _Job, killed: tuple[Any, ...]) -> tuple[Any, ...]:

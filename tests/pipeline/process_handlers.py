@@ -32,9 +32,13 @@ def beating(data: str, ctx: ActivityContext) -> str:
     return f"{ctx.activity_id} {ctx.workflow_id} {ctx.activity_type} {deadline}"
 
 
-@registry.activity(version="1", start_to_close=60, heartbeat_timeout=30, heartbeat_interval=0.1)
+@registry.activity(
+    version="1", start_to_close=60, heartbeat_timeout=30, heartbeat_interval=0.1,
+    auto_heartbeat=True,
+)  # fmt: skip
 def wait_cancel(data: str, ctx: ActivityContext) -> str:
-    """Heartbeats until the decider asks to cancel, then acknowledges it."""
+    """Heartbeats (automatically too, even while it waits for a process) until the decider asks
+    to cancel, then acknowledges it."""
     pause = threading.Event()
     while True:
         ctx.heartbeat("waiting")

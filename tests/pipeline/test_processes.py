@@ -83,6 +83,19 @@ async def test_a_cancel_request_reaches_the_child(fake: FakeSwf) -> None:
     assert (response.kind, response.details) == ("canceled", "stopped on request")
 
 
+async def test_a_cancel_requested_while_waiting_for_a_process_reaches_it(fake: FakeSwf) -> None:
+    first = fake.add_task("beating", "20")
+    waiting = fake.add_task("wait_cancel", "")
+    fake.cancel_requested.add(waiting)  # learnt by its first heartbeat, before it runs
+    async with running(registry, fake, process_limit=1) as worker:
+        await fake.wait_for(lambda: len(fake.responses) == 2, within=30)
+        learnt = counter(worker, "asyncworker_heartbeats_total", outcome="cancel_requested")
+    assert fake.response_for(first).kind == "completed"
+    response = fake.response_for(waiting)
+    assert (response.kind, response.details) == ("canceled", "stopped on request")
+    assert learnt >= 1
+
+
 @pytest.mark.parametrize("ignores", ["cancel", "term"])
 async def test_a_child_ignoring_cancel_is_killed_after_the_grace(
     fake: FakeSwf, ignores: str
