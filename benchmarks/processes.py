@@ -6,11 +6,16 @@
   polled among the CPU tasks (poll returned → answer sent; an echo handler takes no time).
 - The per-task cost of process execution: trivial tasks (`cpu_process` with 0 ms) against the
   same in a thread, wall µs per task and the worker's own CPU µs per task.
+- A control: the same CPU work on a bare `multiprocessing` pool of the same size (no SWF, no
+  worker), which shows how much parallelism the machine gives right now.
 
 Both contenders run in the same run, alternating, each with its own Worker and the same settings
 (`process_limit` 2, `thread_limit` 40). The machine's load average is reported with the figures:
 on a shared machine other processes take cores, and the processes' gain (up to one core per
-process) shrinks with what is left for them; threads stay at one core at most either way.
+process) shrinks with what is left for them; threads stay at one core at most either way. With
+the kernel's autogroup scheduling (`/proc/sys/kernel/sched_autogroup_enabled`), CPU is shared
+between sessions first: while other sessions keep the cores busy, this session gets its share
+whatever its number of processes, and the control pool shows it.
 
     python -m benchmarks.processes --tasks 80 --ms 50     # prints one JSON line
 """
@@ -18,16 +23,18 @@ process) shrinks with what is left for them; threads stay at one core at most ei
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import multiprocessing
 import os
 import time
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import anyio
 
 from asyncworker.daemon.logs import configure_logging
-from asyncworker.examples.basic import registry
+from asyncworker.examples.basic import cpu, registry
 from asyncworker.settings import WorkerSettings
 from asyncworker.swf.api import Apis
 from asyncworker.worker import Worker
@@ -36,6 +43,10 @@ from benchmarks.pipeline import POLLERS, InstantApi
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
+    from asyncworker.activity import ActivityContext
+
+PROCESSES = 2
+"""`process_limit` of the process runs, and the size of the control's pool."""
 LAG_TICK = 0.01
 """Seconds between two event loop lag samples."""
 ECHOES_PER_CPU_TASK = 5
@@ -86,7 +97,7 @@ async def run(work: list[tuple[str, str]]) -> dict[str, float]:
         pollers=POLLERS,
         max_concurrency=64,
         thread_limit=40,
-        process_limit=2,
+        process_limit=PROCESSES,
         region="us-east-1",
         log_level="WARNING",
     )
@@ -107,6 +118,23 @@ async def run(work: list[tuple[str, str]]) -> dict[str, float]:
     return {"wall": wall, "cpu": cpu, "lag_p99": p99(lags), "overhead_p99": p99(api.overheads)}
 
 
+class _NoCancel:
+    """The context of `cpu` run outside a worker: nobody asks to cancel."""
+
+    def raise_if_cancel_requested(self) -> None:
+        return None
+
+
+def bare_pool(tasks: int, ms: int) -> float:
+    """Wall seconds for `tasks` `cpu` calls of `ms` ms on a forkserver pool of 2 processes."""
+    with multiprocessing.get_context("forkserver").Pool(PROCESSES) as pool:
+        burn = functools.partial(cpu, ctx=cast("ActivityContext", _NoCancel()))
+        pool.map(burn, ["1"] * PROCESSES * 2, chunksize=1)  # warm: both processes started
+        began = time.perf_counter()
+        pool.map(burn, [str(ms)] * tasks, chunksize=1)
+        return time.perf_counter() - began
+
+
 def cpu_work(name: str, tasks: int, ms: int) -> list[tuple[str, str]]:
     """`tasks` CPU tasks of `ms` ms, with `ECHOES_PER_CPU_TASK` echo tasks after each."""
     work: list[tuple[str, str]] = []
@@ -122,6 +150,7 @@ def measure(tasks: int, ms: int, trivial: int, repeats: int) -> dict[str, float]
     load_before = round(os.getloadavg()[0], 2)  # a shared machine: other load takes cores
     uvloop = {"use_uvloop": True}
     runs: dict[str, list[dict[str, float]]] = {"thread": [], "process": []}
+    pool: list[float] = []
     small: dict[str, list[dict[str, float]]] = {"thread": [], "process": []}
     for _ in range(repeats):
         for kind, name in (("thread", "cpu"), ("process", "cpu_process")):
@@ -129,6 +158,7 @@ def measure(tasks: int, ms: int, trivial: int, repeats: int) -> dict[str, float]
             runs[kind].append(anyio.run(run, work, backend="asyncio", backend_options=uvloop))
             work = [(name, "0")] * trivial
             small[kind].append(anyio.run(run, work, backend="asyncio", backend_options=uvloop))
+        pool.append(bare_pool(tasks, ms))
 
     def median(samples: list[dict[str, float]], key: str) -> float:
         values = sorted(sample[key] for sample in samples)
@@ -146,6 +176,7 @@ def measure(tasks: int, ms: int, trivial: int, repeats: int) -> dict[str, float]
         figures[f"{kind}_trivial_worker_cpu_us_per_task"] = round(
             1e6 * median(small[kind], "cpu") / trivial
         )
+    figures["bare_pool_cpu_tasks_per_s"] = round(tasks / sorted(pool)[len(pool) // 2], 2)
     figures["throughput_ratio"] = round(
         figures["process_cpu_tasks_per_s"] / figures["thread_cpu_tasks_per_s"], 3
     )
