@@ -32,7 +32,7 @@ from asyncworker.settings import WorkerSettings
 from asyncworker.swf.api import Apis, DomainApi
 from asyncworker.swf.backlog import BacklogSampler
 from asyncworker.swf.connect import open_activity_apis
-from asyncworker.swf.faults import retry_delay
+from asyncworker.swf.faults import WORKER_BACKOFF, Backoff, retry_delay
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -76,6 +76,8 @@ class Worker:
 
     `api_factory` replaces the aiobotocore clients (tests inject the in-memory SWF of
     `asyncworker.testing`); whatever it returns, the worker counts and times every call.
+    `backoff` bounds every retry wait of the worker (polls, answers, heartbeats, the start-up
+    check); tests against an in-memory SWF shorten it.
     """
 
     def __init__(
@@ -84,11 +86,13 @@ class Worker:
         settings: WorkerSettings,
         *,
         api_factory: ApiFactory | None = None,
+        backoff: Backoff = WORKER_BACKOFF,
     ) -> None:
         self.registry = registry
         self.settings = settings
         self.metrics = Metrics()
         self._api_factory = api_factory or open_activity_apis
+        self._backoff = backoff
         self._slots = anyio.CapacityLimiter(settings.max_concurrency)
         self._monitor = LoopMonitor(self.metrics)
         self._http: HttpService | None = None
@@ -172,13 +176,16 @@ class Worker:
             self.metrics.instrument(apis.respond),
         )
         send, receive = anyio.create_memory_object_stream[Outcome](s.batch_max)
-        heartbeats = Heartbeats(respond_api, self.metrics, rate=s.heartbeat_rate)
+        heartbeats = Heartbeats(
+            respond_api, self.metrics, rate=s.heartbeat_rate, backoff=self._backoff
+        )
         responder = Responder(
             respond_api,
             receive,
             self.metrics,
             batch_max=s.batch_max,
             concurrency=s.response_concurrency,
+            backoff=self._backoff,
         )
         executor = Executor(
             self.registry, heartbeats, send, self.metrics, thread_limit=s.thread_limit
@@ -190,6 +197,7 @@ class Worker:
             self.metrics,
             task_lists=s.task_lists,
             per_task_list=s.pollers,
+            backoff=self._backoff,
         )
         self._pipeline = pipeline = _Pipeline(pollers, executor, responder, heartbeats)
         with send, receive:  # closed on every way out, not only after a full drain
@@ -286,7 +294,7 @@ class Worker:
                 if not fault.retryable or anyio.current_time() > give_up:
                     raise ConfigError(f"cannot reach SWF to check the domain: {fault}") from None
                 log.warning("SWF not reachable yet; retrying", error=str(fault))
-                await anyio.sleep(retry_delay(fault, attempt))
+                await anyio.sleep(retry_delay(fault, attempt, self._backoff))
                 continue
             if not exists:
                 raise ConfigError(
