@@ -9,11 +9,10 @@ from typing import TYPE_CHECKING
 import pytest
 from rich.console import Console
 
+from asyncworker.loadtest.live import Progress, progress_view
 from asyncworker.loadtest.measure import INTERVAL_FIELDS, Measurements, Outcome, RunResult
 from asyncworker.loadtest.report import (
-    Progress,
     print_final,
-    progress_view,
     result_document,
     threshold_misses,
     write_csv,
