@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 import anyio
-from rich import box
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.live import Live
 from rich.measure import Measurement
@@ -121,8 +120,11 @@ def seconds_text(value: float | None) -> str:
 
 
 def _ms(value: float | None) -> str:
-    """Milliseconds without a unit (the header has it), `-` when undefined."""
-    return "-" if value is None else f"{value * 1000:,.1f}"
+    """Milliseconds without a unit (the header has it): a decimal below 100, `-` when undefined."""
+    if value is None:
+        return "-"
+    ms = value * 1000
+    return f"{ms:.1f}" if ms < 100 else f"{ms:,.0f}"
 
 
 def _rate(value: float) -> str:
@@ -163,8 +165,8 @@ def _pairs(title: str, rows: list[tuple[str, str]]) -> Table:
         show_header=False,
         padding=(0, 1),
     )
-    table.add_column(style="dim", no_wrap=True)
-    table.add_column(justify="right", no_wrap=True)
+    table.add_column(style="dim", no_wrap=True, overflow="fold")
+    table.add_column(justify="right", no_wrap=True, overflow="fold")
     for label, value in rows:
         table.add_row(label, value)
     return table
@@ -192,9 +194,9 @@ def _load_rows(progress: Progress, wide: bool) -> list[tuple[str, str]]:
 
 
 def _pool_rows(pool: PoolSample) -> list[tuple[str, str]]:
-    pollers = f"{pool.polling} / {pool.waiting}"
+    pollers = f"{pool.polling:,} / {pool.waiting:,}"
     if pool.backing_off:
-        pollers += f" (+{pool.backing_off} backing off)"
+        pollers += f" (+{pool.backing_off:,} backing off)"
     return [
         ("slots used / total", f"{pool.slots_used:,} / {pool.slots_total:,}"),
         ("pollers polling / waiting", pollers),
@@ -211,13 +213,14 @@ def _latency_table(interval: Interval) -> Table:
         title="latency, last interval",
         title_justify="left",
         title_style="bold",
-        box=box.SIMPLE_HEAD,
+        box=None,
+        header_style="bold underline",
         padding=(0, 1),
         pad_edge=False,
     )
-    table.add_column("ms", no_wrap=True, style="dim")
+    table.add_column("ms", no_wrap=True, overflow="fold", style="dim")
     for percentile in INTERVAL_PERCENTILES:
-        table.add_column(f"p{percentile}", justify="right", no_wrap=True)
+        table.add_column(f"p{percentile}", justify="right", no_wrap=True, overflow="fold")
     labels = {
         "schedule_to_start": "sched.→start",
         "start_to_close": "start→close",
@@ -256,15 +259,16 @@ def type_table(
         title=title,
         title_justify="left",
         title_style="bold",
-        box=box.SIMPLE_HEAD,
+        box=None,
+        header_style="bold underline",
         padding=(0, 1),
         pad_edge=False,
     )
-    table.add_column("type", no_wrap=True)
+    table.add_column("type", no_wrap=True, overflow="fold")
     headers = ["scheduled", "completed", "failed", "timed out"]
     headers += ["canceled", "p50 ms", "p90 ms", "p99 ms"] if wide else ["p50 ms", "p99 ms"]
     for header in headers:
-        table.add_column(header, justify="right", no_wrap=True)
+        table.add_column(header, justify="right", no_wrap=True, overflow="fold")
     for name in sorted(by_type):
         measured = by_type[name]
         table.add_row(name, *_type_row(measured.counts, measured.schedule_to_close, wide))
@@ -275,7 +279,7 @@ def type_table(
 def _side_by_side(*parts: RenderableType) -> Table:
     grid = Table.grid(padding=(0, 3))
     for _ in parts:
-        grid.add_column(no_wrap=True)
+        grid.add_column(no_wrap=True, overflow="fold")
     grid.add_row(*parts)
     return grid
 

@@ -50,10 +50,11 @@ class ActivitySpec:
         The weight is a positive integer: the type's share of the mix is its weight over the
         sum of the weights (80/15/5 reads as percentages; 1 when omitted).
         """
+        given = reference
         reference, has_weight, weight_text = reference.partition("=")
         name, sep, version = reference.rpartition(":")
         if not sep or not name or not version:
-            raise PlanError(f"--activity must be NAME:VERSION[=WEIGHT], got {reference!r}")
+            raise PlanError(f"--activity must be NAME:VERSION[=WEIGHT], got {given!r}")
         weight = 1
         if has_weight:
             if not weight_text.isdigit() or int(weight_text) < 1:
