@@ -79,10 +79,11 @@ async def _on_interrupt(command: str, stop: anyio.Event, console: Console) -> No
         async for _ in signals:
             if not stop.is_set():
                 stop.set()
-                click.echo(
+                console.print(  # through the console: the live panel stays intact
                     f"asyncworker {command}: interrupted: stopping, the report follows"
                     " (Ctrl-C again to quit at once)",
-                    err=True,
+                    highlight=False,
+                    soft_wrap=True,
                 )
                 continue
             console.show_cursor(True)

@@ -87,12 +87,19 @@ def test_a_missing_domain_exits_2(moto_url: str, domain: str) -> None:
 
 
 @pytest.mark.timeout(60)
-def test_demo_runs_to_a_report() -> None:
-    result = CliRunner().invoke(demo_command, ["--duration", "2", "--rate", "50"])
+def test_demo_runs_to_a_report(tmp_path: Path) -> None:
+    report = tmp_path / "demo.html"
+    args = ["--duration", "2", "--rate", "50", "--html", str(report)]
+    result = CliRunner().invoke(demo_command, args)
     assert result.exit_code == 0, result.output
     assert "worker metrics: http://127.0.0.1:" in result.output
     assert "throughput" in result.output
     assert "failed" in result.output
+    assert f"HTML report: {report}" in result.output
+    assert "<svg" in report.read_text()
+    # Not a terminal: plain lines, with the pool's internals read from Worker.statistics().
+    assert "slots=" in result.output
+    assert "swf_calls=" in result.output
 
 
 def _main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
