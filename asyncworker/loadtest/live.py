@@ -11,9 +11,9 @@ in the labels and headers, values are plain numbers.
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, Self
 
 import anyio
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
@@ -27,6 +27,7 @@ from asyncworker.loadtest.measure import INTERVAL_PERCENTILES, LATENCIES, Counts
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from types import TracebackType
+    from typing import Self
 
     from asyncworker.loadtest.measure import LatencyHistogram, TypeMeasurements
     from asyncworker.worker import WorkerStatistics
@@ -155,18 +156,25 @@ def plain_line(progress: Progress, pool: PoolSample | None = None) -> str:
     return line
 
 
-def _pairs(title: str, rows: list[tuple[str, str]]) -> Table:
-    """A titled label/value grid: labels carry the units, values are right-aligned numbers."""
-    table = Table(
+def _titled(title: str, *, show_header: bool = True, pad_edge: bool = False) -> Table:
+    """A borderless table under a bold title, headers underlined: the panel's one style."""
+    return Table(
         title=title,
         title_justify="left",
         title_style="bold",
         box=None,
-        show_header=False,
+        show_header=show_header,
+        header_style="bold underline",
         padding=(0, 1),
+        pad_edge=pad_edge,
     )
-    table.add_column(style="dim", no_wrap=True, overflow="fold")
-    table.add_column(justify="right", no_wrap=True, overflow="fold")
+
+
+def _pairs(title: str, rows: list[tuple[str, str]]) -> Table:
+    """A titled label/value grid: labels carry the units, values are right-aligned numbers."""
+    table = _titled(title, show_header=False, pad_edge=True)
+    table.add_column(style="dim", no_wrap=True)
+    table.add_column(justify="right", no_wrap=True)
     for label, value in rows:
         table.add_row(label, value)
     return table
@@ -209,18 +217,10 @@ def _pool_rows(pool: PoolSample) -> list[tuple[str, str]]:
 
 def _latency_table(interval: Interval) -> Table:
     """The interval's p50/p90/p99 of the three latencies (wide layouts only)."""
-    table = Table(
-        title="latency, last interval",
-        title_justify="left",
-        title_style="bold",
-        box=None,
-        header_style="bold underline",
-        padding=(0, 1),
-        pad_edge=False,
-    )
-    table.add_column("ms", no_wrap=True, overflow="fold", style="dim")
+    table = _titled("latency, last interval")
+    table.add_column("ms", no_wrap=True, style="dim")
     for percentile in INTERVAL_PERCENTILES:
-        table.add_column(f"p{percentile}", justify="right", no_wrap=True, overflow="fold")
+        table.add_column(f"p{percentile}", justify="right", no_wrap=True)
     labels = {
         "schedule_to_start": "sched.→start",
         "start_to_close": "start→close",
@@ -255,20 +255,12 @@ def type_table(
     title: str = "by activity type (whole run)",
 ) -> Table:
     """Counts and schedule-to-close percentiles per type, with a total row."""
-    table = Table(
-        title=title,
-        title_justify="left",
-        title_style="bold",
-        box=None,
-        header_style="bold underline",
-        padding=(0, 1),
-        pad_edge=False,
-    )
-    table.add_column("type", no_wrap=True, overflow="fold")
+    table = _titled(title)
+    table.add_column("type", no_wrap=True)
     headers = ["scheduled", "completed", "failed", "timed out"]
     headers += ["canceled", "p50 ms", "p90 ms", "p99 ms"] if wide else ["p50 ms", "p99 ms"]
     for header in headers:
-        table.add_column(header, justify="right", no_wrap=True, overflow="fold")
+        table.add_column(header, justify="right", no_wrap=True)
     for name in sorted(by_type):
         measured = by_type[name]
         table.add_row(name, *_type_row(measured.counts, measured.schedule_to_close, wide))
@@ -279,7 +271,7 @@ def type_table(
 def _side_by_side(*parts: RenderableType) -> Table:
     grid = Table.grid(padding=(0, 3))
     for _ in parts:
-        grid.add_column(no_wrap=True, overflow="fold")
+        grid.add_column(no_wrap=True)
     grid.add_row(*parts)
     return grid
 
@@ -335,8 +327,11 @@ class PlainProgress:
     def __init__(self, console: Console, pool: PoolSampler | None = None) -> None:
         self._console = console
         self._pool = pool
+        self._display: AbstractContextManager[object] = nullcontext()
+        """What is shown while the view is entered (nothing here; the live panel below)."""
 
-    def __enter__(self) -> PlainProgress:
+    def __enter__(self) -> Self:
+        self._display.__enter__()
         return self
 
     def __exit__(
@@ -345,40 +340,29 @@ class PlainProgress:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        return None
+        self._display.__exit__(exc_type, exc, tb)
+
+    def _sample(self) -> PoolSample | None:
+        return self._pool.sample() if self._pool else None
 
     def update(self, progress: Progress) -> None:
         """Print the interval's line."""
-        pool = self._pool.sample() if self._pool else None
-        self._console.print(plain_line(progress, pool), highlight=False, soft_wrap=True)
+        line = plain_line(progress, self._sample())
+        self._console.print(line, highlight=False, soft_wrap=True)
 
 
-class LiveProgress:
+class LiveProgress(PlainProgress):
     """A `rich.live` panel redrawn at every interval."""
 
     def __init__(self, console: Console, title: str, pool: PoolSampler | None = None) -> None:
+        super().__init__(console, pool)
         self._title = title
-        self._pool = pool
-        self._live = Live(
-            LivePanel(title, None, None), console=console, auto_refresh=False, transient=False
-        )
-
-    def __enter__(self) -> LiveProgress:
-        self._live.__enter__()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._live.__exit__(exc_type, exc, tb)
+        self._live = Live(LivePanel(title, None, None), console=console, auto_refresh=False)
+        self._display = self._live
 
     def update(self, progress: Progress) -> None:
         """Redraw the panel with the snapshot."""
-        pool = self._pool.sample() if self._pool else None
-        self._live.update(LivePanel(self._title, progress, pool), refresh=True)
+        self._live.update(LivePanel(self._title, progress, self._sample()), refresh=True)
 
 
 def progress_view(

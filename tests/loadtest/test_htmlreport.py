@@ -19,6 +19,7 @@ import pytest
 from asyncworker.loadtest.htmlreport import ReportContext, write_html
 from asyncworker.loadtest.measure import LATENCIES, Measurements, Outcome, RunResult
 from asyncworker.loadtest.report import threshold_checks
+from tests.helpers import ManualClock
 from tests.helpers.tools import require_tool
 
 if TYPE_CHECKING:
@@ -43,17 +44,9 @@ SERIES = {
 }
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def _result() -> RunResult:
     """Twelve one-second intervals: 20 activities each, 17 echo, 2 sleep, 1 failing."""
-    clock = Clock()
+    clock = ManualClock()
     m = Measurements(clock)
     for second in range(INTERVALS):
         m.record_workflow_started(20)

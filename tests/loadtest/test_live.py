@@ -14,6 +14,7 @@ from asyncworker.pipeline.heartbeat import HeartbeatStatistics
 from asyncworker.pipeline.poller import PollerStatistics
 from asyncworker.pipeline.responder import ResponderStatistics
 from asyncworker.worker import WorkerStatistics
+from tests.helpers import ManualClock
 
 LABELS = (
     "offered /s",
@@ -33,17 +34,9 @@ TYPE_HEADERS = ("type", "scheduled", "completed", "failed", "timed out", "p50 ms
 WIDE_ONLY = ("p99 whole run ms", "generator lag ms", "canceled", "p90 ms", "sched.→close")
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def _progress() -> Progress:
     """A long, busy run: six- and seven-digit counts, multi-second latencies, long type names."""
-    clock = Clock()
+    clock = ManualClock()
     m = Measurements(clock)
     m.record_workflow_started(1_234_567)
     for name, count in (("echo:1", 987_654), ("heartbeat:12", 246_913)):
@@ -137,7 +130,7 @@ def _statistics(calls: int, errors: int) -> WorkerStatistics:
 
 
 def test_pool_sampler_sums_pollers_and_turns_calls_into_rates() -> None:
-    clock = Clock()
+    clock = ManualClock()
     answers: list[Any] = [_statistics(100, 2), _statistics(400, 5)]
     sampler = PoolSampler(lambda: answers.pop(0), clock)
     clock.now += 2.0

@@ -18,22 +18,15 @@ from asyncworker.loadtest.report import (
     write_csv,
     write_json,
 )
+from tests.helpers import ManualClock
 
 if TYPE_CHECKING:
     from pathlib import Path
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def _result() -> RunResult:
     """Two intervals: 4 scheduled, 2 completed (0.1 s and 0.3 s end to end), 1 failed, 1 open."""
-    clock = FakeClock()
+    clock = ManualClock()
     m = Measurements(clock)
     m.record_arrival(0.002)
     m.record_workflow_started(4)
@@ -91,7 +84,7 @@ def test_thresholds() -> None:
 
 
 def test_empty_run_misses_a_latency_threshold() -> None:
-    m = Measurements(FakeClock())
+    m = Measurements(ManualClock())
     result = RunResult.from_measurements(m, unfinished=0, duration_s=1.0, offered_rate=1.0)
     assert threshold_misses(result, max_p99=10.0, min_throughput=None) != []
     assert result_document(result)["latency_seconds"]["start_to_close"]["p99"] is None
