@@ -136,12 +136,11 @@ def _check_writable(flag: str, path: Path | None) -> None:
     """Raise ConfigError unless `path` can be written, without creating or truncating it."""
     if path is None:
         return
-    parent = path.parent if str(path.parent) else Path()
     if path.is_dir():
         problem = "is a directory"
-    elif not parent.is_dir():
-        problem = f"has no directory {str(parent)!r}"
-    elif not os.access(path if path.exists() else parent, os.W_OK):
+    elif not path.parent.is_dir():
+        problem = f"has no directory {str(path.parent)!r}"
+    elif not os.access(path if path.exists() else path.parent, os.W_OK):
         problem = "cannot be written"
     else:
         return

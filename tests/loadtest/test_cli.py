@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 from typing import TYPE_CHECKING
 
 import pytest
@@ -170,3 +171,18 @@ def test_a_mix_from_the_cli_follows_its_weights(tmp_path: Path) -> None:
     assert page.count("<svg") == 2
     assert "fail:1" in page
     assert "echo:1 80% (input &#x27;hi&#x27;)" in page
+
+
+@pytest.mark.timeout(30)
+def test_html_without_the_report_extra_exits_2_naming_it(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # `import matplotlib` fails
+    args = ["--local", "--count", "1", "--html", str(tmp_path / "r.html")]
+    code, out, err = _main(capsys, "loadtest", *args)
+    assert code == 2
+    assert err == (
+        "asyncworker loadtest: error: --html needs matplotlib: pip install 'asyncworker[report]'\n"
+    )
+    assert out == ""
+    assert not (tmp_path / "r.html").exists()

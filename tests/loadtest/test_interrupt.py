@@ -16,6 +16,7 @@ import pty
 import select
 import struct
 import subprocess
+import sys
 import termios
 import time
 from typing import TYPE_CHECKING
@@ -33,9 +34,12 @@ WAIT = 60.0
 """Seconds any one expected output or exit may take (bounded reads, never a sleep)."""
 
 
-def _take_terminal() -> None:
-    """In the child, after setsid: make the pty on stdin its controlling terminal."""
-    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+TAKE_TERMINAL = (
+    "import fcntl, os, sys, termios; fcntl.ioctl(0, termios.TIOCSCTTY, 0);"
+    " os.execv(sys.argv[1], sys.argv[1:])"
+)
+"""Run in the new session (no preexec_fn, safe with threads): make the pty on stdin its
+controlling terminal, then become the command."""
 
 
 class Terminal:
@@ -86,14 +90,13 @@ def terminal(*args: str, cwd: Path) -> Iterator[Terminal]:
     env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "80", "LINES": "30"}
     env["TMPDIR"] = str(cwd)
     process = subprocess.Popen(
-        cli(*args),
+        [sys.executable, "-c", TAKE_TERMINAL, *cli(*args)],
         stdin=slave,
         stdout=slave,
         stderr=slave,
         cwd=cwd,
         env=env,
         start_new_session=True,
-        preexec_fn=_take_terminal,
     )
     os.close(slave)
     try:
