@@ -97,7 +97,7 @@ def _throughput_chart(intervals: Sequence[Interval]) -> str:
     axes.set_ylabel("activities / s")
     axes.set_ylim(bottom=0)
     axes.grid(alpha=0.3)
-    axes.legend(loc="upper left", fontsize="small")
+    axes.legend(loc="best", fontsize="small")
     return _svg(figure)
 
 
@@ -115,7 +115,7 @@ def _latency_chart(intervals: Sequence[Interval]) -> str:
         axes.set_ylabel("ms")
         axes.set_ylim(bottom=0)
         axes.grid(alpha=0.3)
-        axes.legend(loc="upper left", fontsize="small")
+        axes.legend(loc="best", fontsize="small")
     axes.set_xlabel("seconds since the start")
     return _svg(figure)
 
@@ -162,7 +162,7 @@ def _thresholds(thresholds: Sequence[Threshold]) -> str:
             "<p>No thresholds were set (<code>--max-p99</code>, <code>--min-throughput</code>).</p>"
         )
     rows = [[t.name, t.limit, t.measured, "met" if t.met else "MISSED"] for t in thresholds]
-    return _table(["threshold", "limit", "measured", "result"], rows)
+    return _table(["threshold", "limit", "measured", "result"], rows, "thresholds")
 
 
 _STYLE = """
@@ -172,6 +172,7 @@ table { border-collapse: collapse; margin: 0.5em 0; }
 th, td { padding: 0.25em 0.8em; border-bottom: 1px solid #ddd; text-align: right; }
 th:first-child, td:first-child, table.text td, table.text th { text-align: left; }
 .warning { color: #a94400; font-weight: bold; }
+table.thresholds td:last-child { font-weight: bold; }
 figure { margin: 0.5em 0; } svg { max-width: 100%; height: auto; }
 """
 
