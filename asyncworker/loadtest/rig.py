@@ -226,7 +226,7 @@ async def run_load(
         unfinished=decider.unfinished(),
         duration_s=ended - measurements.started_at,
         offered_rate=config.rate,
-        interrupted=run_scope.cancel_called,
+        interrupted=run_scope.cancelled_caught,
     )
 
 
