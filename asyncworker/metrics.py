@@ -222,7 +222,7 @@ class Metrics:
         """A counter per heartbeat outcome (`HEARTBEAT_OUTCOMES`)."""
         return {outcome: self.heartbeats.labels(outcome) for outcome in HEARTBEAT_OUTCOMES}
 
-    def instrument(self, api: ActivityApi) -> ActivityApi:
+    def instrument(self, api: ActivityApi) -> InstrumentedApi:
         """`api` with every call counted and timed by operation and outcome."""
         return InstrumentedApi(api, self)
 
@@ -233,11 +233,17 @@ class Metrics:
 
 
 class InstrumentedApi:
-    """Counts and times every call of the wrapped `ActivityApi` by operation and outcome."""
+    """Counts and times every call of the wrapped `ActivityApi` by operation and outcome.
+
+    `calls` and `errors` (answered with a fault) are plain totals over every operation too, for
+    the worker's `statistics()`.
+    """
 
     def __init__(self, api: ActivityApi, metrics: Metrics) -> None:
         self._api = api
         self._series = {op: metrics.api_series(op) for op in OPERATIONS}
+        self.calls = 0
+        self.errors = 0
 
     async def _timed(self, operation: str, call: Awaitable[T]) -> T:
         series = self._series[operation]
@@ -246,9 +252,12 @@ class InstrumentedApi:
             result = await call
         except SwfFault as fault:  # anything else (cancelled, a bug) had no answer to count
             series.outcomes[fault.outcome].inc()
+            self.calls += 1
+            self.errors += 1
             raise
         else:
             series.outcomes["ok"].inc()
+            self.calls += 1
             return result
         finally:
             series.duration.observe(time.perf_counter() - start)

@@ -22,7 +22,7 @@ import structlog
 
 from asyncworker.errors import ConfigError, OperationNotPermittedFault, SwfFault
 from asyncworker.health import HttpService, LoopMonitor
-from asyncworker.metrics import Metrics
+from asyncworker.metrics import InstrumentedApi, Metrics
 from asyncworker.pipeline.executor import Executor, ExecutorStatistics
 from asyncworker.pipeline.flow import CancelReason, Outcome
 from asyncworker.pipeline.heartbeat import Heartbeats, HeartbeatStatistics
@@ -62,6 +62,12 @@ class WorkerStatistics(NamedTuple):
     heartbeats: HeartbeatStatistics
     backlog: Mapping[str, int] = {}
     """task_list → pending activity tasks, when backlog sampling is on."""
+    api_calls: int = 0
+    """SWF calls answered so far (polls, responses, heartbeats), faults included."""
+    api_errors: int = 0
+    """The part of `api_calls` answered with a fault (throttling, network, 5xx, ...)."""
+    loop_lag: float = 0.0
+    """Seconds the event loop last ran a timer late."""
 
 
 class _Pipeline(NamedTuple):
@@ -69,6 +75,7 @@ class _Pipeline(NamedTuple):
     executor: Executor
     responder: Responder
     heartbeats: Heartbeats
+    apis: tuple[InstrumentedApi, ...]
 
 
 class Worker:
@@ -199,7 +206,9 @@ class Worker:
             per_task_list=s.pollers,
             backoff=self._backoff,
         )
-        self._pipeline = pipeline = _Pipeline(pollers, executor, responder, heartbeats)
+        self._pipeline = pipeline = _Pipeline(
+            pollers, executor, responder, heartbeats, (poll_api, respond_api)
+        )
         with send, receive:  # closed on every way out, not only after a full drain
             await self._supervise(pipeline, apis.domain, task_status)
 
@@ -328,6 +337,9 @@ class Worker:
             responder=p.responder.statistics(),
             heartbeats=p.heartbeats.statistics(),
             backlog=dict(self._backlog.counts) if self._backlog else {},
+            api_calls=sum(api.calls for api in p.apis),
+            api_errors=sum(api.errors for api in p.apis),
+            loop_lag=self._monitor.last_lag,
         )
 
     async def __aenter__(self) -> Worker:

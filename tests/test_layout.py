@@ -151,7 +151,7 @@ def test_run_imports_only_what_the_daemon_uses() -> None:
 
     (rich is not in the list: structlog imports it by itself whenever it is installed.)
     """
-    heavy = ("hdrh", "httptools", "asyncworker.loadtest", "asyncworker.local")
+    heavy = ("hdrh", "httptools", "matplotlib", "asyncworker.loadtest", "asyncworker.local")
     code = (
         "import atexit, sys\n"
         f"heavy = {heavy!r}\n"

@@ -8,9 +8,11 @@
 - `http`: GETs of /metrics and /readyz, bare SWF JSON calls
 - `aws`: dummy AWS credentials, for the session, one test or a daemon's environment
 - `waiting`: bounded waits for state that is only visible by asking
+- `clock`: a clock the test moves by hand
 """
 
 from tests.helpers.aws import aws_credentials, use_aws_credentials
+from tests.helpers.clock import ManualClock
 from tests.helpers.http import RawClient, http_get, metric, sync_call, wait_http
 from tests.helpers.processes import (
     Daemon,
@@ -66,6 +68,7 @@ __all__ = [
     "WORKFLOW",
     "Daemon",
     "Endpoint",
+    "ManualClock",
     "RawClient",
     "activity_events",
     "attributes",
