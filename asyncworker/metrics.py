@@ -21,7 +21,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Proc
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from asyncworker.errors import SwfFault
+from asyncworker.errors import PayloadError, SwfFault
 from asyncworker.pipeline.flow import OutcomeKind
 from asyncworker.s3 import GET_OBJECT, HEAD_BUCKET, PUT_OBJECT
 from asyncworker.s3 import OPERATIONS as S3_OPERATIONS
@@ -306,6 +306,9 @@ class _Timed:
             result = await call
         except SwfFault as fault:  # anything else (cancelled, a bug) had no answer to count
             series.outcomes[fault.outcome].inc()
+            raise
+        except PayloadError:  # S3 answered; the worker refused what it announced (too large)
+            series.outcomes["ok"].inc()
             raise
         else:
             series.outcomes["ok"].inc()
