@@ -30,7 +30,11 @@ PUT_OBJECT = "PutObject"
 GET_OBJECT = "GetObject"
 HEAD_BUCKET = "HeadBucket"
 OPERATIONS = (PUT_OBJECT, GET_OBJECT, HEAD_BUCKET)
-"""The S3 calls of the worker: exactly what deploy/iam/worker-policy.json allows."""
+"""The S3 calls of the worker."""
+IAM_ACTIONS = {PUT_OBJECT: "s3:PutObject", GET_OBJECT: "s3:GetObject", HEAD_BUCKET: "s3:ListBucket"}
+"""The IAM action each call needs, exactly what deploy/iam/worker-policy.json allows: objects
+under the prefix, and s3:ListBucket on the bucket for HeadBucket (the start-up check; it also
+makes a missing object a 404 NoSuchKey rather than a 403)."""
 READ_TIMEOUT = 60.0
 """Seconds without a byte of an answer: a 5 MiB object moves in well under that."""
 CONTENT_TYPE = "text/plain; charset=utf-8"
