@@ -55,6 +55,38 @@ def pipeline(ctx: Context) -> Scenario:
     return scenario
 
 
+def claimcheck(ctx: Context) -> Scenario:
+    """Claim checks (``benchmarks/claimcheck.py``): small values cost nothing, and 256 KiB results
+    move to S3 (moto server) nearly as fast as bare PutObject loops."""
+    scenario = Scenario("claimcheck", "claim checks: small-value cost, 256 KiB results to S3")
+    argv = harness.python(
+        "benchmarks.claimcheck",
+        "--tasks", str(ctx.pick(5_000, 20_000)),
+        "--large", str(ctx.pick(100, 300)),
+        "--repeats", str(ctx.repeats),
+    )  # fmt: skip
+    done = subprocess.run(
+        harness.pinned(argv, harness.WORKER_CORE),
+        cwd=harness.ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    )
+    f: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    scenario.details = f
+    small, large = f["small_value_ratio"], f["large_ratio"]
+    scenario.rows += [
+        Row("claimcheck", "CPU per small-value task, ClaimCheck(RAW) with a bucket",
+            f["claimcheck_us_per_task"], "µs", "plain RAW codec", f["plain_us_per_task"], small,
+            "≤ 1.05× (noise)", small <= 1.05),
+        Row("claimcheck", "256 KiB results per second through S3 (moto server)",
+            f["large_results_per_s"], "results/s", "bare PutObject loops", f["bare_puts_per_s"],
+            large, "≥ 0.8×", large >= 0.8, required=False),
+    ]  # fmt: skip
+    return scenario
+
+
 SCENARIOS: dict[str, Callable[[Context], Scenario]] = {
     "ceiling": scenarios.ceiling,
     "peers": scenarios.peers,
@@ -62,11 +94,12 @@ SCENARIOS: dict[str, Callable[[Context], Scenario]] = {
     "scale": scale.run,
     "endpoint": scenarios.endpoint,
     "pipeline": pipeline,
+    "claimcheck": claimcheck,
     "soak": soak.run,
 }
 LETTERS = {"a": "ceiling", "b": "peers", "c": "roundtrips", "d": "scale", "e": "endpoint"}
 QUICK = ("ceiling", "roundtrips", "endpoint", "pipeline")
-FULL = ("ceiling", "peers", "roundtrips", "scale", "endpoint", "pipeline")
+FULL = ("ceiling", "peers", "roundtrips", "scale", "endpoint", "pipeline", "claimcheck")
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
