@@ -61,7 +61,8 @@ class Payloads:
     ) -> None:
         self._store = store
         self._settings = settings
-        self._placements: dict[int, Placement | None] = {}
+        self._placements: dict[ClaimCheck, Placement | None] = {}
+        """By codec object (compared by identity), resolved once."""
         self._series: dict[str, PayloadSeries] = dict(metrics.payload_series())
         self._loaded = self._stored = self._failed = 0
 
@@ -70,10 +71,9 @@ class Payloads:
 
     def placement(self, codec: ClaimCheck) -> Placement | None:
         """Where `codec`'s values go; None when this worker has no S3 store (no bucket)."""
-        key = id(codec)
-        if key not in self._placements:
-            self._placements[key] = codec.placement(self._settings) if self._store else None
-        return self._placements[key]
+        if codec not in self._placements:
+            self._placements[codec] = codec.placement(self._settings) if self._store else None
+        return self._placements[codec]
 
     async def load(
         self, text: str, codec: ClaimCheck, placement: Placement, deadline: TaskDeadline | None
