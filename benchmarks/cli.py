@@ -31,21 +31,27 @@ if TYPE_CHECKING:
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
+def pinned_json(argv: list[str], *, timeout: float) -> dict[str, float]:
+    """Run a benchmark module on the worker's core; its last stdout line is its JSON figures."""
+    done = subprocess.run(
+        harness.pinned(argv, harness.WORKER_CORE),
+        cwd=harness.ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=True,
+    )
+    figures: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    return figures
+
+
 def pipeline(ctx: Context) -> Scenario:
     """asyncworker's own CPU per task without HTTP (``benchmarks/pipeline.py``), on one core."""
     scenario = Scenario("pipeline", "asyncworker's own CPU per task (no HTTP)")
     argv = harness.python(
         "benchmarks.pipeline", "--tasks", str(ctx.pick(5_000, 30_000)), "--repeats", "3"
     )
-    done = subprocess.run(
-        harness.pinned(argv, harness.WORKER_CORE),
-        cwd=harness.ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=True,
-    )
-    figures: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    figures = pinned_json(argv, timeout=300)
     scenario.details = figures
     own = figures["worker_us_per_task"] - figures["bare_us_per_task"]
     scenario.rows.append(
@@ -65,15 +71,7 @@ def claimcheck(ctx: Context) -> Scenario:
         "--large", str(ctx.pick(100, 300)),
         "--repeats", str(ctx.repeats),
     )  # fmt: skip
-    done = subprocess.run(
-        harness.pinned(argv, harness.WORKER_CORE),
-        cwd=harness.ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=True,
-    )
-    f: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    f = pinned_json(argv, timeout=600)
     scenario.details = f
     small, large = f["small_value_ratio"], f["large_ratio"]
     scenario.rows += [

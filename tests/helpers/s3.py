@@ -18,6 +18,7 @@ from aiobotocore.session import get_session
 from aiohttp import web
 
 from asyncworker.swf.connect import client_config
+from tests.helpers.http import serve
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -108,13 +109,5 @@ async def fault_proxy(target: str) -> AsyncIterator[FaultProxy]:
     proxy = FaultProxy(target)
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", proxy.handle)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    proxy.url = f"http://{host}:{port}"
-    try:
+    async with serve(app) as proxy.url:
         yield proxy
-    finally:
-        await runner.cleanup()
