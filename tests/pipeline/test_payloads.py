@@ -349,9 +349,10 @@ async def test_s3_faults_are_retried_until_the_value_moves(
 
 
 async def test_what_s3_refuses_until_the_deadline_is_answered_saying_so(
-    fake: FakeSwf, moto_url: str, bucket: str
+    fake: FakeSwf, moto_url: str, bucket: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A result fails the task; failure details are cut behind a note. Never silently."""
+    """A result fails the task; failure details are cut behind a note. Never silently; and
+    the log lines that say so hold neither the task token nor the value."""
     reg = ActivityRegistry()
 
     @reg.activity(version="1", codec=ClaimCheck(RAW), start_to_close=4)
@@ -384,3 +385,9 @@ async def test_what_s3_refuses_until_the_deadline_is_answered_saying_so(
     assert proxy.seen["PUT"] >= 4  # each retried, within its task's deadline
     assert worker.statistics().payloads.failed == 2
     assert await keys(moto_url, bucket) == []
+    logs = capsys.readouterr().out
+    assert logs.count("claim-check value not stored") == 2
+    for answer in answers:
+        assert answer.token not in logs
+    assert "g" * 64 not in logs
+    assert "d" * 64 not in logs
