@@ -36,7 +36,7 @@ from asyncworker.settings import WorkerSettings
 from asyncworker.swf.api import Apis, DomainApi
 from asyncworker.swf.backlog import BacklogSampler
 from asyncworker.swf.connect import open_activity_apis
-from asyncworker.swf.faults import retrying
+from asyncworker.swf.faults import WORKER_BACKOFF, Backoff, retrying
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -87,6 +87,8 @@ class Worker:
     `asyncworker.testing`); whatever it returns, the worker counts and times every call.
     `store_factory` likewise replaces the S3 client of claim checks, which the worker opens only
     when an activity uses a `ClaimCheck` codec and a payload bucket is configured.
+    `backoff` bounds every retry wait of the worker (polls, answers, heartbeats, S3 calls, the
+    start-up checks); tests against an in-memory SWF shorten it.
     """
 
     def __init__(
@@ -96,12 +98,14 @@ class Worker:
         *,
         api_factory: ApiFactory | None = None,
         store_factory: StoreFactory | None = None,
+        backoff: Backoff = WORKER_BACKOFF,
     ) -> None:
         self.registry = registry
         self.settings = settings
         self.metrics = Metrics()
         self._api_factory = api_factory or open_activity_apis
         self._store_factory = store_factory or self._open_store
+        self._backoff = backoff
         self._slots = anyio.CapacityLimiter(settings.max_concurrency)
         self._monitor = LoopMonitor(self.metrics)
         self._http: HttpService | None = None
@@ -207,7 +211,7 @@ class Worker:
         for bucket in buckets:
             give_up = anyio.current_time() + BUCKET_CHECK_TIMEOUT
             try:
-                await retrying(partial(store.check_bucket, bucket), give_up)
+                await retrying(partial(store.check_bucket, bucket), give_up, bounds=self._backoff)
             except SwfFault as fault:
                 raise ConfigError(
                     f"payload bucket {bucket!r} is missing or out of reach (payload_bucket,"
@@ -223,15 +227,18 @@ class Worker:
             self.metrics.instrument(apis.respond),
         )
         send, receive = anyio.create_memory_object_stream[Outcome](s.batch_max)
-        heartbeats = Heartbeats(respond_api, self.metrics, rate=s.heartbeat_rate)
+        heartbeats = Heartbeats(
+            respond_api, self.metrics, rate=s.heartbeat_rate, backoff=self._backoff
+        )
         responder = Responder(
             respond_api,
             receive,
             self.metrics,
             batch_max=s.batch_max,
             concurrency=s.response_concurrency,
+            backoff=self._backoff,
         )
-        payloads = Payloads(store, s, self.metrics)
+        payloads = Payloads(store, s, self.metrics, backoff=self._backoff)
         executor = Executor(
             self.registry, heartbeats, send, self.metrics, payloads, thread_limit=s.thread_limit
         )
@@ -242,6 +249,7 @@ class Worker:
             self.metrics,
             task_lists=s.task_lists,
             per_task_list=s.pollers,
+            backoff=self._backoff,
         )
         self._pipeline = pipeline = _Pipeline(pollers, executor, responder, heartbeats, payloads)
         with send, receive:  # closed on every way out, not only after a full drain
@@ -325,6 +333,7 @@ class Worker:
             exists = await retrying(
                 api.domain_registered,
                 give_up,
+                bounds=self._backoff,
                 on_retry=lambda fault, _: log.warning(
                     "SWF not reachable yet; retrying", error=str(fault)
                 ),

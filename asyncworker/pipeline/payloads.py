@@ -26,7 +26,7 @@ from asyncworker.claimcheck import ClaimCheck, Placement, new_reference, parse_r
 from asyncworker.codec import MAX_DATA, MAX_REASON, fit
 from asyncworker.errors import ClientFault, PayloadError, SwfFault
 from asyncworker.pipeline.flow import Outcome, OutcomeKind
-from asyncworker.swf.faults import retrying
+from asyncworker.swf.faults import WORKER_BACKOFF, Backoff, retrying
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -57,9 +57,15 @@ class Payloads:
     """Fetches referenced inputs and stores large results and details for claim-check codecs."""
 
     def __init__(
-        self, store: PayloadStore | None, settings: WorkerSettings, metrics: Metrics
+        self,
+        store: PayloadStore | None,
+        settings: WorkerSettings,
+        metrics: Metrics,
+        *,
+        backoff: Backoff = WORKER_BACKOFF,
     ) -> None:
         self._store = store
+        self._backoff = backoff
         self._settings = settings
         self._placements: dict[ClaimCheck, Placement | None] = {}
         """By codec object (compared by identity), resolved once."""
@@ -158,7 +164,7 @@ class Payloads:
     ) -> Any:
         now = anyio.current_time()
         give_up = now + NO_DEADLINE_RETRY if deadline is None else deadline.at - ANSWER_MARGIN
-        return await retrying(call, give_up)
+        return await retrying(call, give_up, bounds=self._backoff)
 
     def _count(self, direction: str, size: int) -> None:
         series = self._series[direction]

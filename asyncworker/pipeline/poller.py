@@ -24,7 +24,7 @@ import structlog
 
 from asyncworker.errors import SwfFault
 from asyncworker.pipeline.flow import ActivityTask, Slot
-from asyncworker.swf.faults import retry_delay
+from asyncworker.swf.faults import WORKER_BACKOFF, Backoff, retry_delay
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -80,8 +80,10 @@ class Pollers:
         *,
         task_lists: tuple[str, ...],
         per_task_list: int,
+        backoff: Backoff = WORKER_BACKOFF,
     ) -> None:
         self._api = api
+        self._backoff = backoff
         self._slots = slots
         self._submit = submit
         self._pollers = [_Poller(name, i) for name in task_lists for i in range(per_task_list)]
@@ -154,7 +156,7 @@ class Pollers:
                 except SwfFault as fault:
                     failures += 1
                     poller.state = PollerState.BACKING_OFF
-                    delay = retry_delay(fault, failures)
+                    delay = retry_delay(fault, failures, self._backoff)
                     log.warning("poll failed", task_list=poller.task_list, error=str(fault),
                                 retry_in=round(delay, 3))  # fmt: skip
                     await anyio.sleep(delay)

@@ -22,11 +22,12 @@ from tests.helpers import (
     local_endpoint_process,
     metric,
     start_activities,
+    swf_client,
     wait_closed,
     wait_http,
 )
 from tests.helpers.s3 import new_bucket, read_object, s3_client
-from tests.reliability.conftest import client_for, setup_domain, worker_args
+from tests.reliability.conftest import setup_domain, worker_args
 
 if TYPE_CHECKING:
     from types_aiobotocore_s3.type_defs import BucketLifecycleConfigurationTypeDef
@@ -50,7 +51,7 @@ async def test_the_daemon_moves_large_results_through_s3(moto_url: str, tmp_path
     sizes = [1024**2, MAX_DATA + 1, MAX_DATA, 10]
     async with (
         local_endpoint_process("--poll-timeout", "2", log=tmp_path / "endpoint.log") as endpoint,
-        client_for(endpoint.url) as client,
+        swf_client(endpoint.url) as client,
     ):
         await setup_domain(client, domain)
         execution = await start_activities(client, domain, [("big", str(n)) for n in sizes])

@@ -3,7 +3,8 @@
 - `worker`: a worker on the in-memory SWF (`settings`, `running`)
 - `swf`: SWF from the test side: clients, registration, a scripted decider, histories
 - `rig`: the load-test rig's type registration, scripted activity worker and history truth
-- `processes`: the daemon and the local endpoint as subprocesses, the endpoint in a thread
+- `processes`: the daemon and the local endpoint as subprocesses; async helpers on a loop of their
+  own (`on_own_loop`) for synchronous tests
 - `http`: GETs of /metrics and /readyz, bare SWF JSON calls
 - `aws`: dummy AWS credentials, for the session, one test or a daemon's environment
 - `waiting`: bounded waits for state that is only visible by asking
@@ -14,13 +15,11 @@ from tests.helpers.http import RawClient, http_get, metric, sync_call, wait_http
 from tests.helpers.processes import (
     Daemon,
     Endpoint,
-    ThreadedEndpoint,
     cli,
     daemon,
-    endpoint_process,
     free_port,
     local_endpoint_process,
-    threaded_endpoint,
+    on_own_loop,
 )
 from tests.helpers.rig import CLOSING, history_truth, register_rig_types, scripted_worker
 from tests.helpers.swf import (
@@ -68,7 +67,6 @@ __all__ = [
     "Daemon",
     "Endpoint",
     "RawClient",
-    "ThreadedEndpoint",
     "activity_events",
     "attributes",
     "aws_credentials",
@@ -77,7 +75,6 @@ __all__ = [
     "daemon",
     "decide",
     "decision",
-    "endpoint_process",
     "ensure_workflow_type",
     "error_code",
     "error_message",
@@ -88,6 +85,7 @@ __all__ = [
     "http_get",
     "local_endpoint_process",
     "metric",
+    "on_own_loop",
     "poll_until",
     "register",
     "register_rig_types",
@@ -100,7 +98,6 @@ __all__ = [
     "start_activities",
     "swf_client",
     "sync_call",
-    "threaded_endpoint",
     "type_registrations",
     "types_of",
     "use_aws_credentials",

@@ -6,12 +6,17 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 from asyncworker import ActivityRegistry, WorkerSettings
+from asyncworker.swf.faults import Backoff
 from asyncworker.worker import Worker
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
     from asyncworker.testing import FakeSwf
+
+
+FAST_BACKOFF = Backoff(base=0.01, cap=0.05, throttled_base=0.01, throttled_cap=0.05)
+"""Retry waits for the in-memory SWF: the same exponential, jittered shape, a hundredth of it."""
 
 
 def settings(**overrides: Any) -> WorkerSettings:
@@ -32,6 +37,9 @@ def settings(**overrides: Any) -> WorkerSettings:
 async def running(
     registry: ActivityRegistry, fake: FakeSwf, **overrides: Any
 ) -> AsyncIterator[Worker]:
-    """A worker serving `registry` from `fake`, drained when the block ends."""
-    async with Worker(registry, settings(**overrides), api_factory=fake.factory()) as worker:
+    """A worker serving `registry` from `fake` with `FAST_BACKOFF`, drained when the block ends."""
+    worker = Worker(
+        registry, settings(**overrides), api_factory=fake.factory(), backoff=FAST_BACKOFF
+    )
+    async with worker:
         yield worker
