@@ -126,7 +126,7 @@ def parse_reference(text: str) -> Reference:
     words = text.split()
     address = words[0][len(SCHEME) :] if words else ""
     bucket, _, key = address.partition("/")
-    if len(words) != 2 or not bucket or not key or not words[1].isdigit():
+    if len(words) != 2 or not bucket or not key or not words[1].isascii() or not words[1].isdigit():
         shown = text if len(text) <= 200 else f"{text[:200]}…"
         raise PayloadError(f"malformed claim-check reference {shown!r}")
     return Reference(bucket, key, int(words[1]))

@@ -64,6 +64,7 @@ def test_a_reference_without_a_checksum_is_checked_by_size() -> None:
         f"{SCHEME}bucket/key -3",
         f"{SCHEME}bucket/key 3 sha",
         f"{SCHEME}bucket/key three",
+        f"{SCHEME}bucket/key ²",
     ],
 )
 def test_malformed_references_are_refused(text: str) -> None:
