@@ -10,9 +10,17 @@ import hashlib
 import json
 from typing import TYPE_CHECKING, Any
 
+import anyio
 import pytest
 
-from asyncworker import JSON, RAW, ActivityFailed, ActivityRegistry
+from asyncworker import (
+    JSON,
+    RAW,
+    ActivityCanceled,
+    ActivityContext,
+    ActivityFailed,
+    ActivityRegistry,
+)
 from asyncworker.claimcheck import (
     SCHEME,
     ClaimCheck,
@@ -206,6 +214,30 @@ async def test_large_failure_and_cancel_details_are_stored(
     assert await stored(moto_url, large.details) == details
     assert short.details == "short"
     assert series(worker, "asyncworker_payloads_offloaded_total", direction="details") == 1
+
+
+async def test_large_cancel_details_are_stored(fake: FakeSwf, moto_url: str, bucket: str) -> None:
+    details = "c" * (MAX_DATA + 1)
+    reg = ActivityRegistry()
+
+    @reg.activity(
+        codec=ClaimCheck(RAW), heartbeat_timeout=5, heartbeat_interval=0.05, start_to_close=30
+    )
+    async def cancelable(data: str, ctx: ActivityContext) -> str:
+        while not ctx.cancel_requested:
+            ctx.heartbeat("waiting")
+            with anyio.CancelScope(shield=True):
+                await anyio.sleep(0.02)
+        raise ActivityCanceled(details)
+
+    token = fake.add_task("cancelable", "")
+    async with running(reg, fake, payload_bucket=bucket, s3_endpoint_url=moto_url):
+        await fake.wait_for(lambda: len(fake.heartbeats) >= 1)
+        fake.cancel_requested.add(token)
+        await fake.wait_for(lambda: len(fake.responses) == 1, within=30)
+    answer = fake.response_for(token)
+    assert answer.kind == "canceled"
+    assert await stored(moto_url, answer.details) == details
 
 
 async def test_the_codec_can_name_its_own_bucket_and_prefix(
