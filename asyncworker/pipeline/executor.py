@@ -238,11 +238,9 @@ class Executor:
         task, definition, placement = running.task, running.definition, running.placement
         try:
             if placement is not None and is_reference(task.input):
-                assert isinstance(definition.codec, ClaimCheck)
-                assert task.input is not None
-                data = await self._payloads.load(
-                    task.input, definition.codec, placement, running.deadline
-                )
+                data = await self._load(running, placement)
+                if data is NOTHING:  # stopped while fetching: answered as for a handler
+                    return settle(running, NOTHING, None, 0.0)
             else:
                 data = definition.codec.decode(task.input)
         except Exception as exc:
@@ -267,6 +265,19 @@ class Executor:
         if outcome.offload is not None:
             return await self._payloads.offload(outcome)
         return outcome
+
+    async def _load(self, running: RunningTask, placement: Placement) -> Any:
+        """The input a claim-check reference names, fetched under the task's own cancel scope
+        (so the drain, a cancel request or the task's end stop S3 retries too); NOTHING when
+        stopped."""
+        codec, text = running.definition.codec, running.task.input
+        assert isinstance(codec, ClaimCheck)
+        assert text is not None
+        with anyio.CancelScope() as running.scope:
+            if running.reason is not None:
+                running.scope.cancel()
+            return await self._payloads.load(text, codec, placement, running.deadline)
+        return NOTHING
 
     async def _call(self, definition: ActivityDefinition, data: Any, ctx: ActivityContext) -> Any:
         args = (data, ctx) if definition.takes_context else (data,)

@@ -29,7 +29,7 @@ from asyncworker.claimcheck import (
 )
 from asyncworker.codec import MAX_DATA, utf16_length
 from asyncworker.examples.basic import registry as examples
-from tests.helpers import running
+from tests.helpers import poll_until, running
 from tests.helpers.s3 import fault_proxy, keys, new_bucket, read_object, s3_client
 
 if TYPE_CHECKING:
@@ -423,3 +423,29 @@ async def test_what_s3_refuses_until_the_deadline_is_answered_saying_so(
         assert answer.token not in logs
     assert "g" * 64 not in logs
     assert "d" * 64 not in logs
+
+
+async def test_the_drain_stops_an_input_fetch_that_s3_keeps_failing(
+    fake: FakeSwf, moto_url: str, bucket: str
+) -> None:
+    """The fetch runs under the task's cancel scope: the drain stops its retries (Failed
+    `worker shutdown`, so the decider reschedules at once) instead of leaving a stuck task."""
+    reg = ActivityRegistry()
+
+    @reg.activity(version="1", codec=ClaimCheck(RAW), start_to_close=3600)
+    async def echo(text: str) -> str:
+        return text
+
+    token = fake.add_task("echo", str(Reference(bucket, "in/slow", 5)))
+    async with fault_proxy(moto_url) as proxy:
+        proxy.fail("GET", *ALWAYS_500)
+        async with running(
+            reg, fake, payload_bucket=bucket, s3_endpoint_url=proxy.url, drain_timeout=0.2
+        ) as worker:
+            await poll_until(lambda: proxy.seen.get("GET", 0) >= 2, within=10, every=0.02)
+            worker.drain()
+            await fake.wait_for(lambda: len(fake.responses) == 1, within=30)
+    answer = fake.response_for(token)
+    assert answer.kind == "failed"
+    assert answer.reason == "worker shutdown"
+    assert worker.stuck == 0
