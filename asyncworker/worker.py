@@ -21,12 +21,13 @@ import anyio
 import structlog
 
 from asyncworker.errors import ConfigError, OperationNotPermittedFault, SwfFault
-from asyncworker.health import HttpService, LoopMonitor
+from asyncworker.health import Admin, HttpService, LoopMonitor
 from asyncworker.metrics import Metrics
 from asyncworker.pipeline.executor import Executor, ExecutorStatistics
 from asyncworker.pipeline.flow import CancelReason, Outcome
 from asyncworker.pipeline.heartbeat import Heartbeats, HeartbeatStatistics
-from asyncworker.pipeline.poller import Pollers, PollerStatistics
+from asyncworker.pipeline.limits import Pause, PollRate, TokenBucket, TypeLimits, TypeStatistics
+from asyncworker.pipeline.poller import FlowControl, Pollers, PollerStatistics
 from asyncworker.pipeline.responder import Responder, ResponderStatistics
 from asyncworker.settings import WorkerSettings
 from asyncworker.swf.api import Apis, DomainApi
@@ -62,6 +63,11 @@ class WorkerStatistics(NamedTuple):
     heartbeats: HeartbeatStatistics
     backlog: Mapping[str, int] = {}
     """task_list → pending activity tasks, when backlog sampling is on."""
+    paused: bool = False
+    task_list_slots: Mapping[str, tuple[int, int]] = {}
+    """task_list → (used, total) of its own slots, for lists with `task_list_concurrency`."""
+    types: Mapping[str, TypeStatistics] = {}
+    """`name:version` → running and waiting tasks, for types with `max_concurrent`."""
 
 
 class _Pipeline(NamedTuple):
@@ -90,6 +96,12 @@ class Worker:
         self.metrics = Metrics()
         self._api_factory = api_factory or open_activity_apis
         self._slots = anyio.CapacityLimiter(settings.max_concurrency)
+        self._list_slots = {
+            name: anyio.CapacityLimiter(slots)
+            for name, slots in settings.task_list_concurrency.items()
+        }
+        self._pause = Pause()
+        self._types = TypeLimits(registry, self.metrics.type_wait)
         self._monitor = LoopMonitor(self.metrics)
         self._http: HttpService | None = None
         if settings.metrics_port is not None:
@@ -99,6 +111,7 @@ class Worker:
                 port=settings.metrics_port,
                 healthy=self.health,
                 ready=lambda: self.ready,
+                admin=Admin(self.pause, self.resume) if settings.admin_endpoints else None,
             )
         self._pipeline: _Pipeline | None = None
         self._backlog: BacklogSampler | None = None
@@ -121,7 +134,24 @@ class Worker:
 
     @property
     def ready(self) -> bool:
-        return self._ready and not self._draining
+        return self._ready and not self._draining and not self._pause.paused
+
+    @property
+    def paused(self) -> bool:
+        return self._pause.paused
+
+    def pause(self) -> None:
+        """Start no new polls until `resume()`: polls in flight return in their own time and
+        what they bring runs, as do the running tasks; readiness drops meanwhile."""
+        if not self._pause.paused:
+            log.info("polling paused")
+        self._pause.pause()
+
+    def resume(self) -> None:
+        """Poll again after `pause()`."""
+        if self._pause.paused:
+            log.info("polling resumed")
+        self._pause.resume()
 
     @property
     def draining(self) -> bool:
@@ -180,8 +210,14 @@ class Worker:
             batch_max=s.batch_max,
             concurrency=s.response_concurrency,
         )
+        types = self._types or None
         executor = Executor(
-            self.registry, heartbeats, send, self.metrics, thread_limit=s.thread_limit
+            self.registry,
+            heartbeats,
+            send,
+            self.metrics,
+            thread_limit=s.thread_limit,
+            types=types,
         )
         pollers = Pollers(
             poll_api,
@@ -190,10 +226,28 @@ class Worker:
             self.metrics,
             task_lists=s.task_lists,
             per_task_list=s.pollers,
+            flow=FlowControl(self._pause, self._list_slots, self._poll_rates(), types),
         )
         self._pipeline = pipeline = _Pipeline(pollers, executor, responder, heartbeats)
         with send, receive:  # closed on every way out, not only after a full drain
             await self._supervise(pipeline, apis.domain, task_status)
+
+    def _poll_rates(self) -> dict[str, PollRate]:
+        """The token buckets of each task list with a rate: its own and the worker's (one
+        bucket shared by every list). Lists without either take no token at all."""
+        s = self.settings
+        shared = None if s.max_activities_per_second is None else TokenBucket(
+            s.max_activities_per_second
+        )  # fmt: skip
+        rates: dict[str, PollRate] = {}
+        for name in s.task_lists:
+            own = s.task_list_rates.get(name)
+            buckets = [TokenBucket(rate) for rate in (own,) if rate is not None]
+            if shared is not None:
+                buckets.append(shared)
+            if buckets:
+                rates[name] = PollRate(buckets, self.metrics.rate_series(name))
+        return rates
 
     async def _supervise(
         self,
@@ -320,6 +374,12 @@ class Worker:
             responder=p.responder.statistics(),
             heartbeats=p.heartbeats.statistics(),
             backlog=dict(self._backlog.counts) if self._backlog else {},
+            paused=self._pause.paused,
+            task_list_slots={
+                name: (limiter.borrowed_tokens, int(limiter.total_tokens))
+                for name, limiter in self._list_slots.items()
+            },
+            types=self._types.statistics(),
         )
 
     async def __aenter__(self) -> Worker:

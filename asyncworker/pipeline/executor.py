@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
     from asyncworker.metrics import Metrics
     from asyncworker.pipeline.heartbeat import HeartbeatHandle, Heartbeats
+    from asyncworker.pipeline.limits import TypeLimit, TypeLimits
 
 log = structlog.get_logger(__name__)
 
@@ -63,7 +64,7 @@ class RunningTask:
 
     __slots__ = (
         "answered", "beats", "deadline", "definition", "reason",
-        "requested", "scope", "slot", "task",
+        "requested", "scope", "slot", "task", "waited", "waiting",
     )  # fmt: skip
 
     def __init__(self, task: ActivityTask, slot: Slot, definition: ActivityDefinition) -> None:
@@ -78,6 +79,10 @@ class RunningTask:
         self.requested = False
         self.answered = False
         self.beats: HeartbeatHandle | None = None
+        self.waiting = False
+        """Waiting for its turn under its type's `max_concurrent`: any cancel stops the wait."""
+        self.waited = 0.0
+        """Seconds it waited for that turn (not handler time)."""
 
     @property
     def cancel_requested(self) -> bool:
@@ -95,7 +100,7 @@ class RunningTask:
             self.reason = reason
         self.requested = True
         if self.scope is not None and (
-            reason is not CancelReason.REQUESTED or self.definition.is_async
+            reason is not CancelReason.REQUESTED or self.definition.is_async or self.waiting
         ):
             self.scope.cancel()
 
@@ -111,8 +116,10 @@ class Executor:
         metrics: Metrics,
         *,
         thread_limit: int,
+        types: TypeLimits | None = None,
     ) -> None:
         self._registry = registry
+        self._types = types
         self._heartbeats = heartbeats
         self._outcomes = outcomes
         self._metrics = metrics
@@ -239,15 +246,47 @@ class Executor:
             if running.reason is not None and running.reason is not CancelReason.REQUESTED:
                 scope.cancel()
             try:
-                value = await self._call(definition, data, ctx)
+                if definition.max_concurrent is None:
+                    value = await self._call(definition, data, ctx)
+                else:
+                    value = await self._call_in_turn(running, data, ctx)
             except anyio.get_cancelled_exc_class() as exc:
                 if scope.cancel_called or anyio.current_effective_deadline() == -math.inf:
                     raise  # ours, or an enclosing scope's (the worker itself is being cancelled)
                 error = exc  # the handler raised a cancellation of its own making
             except BaseException as exc:  # every way a handler can fail, pathologies included
                 error = exc
-        elapsed = anyio.current_time() - started
+        elapsed = anyio.current_time() - started - running.waited
         return settle(running, value, error, elapsed)
+
+    async def _call_in_turn(self, running: RunningTask, data: Any, ctx: ActivityContext) -> Any:
+        """Call the handler once its type has a free turn (`max_concurrent`)."""
+        assert self._types is not None
+        limit = self._types.get(running.definition.activity_type)
+        if not self._types.try_acquire(limit, running.task.task_list, running):
+            await self._wait_turn(running, limit)
+        try:
+            return await self._call(running.definition, data, ctx)
+        finally:
+            limit.limiter.release_on_behalf_of(running)
+
+    async def _wait_turn(self, running: RunningTask, limit: TypeLimit) -> None:
+        """Wait for a turn, holding the slot. Meanwhile the task is heartbeaten when its type
+        declares a heartbeat timeout (SWF would time it out otherwise), and any cancellation
+        (a cancel request too) stops the wait."""
+        assert self._types is not None
+        definition, beats = running.definition, running.beats
+        if definition.heartbeat_timeout and beats is not None:
+            beats.keep_alive()
+        running.waiting = True
+        started = anyio.current_time()
+        try:
+            await self._types.wait(limit, running)
+        finally:
+            running.waiting = False
+            running.waited = anyio.current_time() - started
+            if beats is not None:
+                beats.auto = definition.auto_heartbeat
 
     async def _call(self, definition: ActivityDefinition, data: Any, ctx: ActivityContext) -> Any:
         args = (data, ctx) if definition.takes_context else (data,)
