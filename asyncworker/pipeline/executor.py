@@ -64,7 +64,7 @@ class RunningTask:
 
     __slots__ = (
         "answered", "beats", "deadline", "definition", "reason",
-        "requested", "scope", "slot", "task", "waited", "waiting",
+        "requested", "scope", "slot", "task", "turn", "waited", "waiting",
     )  # fmt: skip
 
     def __init__(self, task: ActivityTask, slot: Slot, definition: ActivityDefinition) -> None:
@@ -83,6 +83,8 @@ class RunningTask:
         """Waiting for its turn under its type's `max_concurrent`: any cancel stops the wait."""
         self.waited = 0.0
         """Seconds it waited for that turn (not handler time)."""
+        self.turn = False
+        """It had its turn (it is no longer counted as waiting)."""
 
     @property
     def cancel_requested(self) -> bool:
@@ -145,6 +147,8 @@ class Executor:
     def submit(self, task: ActivityTask, slot: Slot) -> None:
         """Start running `task`, which holds `slot` until its outcome is acknowledged."""
         assert self._tg is not None, "bind() the executor to a task group first"
+        if self._types is not None:
+            self._types.admit(task.activity_type, task.task_list)
         self._started += 1
         self._active += 1  # here, not when the task first runs: wait_idle() must see it at once
         if self._idle.is_set():
@@ -210,7 +214,10 @@ class Executor:
         self._running.add(running)
         beats, handed_over = running.beats, False
         try:
-            outcome = await self._execute(running)
+            if definition.max_concurrent is None:
+                outcome = await self._execute(running)
+            else:
+                outcome = await self._execute_limited(running)
             if not running.answered:  # answer_stuck() may have answered for a stuck handler
                 running.answered = True
                 if outcome.needs_response and (definition.heartbeat_timeout or beats.extended):
@@ -259,12 +266,24 @@ class Executor:
         elapsed = anyio.current_time() - started - running.waited
         return settle(running, value, error, elapsed)
 
+    async def _execute_limited(self, running: RunningTask) -> Outcome:
+        """`_execute` for a type with `max_concurrent`: however the task ends, it stops counting
+        as waiting."""
+        assert self._types is not None
+        try:
+            return await self._execute(running)
+        finally:
+            if not running.turn:
+                self._types.leave(self._types.get(running.definition.activity_type))
+
     async def _call_in_turn(self, running: RunningTask, data: Any, ctx: ActivityContext) -> Any:
         """Call the handler once its type has a free turn (`max_concurrent`)."""
         assert self._types is not None
         limit = self._types.get(running.definition.activity_type)
-        if not self._types.try_acquire(limit, running.task.task_list, running):
+        if not self._types.try_acquire(limit, running):
             await self._wait_turn(running, limit)
+        running.turn = True
+        self._types.leave(limit)
         try:
             return await self._call(running.definition, data, ctx)
         finally:
@@ -281,7 +300,7 @@ class Executor:
         running.waiting = True
         started = anyio.current_time()
         try:
-            await self._types.wait(limit, running)
+            await self._types.acquire(limit, running)
         finally:
             running.waiting = False
             running.waited = anyio.current_time() - started

@@ -159,6 +159,8 @@ class TypeLimit:
         self.bound = definition.max_concurrent
         """Tasks that may wait before the task lists they came from stop polling."""
         self.waiting = 0
+        """Tasks polled that have not had their turn yet (counted from the hand-off on, so a
+        poller sees them before its next poll)."""
         self.task_lists: set[str] = set()
         """The task lists tasks of this type came from: those stop polling while it is full."""
         self.wait = wait
@@ -219,9 +221,23 @@ class TypeLimits:
         while self.blocks(task_list):
             await self._changed.wait()
 
-    def try_acquire(self, limit: TypeLimit, task_list: str, borrower: object) -> bool:
+    def admit(self, activity_type: ActivityType, task_list: str) -> None:
+        """A task was handed to the executor: count it as waiting until it has its turn (called
+        synchronously at the hand-off, so the poller sees it before it polls again)."""
+        limit = self._limits.get(activity_type)
+        if limit is not None:
+            limit.task_lists.add(task_list)
+            limit.waiting += 1
+
+    def leave(self, limit: TypeLimit) -> None:
+        """An admitted task had its turn, or ended without one."""
+        limit.waiting -= 1
+        if limit.waiting == limit.bound - 1:  # no longer full: blocked pollers may poll
+            self._changed.set()
+            self._changed = anyio.Event()
+
+    def try_acquire(self, limit: TypeLimit, borrower: object) -> bool:
         """Take a turn of `limit` for `borrower` if one is free and nobody waits for one."""
-        limit.task_lists.add(task_list)
         try:
             limit.limiter.acquire_on_behalf_of_nowait(borrower)
         except anyio.WouldBlock:
@@ -229,15 +245,10 @@ class TypeLimits:
         limit.wait.observe(0.0)
         return True
 
-    async def wait(self, limit: TypeLimit, borrower: object) -> None:
-        """Wait for a turn of `limit` for `borrower`, counted as waiting and timed."""
-        limit.waiting += 1
+    async def acquire(self, limit: TypeLimit, borrower: object) -> None:
+        """Wait for a turn of `limit` for `borrower`, timed."""
         started = anyio.current_time()
         try:
             await limit.limiter.acquire_on_behalf_of(borrower)
         finally:
-            limit.waiting -= 1
-            if limit.waiting == limit.bound - 1:  # no longer full: blocked pollers may poll
-                self._changed.set()
-                self._changed = anyio.Event()
             limit.wait.observe(anyio.current_time() - started)
