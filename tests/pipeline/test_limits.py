@@ -89,9 +89,7 @@ async def test_a_task_list_rate_limits_that_list_only() -> None:
         fake.add_task("echo", "slow", task_list="slow")
         fake.add_task("echo", "fast", task_list="fast")
     started = anyio.current_time()
-    async with running(
-        examples, fake, task_lists=("slow", "fast"), task_list_rates={"slow": 5.0}
-    ):
+    async with running(examples, fake, task_lists=("slow", "fast"), task_list_rates={"slow": 5.0}):
         await fake.wait_for(lambda: not fake.queues["fast"])
         elapsed = anyio.current_time() - started
         slow_taken = 100 - len(fake.queues["slow"])
@@ -145,7 +143,7 @@ async def test_a_saturated_list_leaves_the_others_their_slots() -> None:
         pollers=3,
         task_list_concurrency={"slow": 2},
     ) as worker:
-        await fake.wait_for(lambda: all(t in {r.token for r in fake.responses} for t in fast_tokens))
+        await fake.wait_for(lambda: set(fast_tokens) <= {r.token for r in fake.responses})
         stats = worker.statistics()
         assert stats.task_list_slots == {"slow": (2, 2)}
         assert len(fake.queues["slow"]) == 4, "the slow list took more than its slots"
