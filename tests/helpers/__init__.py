@@ -4,13 +4,13 @@
 - `swf`: SWF from the test side: clients, registration, a scripted decider, histories
 - `rig`: the load-test rig's type registration, scripted activity worker and history truth
 - `processes`: the daemon and the local endpoint as subprocesses, the endpoint in a thread
-- `http`: GETs of /metrics and /readyz, bare SWF JSON calls
+- `http`: GETs of /metrics and /readyz, admin POSTs, bare SWF JSON calls
 - `aws`: dummy AWS credentials, for the session, one test or a daemon's environment
 - `waiting`: bounded waits for state that is only visible by asking
 """
 
 from tests.helpers.aws import aws_credentials, use_aws_credentials
-from tests.helpers.http import RawClient, http_get, metric, sync_call, wait_http
+from tests.helpers.http import RawClient, http_get, http_post, metric, sync_call, wait_http
 from tests.helpers.processes import (
     Daemon,
     Endpoint,
@@ -86,6 +86,7 @@ __all__ = [
     "history_events",
     "history_truth",
     "http_get",
+    "http_post",
     "local_endpoint_process",
     "metric",
     "poll_until",
