@@ -38,11 +38,19 @@ CONTRACT_METRICS: Final = {
     "asyncworker_build_info": "gauge",
 }
 
-#: Served on the same /metrics besides the contract (the backlog gauge only when enabled).
+#: Served on the same /metrics besides the contract (the backlog gauge and the flow-control
+#: series of task lists and types only when configured).
 EXTRA_METRICS: Final = {
     "asyncworker_poller_restarts_total": "counter",
     "asyncworker_gc_full_collection_seconds": "histogram",
     "asyncworker_task_list_backlog": "gauge",
+    "asyncworker_paused": "gauge",
+    "asyncworker_rate_limited_polls_total": "counter",
+    "asyncworker_rate_limit_wait_seconds": "histogram",
+    "asyncworker_task_list_slots": "gauge",
+    "asyncworker_activity_type_queue_depth": "gauge",
+    "asyncworker_activity_type_running": "gauge",
+    "asyncworker_activity_type_wait_seconds": "histogram",
     "process_cpu_seconds_total": "counter",
     "process_resident_memory_bytes": "gauge",
     "process_open_fds": "gauge",
