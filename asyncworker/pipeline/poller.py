@@ -7,6 +7,11 @@ never aborted, since SWF may hand it a task after the client went away, and that
 sit started until its start-to-close timeout. Stopping only stops *new* polls; what in-flight
 polls bring is run.
 
+Flow control (see `limits`) acts before each poll, in this order: not paused and no full
+`max_concurrent` type from this list → the list's own slot, if it has `task_list_concurrency`,
+then the worker's → a token of each rate bucket that applies (given back by an empty or failed
+poll) → the poll. A poller with none of these configured takes no token step at all.
+
 Errors back off with jitter (longer on throttling and LimitExceeded); an empty poll that comes back
 early (moto answers after 1 s; a broken proxy at once) is paced so it never becomes a hot loop. A
 poller that dies of an unexpected error is restarted and counted.
