@@ -1,6 +1,7 @@
 """The tests' one helpers package, by concern; everything tests import is re-exported here.
 
-- `worker`: a worker on the in-memory SWF (`settings`, `running`)
+- `worker`: a worker in this process: on the in-memory SWF (`settings`, `running`) or over HTTP
+  against a local endpoint (`on_local_endpoint`); `Peak` counts handlers running at once
 - `swf`: SWF from the test side: clients, registration, a scripted decider, histories
 - `rig`: the load-test rig's type registration, scripted activity worker and history truth
 - `processes`: the daemon and the local endpoint as subprocesses, the endpoint in a thread
@@ -53,7 +54,7 @@ from tests.helpers.swf import (
     wait_closed,
 )
 from tests.helpers.waiting import poll_until
-from tests.helpers.worker import running, settings
+from tests.helpers.worker import Peak, on_local_endpoint, running, settings
 
 __all__ = [
     "ACTIVITIES",
@@ -67,6 +68,7 @@ __all__ = [
     "WORKFLOW",
     "Daemon",
     "Endpoint",
+    "Peak",
     "RawClient",
     "ThreadedEndpoint",
     "activity_events",
@@ -89,6 +91,7 @@ __all__ = [
     "http_post",
     "local_endpoint_process",
     "metric",
+    "on_local_endpoint",
     "poll_until",
     "register",
     "register_rig_types",

@@ -11,7 +11,7 @@ from asyncworker import ActivityContext, ActivityRegistry
 from asyncworker.examples.basic import registry as examples
 from asyncworker.pipeline.limits import TokenBucket
 from asyncworker.testing import FakeSwf
-from tests.helpers import poll_until, running
+from tests.helpers import Peak, poll_until, running
 
 pytestmark = pytest.mark.anyio
 
@@ -155,36 +155,22 @@ async def test_a_saturated_list_leaves_the_others_their_slots() -> None:
 # Per-type concurrency -----------------------------------------------------------------------
 
 
-def limited_registry(limit: int, running_now: list[int], peak: list[int]) -> ActivityRegistry:
+async def test_a_type_never_runs_more_than_its_limit_and_loses_nothing(fake: FakeSwf) -> None:
+    peak = Peak()
     registry = ActivityRegistry()
 
-    @registry.activity(version="1", max_concurrent=limit, heartbeat_timeout=3)
+    @registry.activity(version="1", max_concurrent=2, heartbeat_timeout=3)
     async def limited(data: str) -> str:
-        running_now[0] += 1
-        peak[0] = max(peak[0], running_now[0])
-        try:
+        with peak.inside():
             await anyio.sleep(0.05)
-        finally:
-            running_now[0] -= 1
         return data
 
-    @registry.activity(version="1")
-    async def free(data: str) -> str:
-        return data
-
-    return registry
-
-
-async def test_a_type_never_runs_more_than_its_limit_and_loses_nothing(fake: FakeSwf) -> None:
-    running_now, peak = [0], [0]
     tokens = [fake.add_task("limited", str(i)) for i in range(30)]
-    async with running(
-        limited_registry(2, running_now, peak), fake, pollers=3, max_concurrency=10
-    ) as worker:
+    async with running(registry, fake, pollers=3, max_concurrency=10) as worker:
         await fake.wait_for(lambda: len(fake.responses) == 30)
         depth = sample(worker, "asyncworker_activity_type_wait_seconds_count",
                        activity_type="limited:1")  # fmt: skip
-    assert peak[0] == 2
+    assert peak.most == 2
     assert {fake.response_for(t).result for t in tokens} == {str(i) for i in range(30)}
     assert depth == 30  # every task's wait is measured, waited or not
 

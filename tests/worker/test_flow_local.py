@@ -3,48 +3,23 @@ endpoint, with a worker in this process so the handlers can count what runs at o
 
 from __future__ import annotations
 
-from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
-
 import anyio
 import pytest
 
 from asyncworker import ActivityRegistry, Worker, WorkerSettings
-from asyncworker.local import EndpointOptions, local_endpoint
-from asyncworker.swf.admin import ensure_activity_types, ensure_domain
-from asyncworker.swf.connect import open_client
 from asyncworker.testing import FakeSwf
-from tests.helpers import activity_events, history_events, http_post, start_activities, wait_closed
-
-if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
-
-    from types_aiobotocore_swf import SWFClient
-
-    from asyncworker.local import LocalEndpoint
+from tests.helpers import (
+    Peak,
+    activity_events,
+    history_events,
+    http_post,
+    on_local_endpoint,
+    start_activities,
+    wait_closed,
+)
 
 pytestmark = pytest.mark.anyio
 DOMAIN = "flow"
-
-
-@asynccontextmanager
-async def stack(
-    registry: ActivityRegistry, **settings: Any
-) -> AsyncIterator[tuple[LocalEndpoint, SWFClient, Worker]]:
-    async with (
-        local_endpoint(EndpointOptions(port=0, poll_timeout=2.0)) as endpoint,
-        open_client(
-            region="us-east-1", endpoint_url=endpoint.url, max_pool_connections=4, read_timeout=70
-        ) as client,
-    ):
-        await ensure_domain(client, DOMAIN)
-        await ensure_activity_types(client, DOMAIN, registry)
-        worker_settings = WorkerSettings(
-            domain=DOMAIN, endpoint_url=endpoint.url, region="us-east-1", metrics_port=None,
-            **settings,
-        )  # fmt: skip
-        async with Worker(registry, worker_settings) as worker:
-            yield endpoint, client, worker
 
 
 async def test_a_fast_list_flows_while_a_slow_list_is_saturated() -> None:
@@ -60,8 +35,9 @@ async def test_a_fast_list_flows_while_a_slow_list_is_saturated() -> None:
     async def fast(data: str) -> str:
         return data
 
-    async with stack(
+    async with on_local_endpoint(
         registry,
+        DOMAIN,
         task_lists=("slow", "fast"),
         max_concurrency=4,
         pollers=3,
@@ -85,20 +61,20 @@ async def test_a_fast_list_flows_while_a_slow_list_is_saturated() -> None:
 
 async def test_a_type_limit_is_never_exceeded_and_loses_no_task() -> None:
     limit, tasks = 2, 20
-    now, peak = [0], [0]
+    peak = Peak()
     registry = ActivityRegistry()
 
     @registry.activity(version="1", start_to_close=120, max_concurrent=limit)
     async def limited(data: str) -> str:
-        now[0] += 1
-        peak[0] = max(peak[0], now[0])
-        try:
+        with peak.inside():
             await anyio.sleep(0.05)
-        finally:
-            now[0] -= 1
         return data
 
-    async with stack(registry, pollers=3, max_concurrency=10) as (endpoint, client, worker):
+    async with on_local_endpoint(registry, DOMAIN, pollers=3, max_concurrency=10) as (
+        endpoint,
+        client,
+        worker,
+    ):
         execution = await start_activities(
             client, DOMAIN, [("limited", str(i)) for i in range(tasks)]
         )
@@ -107,7 +83,7 @@ async def test_a_type_limit_is_never_exceeded_and_loses_no_task() -> None:
             "asyncworker_activity_type_wait_seconds_count", {"activity_type": "limited:1"}
         )
         stats = endpoint.stats()
-    assert peak[0] == limit
+    assert peak.most == limit
     assert sorted(attributes["result"] for _, attributes in closed.values()) == sorted(
         str(i) for i in range(tasks)
     )
