@@ -54,7 +54,14 @@ from tests.helpers.swf import (
     wait_closed,
 )
 from tests.helpers.waiting import poll_until
-from tests.helpers.worker import Peak, on_local_endpoint, running, settings
+from tests.helpers.worker import (
+    SLOW_LIST_SLOTS,
+    Peak,
+    on_local_endpoint,
+    running,
+    settings,
+    slow_and_fast,
+)
 
 __all__ = [
     "ACTIVITIES",
@@ -65,6 +72,7 @@ __all__ = [
     "DECISIONS",
     "DOMAIN",
     "SCRIPTED_WORKFLOW",
+    "SLOW_LIST_SLOTS",
     "WORKFLOW",
     "Daemon",
     "Endpoint",
@@ -100,6 +108,7 @@ __all__ = [
     "schedule",
     "scripted_worker",
     "settings",
+    "slow_and_fast",
     "start",
     "start_activities",
     "swf_client",

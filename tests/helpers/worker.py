@@ -15,6 +15,7 @@ from asyncworker.worker import Worker
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
 
+    import anyio
     from types_aiobotocore_swf import SWFClient
 
     from asyncworker.local import LocalEndpoint
@@ -82,3 +83,29 @@ class Peak:
             yield
         finally:
             self.now -= 1
+
+
+SLOW_LIST_SLOTS: dict[str, Any] = {
+    "task_lists": ("slow", "fast"),
+    "max_concurrency": 4,
+    "pollers": 3,
+    "task_list_concurrency": {"slow": 2},
+}
+"""Settings where the `slow` list has 2 of the worker's 4 slots (`task_list_concurrency`)."""
+
+
+def slow_and_fast(release: anyio.Event) -> ActivityRegistry:
+    """Activity types `slow:1` (returns its input once `release` is set) and `fast:1` (returns
+    its input at once), for a slow list saturated beside a fast one."""
+    registry = ActivityRegistry()
+
+    @registry.activity(version="1", start_to_close=120)
+    async def slow(data: str) -> str:
+        await release.wait()
+        return data
+
+    @registry.activity(version="1", start_to_close=120)
+    async def fast(data: str) -> str:
+        return data
+
+    return registry

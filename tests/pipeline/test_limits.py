@@ -11,7 +11,7 @@ from asyncworker import ActivityContext, ActivityRegistry
 from asyncworker.examples.basic import registry as examples
 from asyncworker.pipeline.limits import TokenBucket
 from asyncworker.testing import FakeSwf
-from tests.helpers import Peak, poll_until, running
+from tests.helpers import SLOW_LIST_SLOTS, Peak, poll_until, running, slow_and_fast
 
 pytestmark = pytest.mark.anyio
 
@@ -121,28 +121,10 @@ async def test_no_limit_means_no_token_step() -> None:
 async def test_a_saturated_list_leaves_the_others_their_slots() -> None:
     fake = FakeSwf()
     release = anyio.Event()
-    registry = ActivityRegistry()
-
-    @registry.activity(version="1")
-    async def slow(data: str) -> str:
-        await release.wait()
-        return data
-
-    @registry.activity(version="1")
-    async def fast(data: str) -> str:
-        return data
-
     for i in range(6):
         fake.add_task("slow", str(i), task_list="slow")
     fast_tokens = [fake.add_task("fast", str(i), task_list="fast") for i in range(30)]
-    async with running(
-        registry,
-        fake,
-        task_lists=("slow", "fast"),
-        max_concurrency=4,
-        pollers=3,
-        task_list_concurrency={"slow": 2},
-    ) as worker:
+    async with running(slow_and_fast(release), fake, **SLOW_LIST_SLOTS) as worker:
         await fake.wait_for(lambda: set(fast_tokens) <= {r.token for r in fake.responses})
         stats = worker.statistics()
         assert stats.task_list_slots == {"slow": (2, 2)}

@@ -9,11 +9,13 @@ import pytest
 from asyncworker import ActivityRegistry, Worker, WorkerSettings
 from asyncworker.testing import FakeSwf
 from tests.helpers import (
+    SLOW_LIST_SLOTS,
     Peak,
     activity_events,
     history_events,
     http_post,
     on_local_endpoint,
+    slow_and_fast,
     start_activities,
     wait_closed,
 )
@@ -24,25 +26,11 @@ DOMAIN = "flow"
 
 async def test_a_fast_list_flows_while_a_slow_list_is_saturated() -> None:
     release = anyio.Event()
-    registry = ActivityRegistry()
-
-    @registry.activity(version="1", start_to_close=120)
-    async def slow(data: str) -> str:
-        await release.wait()
-        return data
-
-    @registry.activity(version="1", start_to_close=120)
-    async def fast(data: str) -> str:
-        return data
-
-    async with on_local_endpoint(
-        registry,
-        DOMAIN,
-        task_lists=("slow", "fast"),
-        max_concurrency=4,
-        pollers=3,
-        task_list_concurrency={"slow": 2},
-    ) as (endpoint, client, worker):
+    async with on_local_endpoint(slow_and_fast(release), DOMAIN, **SLOW_LIST_SLOTS) as (
+        endpoint,
+        client,
+        worker,
+    ):
         stuck = await start_activities(client, DOMAIN, [("slow", str(i)) for i in range(6)],
                                        task_list="slow")  # fmt: skip
         flowing = await start_activities(client, DOMAIN, [("fast", str(i)) for i in range(30)],
