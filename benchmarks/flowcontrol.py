@@ -66,8 +66,8 @@ def measure(ref: str, tasks: int, repeats: int) -> dict[str, float]:
         "today_us_per_task": round(statistics.median(today), 1),
         "off_us_per_task": round(statistics.median(off), 1),
         "on_us_per_task": round(statistics.median(on), 1),
-        "off_vs_today": round(statistics.median(o / t for o, t in zip(off, today)), 3),
-        "on_vs_off": round(statistics.median(n / o for n, o in zip(on, off)), 3),
+        "off_vs_today": round(statistics.median(o / t for o, t in zip(off, today, strict=True)), 3),
+        "on_vs_off": round(statistics.median(n / o for n, o in zip(on, off, strict=True)), 3),
     }
 
 
