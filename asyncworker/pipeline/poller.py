@@ -191,7 +191,9 @@ class Pollers:
         slot: Slot | None = None
         try:
             while not self._stopping:
-                if self._held_back(poller.task_list):
+                if self._pause.paused or (  # `_held_back()`, inlined: it runs before every poll
+                    self._types is not None and self._types.blocks(poller.task_list)
+                ):
                     if slot is not None:  # a paused or blocked poller holds no capacity
                         slot.release()
                         slot = None
