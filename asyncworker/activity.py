@@ -55,6 +55,8 @@ class ActivityDefinition:
     heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL
     """At most one heartbeat per interval; a third of the heartbeat timeout when one is declared."""
     description: str | None = None
+    max_concurrent: int | None = None
+    """At most this many handlers of the type run at once in a worker (None: no limit)."""
 
 
 class ActivityOptions(TypedDict, total=False):
@@ -76,6 +78,9 @@ class ActivityOptions(TypedDict, total=False):
     codec: Codec
     """Input/result codec (default RAW; JSON opt-in)."""
     description: str
+    max_concurrent: int
+    """At most this many handlers of the type run at once in a worker; a task polled while they
+    all run waits for its turn, holding its slot (see the README's flow control section)."""
 
 
 class TaskControl(Protocol):
@@ -199,6 +204,7 @@ class ActivityRegistry:
                 f" than heartbeat_timeout ({heartbeat_timeout} s), or SWF times the task out"
                 " between two heartbeats"
             )
+        max_concurrent = _check_limit(activity_type, options.get("max_concurrent"))
         definition = ActivityDefinition(
             activity_type=activity_type,
             handler=handler,
@@ -213,6 +219,7 @@ class ActivityRegistry:
             auto_heartbeat=auto_heartbeat,
             heartbeat_interval=heartbeat_interval,
             description=options.get("description") or inspect.getdoc(handler),
+            max_concurrent=max_concurrent,
         )
         self._definitions[activity_type] = definition
         return definition
@@ -229,6 +236,14 @@ class ActivityRegistry:
     def names(self) -> list[str]:
         """The registered types as `name:version`, sorted."""
         return sorted(str(t) for t in self._definitions)
+
+
+def _check_limit(activity_type: ActivityType, value: object) -> int | None:
+    """`max_concurrent` as given, or ValueError: 0 would never run the type's tasks, which would
+    then wait holding slots until SWF timed them out."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ValueError(f"{activity_type}: max_concurrent must be at least 1, got {value!r}")
+    return value
 
 
 def _takes_context(handler: Handler) -> bool:

@@ -48,7 +48,9 @@ API_OUTCOMES = (
     "ok", "throttled", "unknown_resource", "limit_exceeded", "network", "server", "client",
 )  # fmt: skip
 HEARTBEAT_OUTCOMES = ("ok", "cancel_requested", "unknown_resource", "error")
-POLLER_STATES = ("polling", "waiting_for_slot", "backing_off")
+POLLER_STATES = (
+    "polling", "waiting_for_slot", "waiting_for_token", "waiting_for_type", "paused", "backing_off",
+)  # fmt: skip
 """The `state` values of `asyncworker_pollers` (a stopped poller is not exported)."""
 RESPONSE_OPERATIONS = (COMPLETE, FAIL, CANCEL)
 PAYLOAD_DIRECTIONS = ("input", "result", "details")
@@ -71,6 +73,15 @@ class PollSeries(NamedTuple):
     error: Counter
     throttled: Counter
     restarts: Counter
+
+
+class RateSeries(NamedTuple):
+    """A task list's rate-limit series."""
+
+    limited: Counter
+    """Polls that had to wait for a token."""
+    wait: Histogram
+    """Seconds each poll waited for its tokens."""
 
 
 class TypeSeries(NamedTuple):
@@ -201,6 +212,26 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+        self.rate_limited_polls = Counter(
+            "asyncworker_rate_limited_polls",
+            "Polls that waited for a rate-limit token first.",
+            ["task_list"],
+            registry=r,
+        )
+        self.rate_limit_wait = Histogram(
+            "asyncworker_rate_limit_wait_seconds",
+            "Time a poller waited for its rate-limit tokens before polling.",
+            ["task_list"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.type_wait = Histogram(
+            "asyncworker_activity_type_wait_seconds",
+            "Time a task of a type with max_concurrent waited for its turn to run.",
+            ["activity_type"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
         self.build_info = Gauge(
             "asyncworker_build_info", "asyncworker version.", ["version"], registry=r
         )
@@ -239,6 +270,12 @@ class Metrics:
                 self.poller_restarts.labels(task_list),
             )
         return series
+
+    def rate_series(self, task_list: str) -> RateSeries:
+        """A task list's rate-limit series (created only for lists with a rate)."""
+        return RateSeries(
+            self.rate_limited_polls.labels(task_list), self.rate_limit_wait.labels(task_list)
+        )
 
     def type_series(self, activity_type: object) -> TypeSeries:
         """The series of an activity type (`str()` of it is the `name:version` label), looked up
@@ -395,6 +432,10 @@ class StatisticsCollector(Collector):
         yield GaugeMetricFamily(
             "asyncworker_draining", "1 while the worker drains.", value=int(s.draining)
         )
+        yield GaugeMetricFamily(
+            "asyncworker_paused", "1 while polling is paused.", value=int(s.paused)
+        )
+        yield from _flow_control(s)
         last = GaugeMetricFamily(
             "asyncworker_last_poll_timestamp_seconds",
             "Unix time the last poll returned.",
@@ -412,3 +453,33 @@ class StatisticsCollector(Collector):
             for task_list, count in sorted(s.backlog.items()):
                 backlog.add_metric([task_list], count)
             yield backlog
+
+
+def _flow_control(s: WorkerStatistics) -> Iterable[Metric]:
+    """The gauges of per-task-list slots and per-type limits, when any is configured."""
+    if s.task_list_slots:
+        slots = GaugeMetricFamily(
+            "asyncworker_task_list_slots",
+            "Slots of a task list with task_list_concurrency, by state.",
+            labels=["task_list", "state"],
+        )
+        for task_list, (used, total) in sorted(s.task_list_slots.items()):
+            slots.add_metric([task_list, "used"], used)
+            slots.add_metric([task_list, "free"], total - used)
+        yield slots
+    if s.types:
+        depth = GaugeMetricFamily(
+            "asyncworker_activity_type_queue_depth",
+            "Tasks of a type with max_concurrent waiting for their turn.",
+            labels=["activity_type"],
+        )
+        running = GaugeMetricFamily(
+            "asyncworker_activity_type_running",
+            "Handlers of a type with max_concurrent running.",
+            labels=["activity_type"],
+        )
+        for label, stats in sorted(s.types.items()):
+            depth.add_metric([label], stats.waiting)
+            running.add_metric([label], stats.running)
+        yield depth
+        yield running

@@ -23,13 +23,14 @@ import structlog
 
 from asyncworker.claimcheck import ClaimCheck, PayloadStore
 from asyncworker.errors import ConfigError, OperationNotPermittedFault, SwfFault
-from asyncworker.health import HttpService, LoopMonitor
+from asyncworker.health import Admin, HttpService, LoopMonitor
 from asyncworker.metrics import InstrumentedApi, Metrics
 from asyncworker.pipeline.executor import Executor, ExecutorStatistics
 from asyncworker.pipeline.flow import CancelReason, Outcome
 from asyncworker.pipeline.heartbeat import Heartbeats, HeartbeatStatistics
+from asyncworker.pipeline.limits import Pause, PollRate, TokenBucket, TypeLimits, TypeStatistics
 from asyncworker.pipeline.payloads import Payloads, PayloadStatistics
-from asyncworker.pipeline.poller import Pollers, PollerStatistics
+from asyncworker.pipeline.poller import FlowControl, Pollers, PollerStatistics
 from asyncworker.pipeline.responder import Responder, ResponderStatistics
 from asyncworker.s3 import open_store
 from asyncworker.settings import WorkerSettings
@@ -76,6 +77,11 @@ class WorkerStatistics(NamedTuple):
     """The part of `api_calls` answered with a fault (throttling, network, 5xx, ...)."""
     loop_lag: float = 0.0
     """Seconds the event loop last ran a timer late."""
+    paused: bool = False
+    task_list_slots: Mapping[str, tuple[int, int]] = {}
+    """task_list → (used, total) of its own slots, for lists with `task_list_concurrency`."""
+    types: Mapping[str, TypeStatistics] = {}
+    """`name:version` → running and waiting tasks, for types with `max_concurrent`."""
 
 
 class _Pipeline(NamedTuple):
@@ -114,6 +120,12 @@ class Worker:
         self._store_factory = store_factory or self._open_store
         self._backoff = backoff
         self._slots = anyio.CapacityLimiter(settings.max_concurrency)
+        self._list_slots = {
+            name: anyio.CapacityLimiter(slots)
+            for name, slots in settings.task_list_concurrency.items()
+        }
+        self._pause = Pause()
+        self._types = TypeLimits(registry, self.metrics.type_wait)
         self._monitor = LoopMonitor(self.metrics)
         self._http: HttpService | None = None
         if settings.metrics_port is not None:
@@ -123,6 +135,7 @@ class Worker:
                 port=settings.metrics_port,
                 healthy=self.health,
                 ready=lambda: self.ready,
+                admin=Admin(self.pause, self.resume) if settings.admin_endpoints else None,
             )
         self._pipeline: _Pipeline | None = None
         self._backlog: BacklogSampler | None = None
@@ -145,7 +158,24 @@ class Worker:
 
     @property
     def ready(self) -> bool:
-        return self._ready and not self._draining
+        return self._ready and not self._draining and not self._pause.paused
+
+    @property
+    def paused(self) -> bool:
+        return self._pause.paused
+
+    def pause(self) -> None:
+        """Start no new polls until `resume()`: polls in flight return in their own time and
+        what they bring runs, as do the running tasks; readiness drops meanwhile."""
+        if not self._pause.paused:
+            log.info("polling paused")
+        self._pause.pause()
+
+    def resume(self) -> None:
+        """Poll again after `pause()`."""
+        if self._pause.paused:
+            log.info("polling resumed")
+        self._pause.resume()
 
     @property
     def draining(self) -> bool:
@@ -246,8 +276,15 @@ class Worker:
             backoff=self._backoff,
         )
         payloads = Payloads(store, s, self.metrics, backoff=self._backoff)
+        types = self._types or None
         executor = Executor(
-            self.registry, heartbeats, send, self.metrics, payloads, thread_limit=s.thread_limit
+            self.registry,
+            heartbeats,
+            send,
+            self.metrics,
+            payloads,
+            thread_limit=s.thread_limit,
+            types=types,
         )
         pollers = Pollers(
             poll_api,
@@ -257,12 +294,30 @@ class Worker:
             task_lists=s.task_lists,
             per_task_list=s.pollers,
             backoff=self._backoff,
+            flow=FlowControl(self._pause, self._list_slots, self._poll_rates(), types),
         )
         self._pipeline = pipeline = _Pipeline(
             pollers, executor, responder, heartbeats, (poll_api, respond_api), payloads
         )
         with send, receive:  # closed on every way out, not only after a full drain
             await self._supervise(pipeline, apis.domain, task_status)
+
+    def _poll_rates(self) -> dict[str, PollRate]:
+        """The token buckets of each task list with a rate: its own and the worker's (one
+        bucket shared by every list). Lists without either take no token at all."""
+        s = self.settings
+        shared = None if s.max_activities_per_second is None else TokenBucket(
+            s.max_activities_per_second
+        )  # fmt: skip
+        rates: dict[str, PollRate] = {}
+        for name in s.task_lists:
+            own = s.task_list_rates.get(name)
+            buckets = [TokenBucket(rate) for rate in (own,) if rate is not None]
+            if shared is not None:
+                buckets.append(shared)
+            if buckets:
+                rates[name] = PollRate(buckets, self.metrics.rate_series(name))
+        return rates
 
     async def _supervise(
         self,
@@ -392,6 +447,12 @@ class Worker:
             api_calls=sum(api.calls for api in p.apis),
             api_errors=sum(api.errors for api in p.apis),
             loop_lag=self._monitor.last_lag,
+            paused=self._pause.paused,
+            task_list_slots={
+                name: (limiter.borrowed_tokens, int(limiter.total_tokens))
+                for name, limiter in self._list_slots.items()
+            },
+            types=self._types.statistics(),
         )
 
     async def __aenter__(self) -> Worker:

@@ -107,6 +107,40 @@ class Slot:
             self._limiter.release_on_behalf_of(self)
 
 
+class ListSlot(Slot):
+    """A slot that also holds one of its task list's slots (`task_list_concurrency`).
+
+    The list's slot is taken first, so the pollers of a saturated list wait without holding any
+    of the worker's slots, which stay free for the other lists. Both are given back together.
+    """
+
+    __slots__ = ("_list",)
+
+    def __init__(self, limiter: anyio.CapacityLimiter, list_limiter: anyio.CapacityLimiter) -> None:
+        super().__init__(limiter)
+        self._list = list_limiter
+
+    @classmethod
+    async def acquire_both(
+        cls, limiter: anyio.CapacityLimiter, list_limiter: anyio.CapacityLimiter
+    ) -> ListSlot:
+        """Take a slot of the list, then one of the worker (see `acquire_for`)."""
+        slot = cls(limiter, list_limiter)
+        await acquire_for(list_limiter, slot)
+        try:
+            await acquire_for(limiter, slot)
+        except BaseException:
+            list_limiter.release_on_behalf_of(slot)
+            raise
+        slot._released = False
+        return slot
+
+    def release(self) -> None:
+        if not self._released:
+            super().release()
+            self._list.release_on_behalf_of(self)
+
+
 class OutcomeKind(enum.StrEnum):
     """How a task ended; the `outcome` label of `asyncworker_activity_tasks_total`."""
 

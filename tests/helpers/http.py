@@ -1,4 +1,4 @@
-"""HTTP from the test side: GETs of /metrics and /readyz, and bare SWF JSON calls."""
+"""HTTP from the test side: GETs of /metrics and /readyz, admin POSTs, bare SWF JSON calls."""
 
 from __future__ import annotations
 
@@ -34,6 +34,13 @@ async def serve(app: web.Application) -> AsyncIterator[str]:
 async def http_get(url: str) -> tuple[int, str]:
     timeout = aiohttp.ClientTimeout(total=5)
     async with aiohttp.ClientSession(timeout=timeout) as session, session.get(url) as response:
+        return response.status, await response.text()
+
+
+async def http_post(url: str) -> tuple[int, str]:
+    """POST with an empty body (the worker's admin endpoints)."""
+    timeout = aiohttp.ClientTimeout(total=5)
+    async with aiohttp.ClientSession(timeout=timeout) as session, session.post(url) as response:
         return response.status, await response.text()
 
 

@@ -15,6 +15,7 @@ REQUIRED_ROWS = {
     "Throughput and outcomes",
     "Latency",
     "Pollers and slots",
+    "Flow control",
     "Responder",
     "Faults and retries",
     "Claim checks (S3)",
