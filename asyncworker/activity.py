@@ -67,6 +67,8 @@ class ActivityDefinition:
     description: str | None = None
     process: bool = False
     """A sync handler that runs in a worker process (`executor="process"`)."""
+    max_concurrent: int | None = None
+    """At most this many handlers of the type run at once in a worker (None: no limit)."""
 
 
 class ActivityOptions(TypedDict, total=False):
@@ -90,6 +92,9 @@ class ActivityOptions(TypedDict, total=False):
     description: str
     executor: Execution
     """Where a sync handler runs: "thread" or "process" (default: the registry's)."""
+    max_concurrent: int
+    """At most this many handlers of the type run at once in a worker; a task polled while they
+    all run waits for its turn, holding its slot (see the README's flow control section)."""
 
 
 class TaskControl(Protocol):
@@ -219,6 +224,7 @@ class ActivityRegistry:
                 " between two heartbeats"
             )
         is_async = inspect.iscoroutinefunction(handler)
+        max_concurrent = _check_limit(activity_type, options.get("max_concurrent"))
         definition = ActivityDefinition(
             activity_type=activity_type,
             handler=handler,
@@ -236,6 +242,7 @@ class ActivityRegistry:
             process=_in_process(
                 activity_type, handler, is_async, options.get("executor"), self.executor
             ),
+            max_concurrent=max_concurrent,
         )
         self._definitions[activity_type] = definition
         return definition
@@ -280,6 +287,14 @@ def _in_process(
             f" be a module-level function (got {qualname or handler!r})"
         )
     return True
+
+
+def _check_limit(activity_type: ActivityType, value: object) -> int | None:
+    """`max_concurrent` as given, or ValueError: 0 would never run the type's tasks, which would
+    then wait holding slots until SWF timed them out."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ValueError(f"{activity_type}: max_concurrent must be at least 1, got {value!r}")
+    return value
 
 
 def _takes_context(handler: Handler) -> bool:

@@ -8,7 +8,7 @@ gets no answer, and afterwards as lag in `asyncworker_event_loop_lag_seconds` an
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import anyio
 import structlog
@@ -59,8 +59,17 @@ class LoopMonitor:
                 log.warning("event loop was blocked", lag_seconds=round(self.last_lag, 3))
 
 
+class Admin(NamedTuple):
+    """What `POST /pause` and `POST /resume` call (served only with `admin_endpoints`)."""
+
+    pause: Callable[[], None]
+    resume: Callable[[], None]
+
+
 class HttpService:
-    """Serves /metrics, /healthz and /readyz for one worker."""
+    """Serves /metrics, /healthz and /readyz for one worker, and with `admin` POST /pause and
+    POST /resume. Those carry no authentication: who can reach the port can stop polling, which
+    is why the server binds 127.0.0.1 unless told otherwise."""
 
     def __init__(
         self,
@@ -70,12 +79,14 @@ class HttpService:
         port: int,
         healthy: Callable[[], tuple[bool, dict[str, object]]],
         ready: Callable[[], bool],
+        admin: Admin | None = None,
     ) -> None:
         self._registry = metrics.registry
         self._host = host
         self._port = port
         self._healthy = healthy
         self._ready = ready
+        self._admin = admin
         self.url: str | None = None
 
     async def run(
@@ -85,6 +96,9 @@ class HttpService:
         app.router.add_get("/metrics", self._metrics)
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/readyz", self._readyz)
+        if self._admin is not None:
+            app.router.add_post("/pause", self._pause)
+            app.router.add_post("/resume", self._resume)
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
         try:
@@ -119,3 +133,13 @@ class HttpService:
         return web.json_response(
             {"status": "ready" if ready else "not ready"}, status=200 if ready else 503
         )
+
+    async def _pause(self, request: web.Request) -> web.Response:
+        assert self._admin is not None
+        self._admin.pause()
+        return web.json_response({"status": "paused"})
+
+    async def _resume(self, request: web.Request) -> web.Response:
+        assert self._admin is not None
+        self._admin.resume()
+        return web.json_response({"status": "polling"})

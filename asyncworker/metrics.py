@@ -21,13 +21,16 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Proc
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from asyncworker.errors import SwfFault
+from asyncworker.errors import PayloadError, SwfFault
 from asyncworker.pipeline.flow import OutcomeKind
+from asyncworker.s3 import GET_OBJECT, HEAD_BUCKET, PUT_OBJECT
+from asyncworker.s3 import OPERATIONS as S3_OPERATIONS
 from asyncworker.swf.api import CANCEL, COMPLETE, FAIL, HEARTBEAT, OPERATIONS, POLL, ActivityApi
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterable, Mapping
 
+    from asyncworker.claimcheck import PayloadStore
     from asyncworker.worker import WorkerStatistics
 
 T = TypeVar("T")
@@ -45,7 +48,9 @@ API_OUTCOMES = (
     "ok", "throttled", "unknown_resource", "limit_exceeded", "network", "server", "client",
 )  # fmt: skip
 HEARTBEAT_OUTCOMES = ("ok", "cancel_requested", "unknown_resource", "error")
-POLLER_STATES = ("polling", "waiting_for_slot", "backing_off")
+POLLER_STATES = (
+    "polling", "waiting_for_slot", "waiting_for_token", "waiting_for_type", "paused", "backing_off",
+)  # fmt: skip
 """The `state` values of `asyncworker_pollers` (a stopped poller is not exported)."""
 RESPONSE_OPERATIONS = (COMPLETE, FAIL, CANCEL)
 PROCESS_STATES = ("starting", "idle", "busy", "retiring")
@@ -57,6 +62,8 @@ over `max_process_memory` while running a task; `cancel_grace`: ignored a cancel
 abandoned, the drain's forced stop) or itself."""
 PROCESS_RECYCLE_CAUSES = ("tasks", "memory")
 """Why a process was retired after a task: `max_tasks_per_process`, `max_process_memory`."""
+PAYLOAD_DIRECTIONS = ("input", "result", "details")
+"""The `direction` values of the claim-check series: inputs fetched, results and details stored."""
 
 
 def package_version() -> str:
@@ -75,6 +82,15 @@ class PollSeries(NamedTuple):
     error: Counter
     throttled: Counter
     restarts: Counter
+
+
+class RateSeries(NamedTuple):
+    """A task list's rate-limit series."""
+
+    limited: Counter
+    """Polls that had to wait for a token."""
+    wait: Histogram
+    """Seconds each poll waited for its tokens."""
 
 
 class TypeSeries(NamedTuple):
@@ -98,6 +114,13 @@ class ApiSeries(NamedTuple):
 
     duration: Histogram
     outcomes: Mapping[str, Counter]
+
+
+class PayloadSeries(NamedTuple):
+    """A claim-check direction's series: values moved through S3, and their UTF-8 bytes."""
+
+    values: Counter
+    bytes: Counter
 
 
 class Metrics:
@@ -198,6 +221,51 @@ class Metrics:
             "Heartbeats relayed from worker processes to the heartbeat service.",
             registry=r,
         )
+        self.payloads = Counter(
+            "asyncworker_payloads_offloaded",
+            "Claim-check values moved through S3: inputs fetched, results and details stored.",
+            ["direction"],
+            registry=r,
+        )
+        self.payload_bytes = Counter(
+            "asyncworker_payload_bytes",
+            "UTF-8 bytes of the claim-check values moved through S3.",
+            ["direction"],
+            registry=r,
+        )
+        self.s3_requests = Counter(
+            "asyncworker_s3_requests",
+            "S3 calls of claim checks by result.",
+            ["operation", "outcome"],
+            registry=r,
+        )
+        self.s3_duration = Histogram(
+            "asyncworker_s3_request_duration_seconds",
+            "S3 call latency.",
+            ["operation"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.rate_limited_polls = Counter(
+            "asyncworker_rate_limited_polls",
+            "Polls that waited for a rate-limit token first.",
+            ["task_list"],
+            registry=r,
+        )
+        self.rate_limit_wait = Histogram(
+            "asyncworker_rate_limit_wait_seconds",
+            "Time a poller waited for its rate-limit tokens before polling.",
+            ["task_list"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.type_wait = Histogram(
+            "asyncworker_activity_type_wait_seconds",
+            "Time a task of a type with max_concurrent waited for its turn to run.",
+            ["activity_type"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
         self.build_info = Gauge(
             "asyncworker_build_info", "asyncworker version.", ["version"], registry=r
         )
@@ -206,6 +274,7 @@ class Metrics:
         self._polls: dict[str, PollSeries] = {}
         self._types: dict[object, TypeSeries] = {}
         self._operations: dict[str, ApiSeries] = {}
+        self._s3_operations: dict[str, ApiSeries] = {}
 
     def initialise(self, task_lists: Iterable[str], activity_types: Iterable[str]) -> None:
         """Create every series whose labels are known at start, so rates start from zero."""
@@ -219,6 +288,9 @@ class Metrics:
             self.response_retries.labels(operation)
         self.heartbeat_series()
         self.process_series()
+        self.payload_series()
+        for operation in S3_OPERATIONS:
+            self.s3_series(operation)
 
     def poll_series(self, task_list: str) -> PollSeries:
         series = self._polls.get(task_list)
@@ -233,6 +305,12 @@ class Metrics:
                 self.poller_restarts.labels(task_list),
             )
         return series
+
+    def rate_series(self, task_list: str) -> RateSeries:
+        """A task list's rate-limit series (created only for lists with a rate)."""
+        return RateSeries(
+            self.rate_limited_polls.labels(task_list), self.rate_limit_wait.labels(task_list)
+        )
 
     def type_series(self, activity_type: object) -> TypeSeries:
         """The series of an activity type (`str()` of it is the `name:version` label), looked up
@@ -253,6 +331,23 @@ class Metrics:
             series = self._operations[operation] = ApiSeries(duration, outcomes)
         return series
 
+    def s3_series(self, operation: str) -> ApiSeries:
+        series = self._s3_operations.get(operation)
+        if series is None:
+            outcomes = {o: self.s3_requests.labels(operation, o) for o in API_OUTCOMES}
+            duration = self.s3_duration.labels(operation)
+            series = self._s3_operations[operation] = ApiSeries(duration, outcomes)
+        return series
+
+    def payload_series(self) -> Mapping[str, PayloadSeries]:
+        """The claim-check series by direction (`PAYLOAD_DIRECTIONS`)."""
+        return {
+            direction: PayloadSeries(
+                self.payloads.labels(direction), self.payload_bytes.labels(direction)
+            )
+            for direction in PAYLOAD_DIRECTIONS
+        }
+
     def heartbeat_series(self) -> Mapping[str, Counter]:
         """A counter per heartbeat outcome (`HEARTBEAT_OUTCOMES`)."""
         return {outcome: self.heartbeats.labels(outcome) for outcome in HEARTBEAT_OUTCOMES}
@@ -265,9 +360,13 @@ class Metrics:
             self.process_heartbeats,
         )
 
-    def instrument(self, api: ActivityApi) -> ActivityApi:
+    def instrument(self, api: ActivityApi) -> InstrumentedApi:
         """`api` with every call counted and timed by operation and outcome."""
         return InstrumentedApi(api, self)
+
+    def instrument_store(self, store: PayloadStore) -> PayloadStore:
+        """`store` with every S3 call counted and timed by operation and outcome."""
+        return InstrumentedStore(store, self)
 
     def watch(self, statistics: Callable[[], WorkerStatistics | None]) -> None:
         """Export the state gauges from the worker's `statistics()` at every scrape (None: the
@@ -275,12 +374,15 @@ class Metrics:
         self.registry.register(StatisticsCollector(statistics))
 
 
-class InstrumentedApi:
-    """Counts and times every call of the wrapped `ActivityApi` by operation and outcome."""
+class _Timed:
+    """Counts and times calls in `_series` (operation → its series) by outcome; `calls` and
+    `errors` (answered with a fault) are plain totals over every operation too, for the worker's
+    `statistics()`."""
 
-    def __init__(self, api: ActivityApi, metrics: Metrics) -> None:
-        self._api = api
-        self._series = {op: metrics.api_series(op) for op in OPERATIONS}
+    def __init__(self, series: Mapping[str, ApiSeries]) -> None:
+        self._series = series
+        self.calls = 0
+        self.errors = 0
 
     async def _timed(self, operation: str, call: Awaitable[T]) -> T:
         series = self._series[operation]
@@ -289,12 +391,27 @@ class InstrumentedApi:
             result = await call
         except SwfFault as fault:  # anything else (cancelled, a bug) had no answer to count
             series.outcomes[fault.outcome].inc()
+            self.calls += 1
+            self.errors += 1
+            raise
+        except PayloadError:  # S3 answered; the worker refused what it announced (too large)
+            series.outcomes["ok"].inc()
+            self.calls += 1
             raise
         else:
             series.outcomes["ok"].inc()
+            self.calls += 1
             return result
         finally:
             series.duration.observe(time.perf_counter() - start)
+
+
+class InstrumentedApi(_Timed):
+    """Counts and times every call of the wrapped `ActivityApi` by operation and outcome."""
+
+    def __init__(self, api: ActivityApi, metrics: Metrics) -> None:
+        super().__init__({op: metrics.api_series(op) for op in OPERATIONS})
+        self._api = api
 
     async def poll(self, task_list: str) -> dict[str, Any]:
         return await self._timed(POLL, self._api.poll(task_list))
@@ -310,6 +427,23 @@ class InstrumentedApi:
 
     async def heartbeat(self, token: str, details: str | None) -> bool:
         return await self._timed(HEARTBEAT, self._api.heartbeat(token, details))
+
+
+class InstrumentedStore(_Timed):
+    """Counts and times every call of the wrapped `PayloadStore` by operation and outcome."""
+
+    def __init__(self, store: PayloadStore, metrics: Metrics) -> None:
+        super().__init__({op: metrics.s3_series(op) for op in S3_OPERATIONS})
+        self._store = store
+
+    async def put(self, bucket: str, key: str, body: bytes) -> None:
+        await self._timed(PUT_OBJECT, self._store.put(bucket, key, body))
+
+    async def get(self, bucket: str, key: str, max_bytes: int) -> bytes:
+        return await self._timed(GET_OBJECT, self._store.get(bucket, key, max_bytes))
+
+    async def check_bucket(self, bucket: str) -> None:
+        await self._timed(HEAD_BUCKET, self._store.check_bucket(bucket))
 
 
 class StatisticsCollector(Collector):
@@ -341,6 +475,10 @@ class StatisticsCollector(Collector):
         yield GaugeMetricFamily(
             "asyncworker_draining", "1 while the worker drains.", value=int(s.draining)
         )
+        yield GaugeMetricFamily(
+            "asyncworker_paused", "1 while polling is paused.", value=int(s.paused)
+        )
+        yield from _flow_control(s)
         last = GaugeMetricFamily(
             "asyncworker_last_poll_timestamp_seconds",
             "Unix time the last poll returned.",
@@ -365,3 +503,33 @@ class StatisticsCollector(Collector):
             for task_list, count in sorted(s.backlog.items()):
                 backlog.add_metric([task_list], count)
             yield backlog
+
+
+def _flow_control(s: WorkerStatistics) -> Iterable[Metric]:
+    """The gauges of per-task-list slots and per-type limits, when any is configured."""
+    if s.task_list_slots:
+        slots = GaugeMetricFamily(
+            "asyncworker_task_list_slots",
+            "Slots of a task list with task_list_concurrency, by state.",
+            labels=["task_list", "state"],
+        )
+        for task_list, (used, total) in sorted(s.task_list_slots.items()):
+            slots.add_metric([task_list, "used"], used)
+            slots.add_metric([task_list, "free"], total - used)
+        yield slots
+    if s.types:
+        depth = GaugeMetricFamily(
+            "asyncworker_activity_type_queue_depth",
+            "Tasks of a type with max_concurrent waiting for their turn.",
+            labels=["activity_type"],
+        )
+        running = GaugeMetricFamily(
+            "asyncworker_activity_type_running",
+            "Handlers of a type with max_concurrent running.",
+            labels=["activity_type"],
+        )
+        for label, stats in sorted(s.types.items()):
+            depth.add_metric([label], stats.waiting)
+            running.add_metric([label], stats.running)
+        yield depth
+        yield running

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import ByteSize, Field, ValidationError, field_validator
+from pydantic import ByteSize, Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -26,6 +26,13 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from asyncworker.claimcheck import (
+    DEFAULT_MAX_BYTES,
+    bucket_problem,
+    prefix_problem,
+    threshold_problem,
+)
+from asyncworker.codec import MAX_DATA
 from asyncworker.errors import ConfigError
 from asyncworker.names import name_problem
 
@@ -195,12 +202,56 @@ class WorkerSettings(BaseSettings):
         ge=0,
         description="Seconds between CountPendingActivityTasks samples (0: off; at least 30).",
     )
+    max_activities_per_second: float | None = Field(
+        default=None,
+        gt=0,
+        allow_inf_nan=False,
+        description="Tasks per second this worker may take, over all its task lists: a token"
+        " bucket with one second of burst, taken before each poll (none: no limit).",
+    )
+    task_list_rates: Annotated[dict[str, float], NoDecode] = Field(
+        default_factory=dict,
+        description="Tasks per second per task list, as list=rate pairs (flag and env:"
+        " comma-separated; TOML: a table); every list must be one of task_lists.",
+    )
+    task_list_concurrency: Annotated[dict[str, int], NoDecode] = Field(
+        default_factory=dict,
+        description="Slots per task list, as list=slots pairs (flag and env: comma-separated;"
+        " TOML: a table), within max_concurrency, so a slow list cannot take every slot.",
+    )
+    admin_endpoints: bool = Field(
+        default=False,
+        description="Serve POST /pause and POST /resume on the metrics server; they carry no"
+        " authentication, so keep metrics_host on 127.0.0.1 or a private network.",
+    )
     gc_interval: float = Field(
         default=DEFAULT_GC_INTERVAL,
         ge=0,
         description="Seconds between full garbage collections, run on a clock instead of CPython's"
         " growth rule, which stops the loop every few seconds with thousands of tasks in flight"
         " (0: CPython's rule; else at least 1).",
+    )
+    payload_bucket: str | None = Field(
+        default=None,
+        description="S3 bucket of claim-check values (none: values over SWF's limits fail).",
+    )
+    payload_prefix: str = Field(
+        default="asyncworker",
+        description="Key prefix of claim-check objects (give it a lifecycle rule).",
+    )
+    payload_threshold: int = Field(
+        default=MAX_DATA,
+        description="Claim-check values longer than this many characters (UTF-16, as SWF counts)"
+        " go to S3.",
+    )
+    payload_max_bytes: int = Field(
+        default=DEFAULT_MAX_BYTES,
+        ge=1,
+        le=1024**3,
+        description="Largest claim-check value in UTF-8 bytes, in and out (5 MiB, as simpleflow).",
+    )
+    s3_endpoint_url: str | None = Field(
+        default=None, description="S3 endpoint URL (moto, MinIO); default: AWS."
     )
 
     @field_validator("domain")
@@ -241,7 +292,28 @@ class WorkerSettings(BaseSettings):
     def _upper_level(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
 
-    @field_validator("endpoint_url")
+    @field_validator("payload_bucket")
+    @classmethod
+    def _check_bucket(cls, value: str | None) -> str | None:
+        if value is not None and (problem := bucket_problem(value)):
+            raise ValueError(problem)
+        return value
+
+    @field_validator("payload_prefix")
+    @classmethod
+    def _check_prefix(cls, value: str) -> str:
+        if problem := prefix_problem(value):
+            raise ValueError(problem)
+        return value
+
+    @field_validator("payload_threshold")
+    @classmethod
+    def _check_threshold(cls, value: int) -> int:
+        if problem := threshold_problem(value):
+            raise ValueError(problem)
+        return value
+
+    @field_validator("endpoint_url", "s3_endpoint_url")
     @classmethod
     def _check_url(cls, value: str | None) -> str | None:
         if value is not None:
@@ -262,6 +334,36 @@ class WorkerSettings(BaseSettings):
             raise ValueError("must be 0 (off) or at least 30 s: CountPendingActivityTasks is 6/s")
         return value
 
+    @field_validator("max_activities_per_second", mode="before")
+    @classmethod
+    def _rate_none(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip().lower() in {"none", "off", ""}:
+            return None
+        return value
+
+    @field_validator("task_list_rates", "task_list_concurrency", mode="before")
+    @classmethod
+    def _split_pairs(cls, value: Any) -> Any:
+        return parse_pairs(value) if isinstance(value, str) else value
+
+    @field_validator("task_list_rates")
+    @classmethod
+    def _check_rates(cls, value: dict[str, float], info: ValidationInfo) -> dict[str, float]:
+        _check_known(value, info)
+        for name, rate in value.items():
+            if not (math.isfinite(rate) and rate > 0):
+                raise ValueError(f"the rate of task list {name!r} must be a positive number")
+        return value
+
+    @field_validator("task_list_concurrency")
+    @classmethod
+    def _check_concurrency(cls, value: dict[str, int], info: ValidationInfo) -> dict[str, int]:
+        _check_known(value, info)
+        for name, slots in value.items():
+            if slots < 1:
+                raise ValueError(f"the slots of task list {name!r} must be at least 1")
+        return value
+
     @property
     def total_pollers(self) -> int:
         return self.pollers * len(self.task_lists)
@@ -280,6 +382,29 @@ class WorkerSettings(BaseSettings):
             return (init_settings, env_settings)
         file_source = TomlConfigSettingsSource(settings_cls, path, toml_table_header=("worker",))
         return (init_settings, env_settings, file_source)
+
+
+def parse_pairs(text: str) -> dict[str, str]:
+    """`a=1,b=2.5` as `{"a": "1", "b": "2.5"}` (values are converted by the field's type)."""
+    pairs: dict[str, str] = {}
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        name, sep, value = part.partition("=")
+        if not sep or not name.strip() or not value.strip():
+            raise ValueError(f"expected task_list=value pairs separated by commas, got {part!r}")
+        pairs[name.strip()] = value.strip()
+    return pairs
+
+
+def _check_known(value: Mapping[str, object], info: ValidationInfo) -> None:
+    """Every task list named in `value` is one the worker polls (a typo would limit nothing)."""
+    task_lists = info.data.get("task_lists")
+    if task_lists is None:  # task_lists itself was invalid: its error is the one reported
+        return
+    unknown = sorted(set(value) - set(task_lists))
+    if unknown:
+        raise ValueError(f"unknown task list {unknown[0]!r} (task_lists: {', '.join(task_lists)})")
 
 
 def load_settings(

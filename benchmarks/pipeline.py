@@ -35,9 +35,13 @@ POLLERS = 16
 class InstantApi:
     """An `ActivityApi` that answers from memory; see the module docstring."""
 
-    def __init__(self, tasks: int) -> None:
+    def __init__(self, tasks: int, activity: str = "echo", data: str = "hello") -> None:
         self.left = tasks
         self.tasks = tasks
+        self.activity = activity
+        self.data = data
+        self.results: list[str | None] = []
+        """The first few results, for a benchmark to check what was answered."""
         self.answered = 0
         self.done = anyio.Event()
         self._serial = 0
@@ -55,13 +59,15 @@ class InstantApi:
             "activityId": f"a{n}",
             "startedEventId": 5,
             "workflowExecution": {"workflowId": f"wf-{n // 1000}", "runId": "run"},
-            "activityType": {"name": "echo", "version": "1"},
-            "input": "hello",
+            "activityType": {"name": self.activity, "version": "1"},
+            "input": self.data,
         }
 
     async def complete(self, token: str, result: str | None) -> None:
         await asyncio.sleep(0)
         self.answered += 1
+        if len(self.results) < 3:
+            self.results.append(result)
         if self.answered >= self.tasks:
             self.done.set()
 
@@ -75,8 +81,17 @@ class InstantApi:
         return False
 
 
-async def run_worker(tasks: int) -> float:
-    """CPU seconds per task of a Worker over `InstantApi`."""
+LIMITS: dict[str, Any] = {
+    "max_activities_per_second": 1e9,
+    "task_list_rates": {"default": 1e9},
+    "task_list_concurrency": {"default": 10_000},
+}
+"""Flow control switched on but never binding: what its steps cost (`--limits`)."""
+
+
+async def run_worker(tasks: int, limits: bool = False) -> float:
+    """CPU seconds per task of a Worker over `InstantApi` (with `limits`: a rate and per-list
+    slots that never bind, so the token and list-slot steps run on every poll)."""
     api = InstantApi(tasks)
 
     @asynccontextmanager
@@ -84,7 +99,12 @@ async def run_worker(tasks: int) -> float:
         yield Apis(api, api)
 
     settings = WorkerSettings(
-        domain="bench", metrics_port=None, pollers=POLLERS, region="us-east-1", log_level="WARNING"
+        domain="bench",
+        metrics_port=None,
+        pollers=POLLERS,
+        region="us-east-1",
+        log_level="WARNING",
+        **(LIMITS if limits else {}),
     )
     async with Worker(registry, settings, api_factory=apis):
         begun = time.process_time()
@@ -109,14 +129,16 @@ async def run_bare(tasks: int) -> float:
     return (time.process_time() - begun) / tasks
 
 
-def measure(tasks: int, repeats: int) -> dict[str, float]:
+def measure(tasks: int, repeats: int, limits: bool = False) -> dict[str, float]:
     """Median µs of CPU per task, asyncworker's pipeline and the bare loops, alternating."""
     configure_logging("json", "WARNING")
     uvloop = {"use_uvloop": True}
     worker: list[float] = []
     bare: list[float] = []
     for _ in range(repeats):
-        worker.append(anyio.run(run_worker, tasks, backend="asyncio", backend_options=uvloop))
+        worker.append(
+            anyio.run(run_worker, tasks, limits, backend="asyncio", backend_options=uvloop)
+        )
         bare.append(anyio.run(run_bare, tasks, backend="asyncio", backend_options=uvloop))
     worker.sort()
     bare.sort()
@@ -130,8 +152,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=20_000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--limits", action="store_true", help="flow control on, never binding (its steps' cost)"
+    )
     args = parser.parse_args(argv)
-    print(json.dumps(measure(args.tasks, args.repeats)))
+    print(json.dumps(measure(args.tasks, args.repeats, args.limits)))
 
 
 if __name__ == "__main__":

@@ -336,6 +336,76 @@ def pollers_row() -> list[Json]:
     ]
 
 
+def flow_control_row() -> list[Json]:
+    limited = rate("asyncworker_rate_limited_polls_total", TASK_LIST)
+    tasks = rate("asyncworker_polls_total", TASK_LIST)
+    return [
+        panel(
+            "Paused workers",
+            "Workers whose polling is paused (POST /pause or SIGUSR1): they run what they hold "
+            "and take nothing new, and /readyz answers 503.",
+            "none",
+            [(f"sum (asyncworker_paused{{{TARGET}}})", "paused")],
+        ),
+        panel(
+            "Polls that waited for a rate-limit token",
+            "Share of polls that first waited for a token of max_activities_per_second or "
+            "task_list_rates. Near 1 for long, the limit (not the backlog) sets the pace.",
+            "percentunit",
+            [
+                (
+                    f"sum by (task_list) ({limited}) / sum by (task_list) ({tasks})",
+                    "{{task_list}}",
+                )
+            ],
+            maximum=1,
+        ),
+        panel(
+            "Rate-limit wait before a poll",
+            "How long pollers waited for their tokens (p50/p95/p99).",
+            "s",
+            quantile_targets("asyncworker_rate_limit_wait_seconds", TASK_LIST),
+        ),
+        panel(
+            "Task list slots",
+            "Slots used of the task lists with task_list_concurrency: a list at its limit waits "
+            "without holding the worker's other slots.",
+            "none",
+            [
+                (
+                    "sum by (task_list) "
+                    f'(asyncworker_task_list_slots{{{TASK_LIST}, state="used"}})',
+                    "{{task_list}}",
+                )
+            ],
+        ),
+        panel(
+            "Per-type running and waiting",
+            "Handlers running and tasks waiting for their turn, for activity types registered "
+            "with max_concurrent. Waiting tasks hold slots and their start-to-close clocks run.",
+            "none",
+            [
+                (
+                    f"sum by (activity_type) (asyncworker_activity_type_running{{{ACTIVITY}}})",
+                    "{{activity_type}} running",
+                ),
+                (
+                    f"sum by (activity_type) (asyncworker_activity_type_queue_depth{{{ACTIVITY}}})",
+                    "{{activity_type}} waiting",
+                ),
+            ],
+        ),
+        panel(
+            "Per-type wait for a turn",
+            "How long tasks of a type with max_concurrent waited to run (p95), by type.",
+            "s",
+            quantile_targets("asyncworker_activity_type_wait_seconds", ACTIVITY, "activity_type")[
+                1:2
+            ],
+        ),
+    ]
+
+
 def responder_row() -> list[Json]:
     batch = "asyncworker_response_batch_size"
     return [
@@ -408,6 +478,62 @@ def faults_row() -> list[Json]:
             ],
             width=12,
             maximum=1,
+        ),
+    ]
+
+
+def claim_checks_row() -> list[Json]:
+    s3_errors = f'{TARGET}, outcome!="ok"'
+    return [
+        panel(
+            "Claim-check values through S3",
+            "Values per second moved through S3 by claim-check codecs: inputs fetched, results "
+            "and failure or cancel details stored (values under the threshold stay inline).",
+            "ops",
+            [
+                (
+                    f"sum by (direction) ({rate('asyncworker_payloads_offloaded_total', TARGET)})",
+                    "{{direction}}",
+                )
+            ],
+            width=6,
+            stack=True,
+        ),
+        panel(
+            "Claim-check bytes through S3",
+            "UTF-8 bytes per second of the values moved through S3, by direction.",
+            "Bps",
+            [
+                (
+                    f"sum by (direction) ({rate('asyncworker_payload_bytes_total', TARGET)})",
+                    "{{direction}}",
+                )
+            ],
+            width=6,
+            stack=True,
+        ),
+        panel(
+            "S3 latency",
+            "p50/p95/p99 of the S3 calls of claim checks (PutObject, GetObject), by operation.",
+            "s",
+            quantile_targets("asyncworker_s3_request_duration_seconds", TARGET, by="operation"),
+            width=6,
+        ),
+        panel(
+            "S3 errors",
+            "Failed S3 calls per second by operation and kind: throttled (SlowDown), network, "
+            "server (5xx), client (4xx: a missing object, access denied). Throttling, network "
+            "and 5xx are retried until the task's deadline.",
+            "ops",
+            [
+                (
+                    "sum by (operation, outcome) "
+                    f"({rate('asyncworker_s3_requests_total', s3_errors)})",
+                    "{{operation}} {{outcome}}",
+                )
+            ],
+            width=6,
+            stack=True,
         ),
     ]
 
@@ -578,8 +704,10 @@ ROWS: Final = (
     ("Throughput and outcomes", throughput_row),
     ("Latency", latency_row),
     ("Pollers and slots", pollers_row),
+    ("Flow control", flow_control_row),
     ("Responder", responder_row),
     ("Faults and retries", faults_row),
+    ("Claim checks (S3)", claim_checks_row),
     ("Heartbeats and cancellations", heartbeats_row),
     ("Event loop", event_loop_row),
     ("Worker processes (process execution)", worker_processes_row),

@@ -70,6 +70,13 @@ def test_config_file_from_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
         ({"domain": "d", "max_tasks_per_process": "-1"}, "invalid setting 'max_tasks_per_process'"),
         ({"domain": "d", "max_process_memory": "lots"}, "invalid setting 'max_process_memory'"),
         ({"domain": "d", "max_process_memory": "-1MiB"}, "invalid setting 'max_process_memory'"),
+        ({"domain": "d", "max_activities_per_second": "-5"}, "'max_activities_per_second'"),
+        ({"domain": "d", "max_activities_per_second": "0"}, "'max_activities_per_second'"),
+        ({"domain": "d", "task_list_rates": "default=-1"}, "must be a positive number"),
+        ({"domain": "d", "task_list_rates": "nope=5"}, "unknown task list 'nope'"),
+        ({"domain": "d", "task_list_rates": "default"}, "expected task_list=value pairs"),
+        ({"domain": "d", "task_list_concurrency": "other=2"}, "unknown task list 'other'"),
+        ({"domain": "d", "task_list_concurrency": "default=0"}, "must be at least 1"),
         ({"domain": "x" * 257}, "invalid setting 'domain'"),
         ({"domain": "d", "task_lists": ["orders/eu"]}, "invalid setting 'task_lists'"),
         ({"domain": "d", "task_lists": ["a:b"]}, "invalid setting 'task_lists'"),
@@ -152,3 +159,21 @@ def test_process_settings_from_flags_env_and_defaults(monkeypatch: pytest.Monkey
     assert s.max_process_memory == 1536 << 20
     assert s.cancel_grace == 10.0
     assert 1 <= load_settings({"domain": "d"}).process_limit <= len(os.sched_getaffinity(0))
+
+
+def test_flow_control_settings_from_flags_env_and_toml(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "worker.toml"
+    config.write_text(
+        '[worker]\ndomain = "d"\ntask_lists = ["a", "b"]\n'
+        "task_list_rates = { a = 2.5 }\ntask_list_concurrency = { b = 3 }\n"
+    )
+    monkeypatch.setenv("ASYNCWORKER_MAX_ACTIVITIES_PER_SECOND", "50")
+    s = load_settings({"task_list_concurrency": "a=1, b=4"}, config)
+    assert s.max_activities_per_second == 50
+    assert s.task_list_rates == {"a": 2.5}
+    assert s.task_list_concurrency == {"a": 1, "b": 4}
+    assert not s.admin_endpoints
+    monkeypatch.delenv("ASYNCWORKER_MAX_ACTIVITIES_PER_SECOND")
+    assert load_settings({"domain": "d"}).max_activities_per_second is None

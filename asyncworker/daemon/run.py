@@ -1,6 +1,7 @@
 """`asyncworker run`'s process: signals, systemd readiness and watchdog, the collector policy.
 
 SIGTERM or SIGINT begins the worker's drain; a second one cuts the wait for running tasks short.
+SIGUSR1 pauses polling and SIGUSR2 resumes it (`systemctl kill -s SIGUSR1 asyncworker`).
 Readiness and a periodic status line go to systemd when it supervises the process.
 """
 
@@ -35,6 +36,16 @@ async def handle_signals(worker: Worker) -> None:
             worker.drain()
 
 
+async def handle_pause_signals(worker: Worker) -> None:
+    """SIGUSR1: pause polling (running tasks finish, /readyz 503); SIGUSR2: resume it."""
+    with anyio.open_signal_receiver(signal.SIGUSR1, signal.SIGUSR2) as signals:
+        async for signum in signals:
+            if signum == signal.SIGUSR1:
+                worker.pause()
+            else:
+                worker.resume()
+
+
 STATUS_INTERVAL = 5.0
 """Seconds between systemd STATUS= lines (and drain timeout extensions)."""
 
@@ -48,6 +59,7 @@ async def run_daemon(worker: Worker) -> None:
     notifier = SystemdNotifier.from_environment()
     async with anyio.create_task_group() as tg:
         tg.start_soon(handle_signals, worker)
+        tg.start_soon(handle_pause_signals, worker)
         if notifier is not None:
             if notifier.watchdog_interval is not None:
                 await tg.start(notifier.run_watchdog)
@@ -92,6 +104,7 @@ async def _report_to_systemd(worker: Worker, notifier: SystemdNotifier) -> None:
             notifier.extend_timeout(STATUS_INTERVAL * 3)
             notifier.status(f"draining: {stats.executor.running} tasks running")
         else:
+            state = "paused, " if stats.paused else ""
             notifier.status(
-                f"{rate:.1f} tasks/s, {stats.slots_used}/{stats.slots_total} slots in use"
+                f"{state}{rate:.1f} tasks/s, {stats.slots_used}/{stats.slots_total} slots in use"
             )

@@ -1,14 +1,16 @@
 """The pipeline: how one activity task flows through the worker, one module per stage.
 
 ```
-             slots (CapacityLimiter, size = max_concurrency)
+             slots (CapacityLimiter, size = max_concurrency; per task list too, optionally)
                  │ taken BEFORE polling; given back only when the task's answer is acknowledged
+                 │ then limits: pause, rate-limit tokens (given back by an empty poll)
                  ▼
  SWF ◄── poller: N long polls per task list, own client, 70 s read timeout
                  │ task + its slot                                  (flow: task, slot, outcome)
                  ▼
-          executor: one child task per activity under its own cancel scope; sync handlers in
-                 │  a thread limiter or in worker processes (processes ⇄ child, per task)
+          executor: one child task per activity under its own cancel scope (after its turn
+                 │  under a type's max_concurrent); sync handlers in a thread limiter or in
+                 │  worker processes (processes ⇄ child, one task per process)
                  │                                 ▲ cancel: cancelRequested, deadline, shutdown
                  │                                 │
                  │               heartbeat: coalesced details, rate budget, cancellation

@@ -19,6 +19,7 @@ import anyio
 import structlog
 
 from asyncworker.activity import ActivityContext, ActivityDefinition, ActivityRegistry
+from asyncworker.claimcheck import ClaimCheck, is_reference
 from asyncworker.pipeline.flow import (
     ActivityTask,
     CancelReason,
@@ -28,7 +29,7 @@ from asyncworker.pipeline.flow import (
     TaskDeadline,
     redact,
 )
-from asyncworker.pipeline.settle import NOTHING, SHUTDOWN_REASON, failed, settle
+from asyncworker.pipeline.settle import NOTHING, SHUTDOWN_REASON, failed, input_problem, settle
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -36,8 +37,11 @@ if TYPE_CHECKING:
     from anyio.abc import TaskGroup
     from anyio.streams.memory import MemoryObjectSendStream
 
+    from asyncworker.claimcheck import Placement
     from asyncworker.metrics import Metrics
     from asyncworker.pipeline.heartbeat import HeartbeatHandle, Heartbeats
+    from asyncworker.pipeline.limits import TypeLimit, TypeLimits
+    from asyncworker.pipeline.payloads import Payloads
     from asyncworker.pipeline.processes import ProcessPool
 
 log = structlog.get_logger(__name__)
@@ -65,8 +69,8 @@ class RunningTask:
     """One running handler: its scope, why it was cancelled, and its context's control side."""
 
     __slots__ = (
-        "answered", "beats", "deadline", "definition", "on_request", "reason",
-        "requested", "scope", "slot", "task",
+        "answered", "beats", "deadline", "definition", "on_request", "placement", "reason",
+        "requested", "scope", "slot", "task", "turn", "waited", "waiting",
     )  # fmt: skip
 
     def __init__(self, task: ActivityTask, slot: Slot, definition: ActivityDefinition) -> None:
@@ -83,6 +87,14 @@ class RunningTask:
         self.beats: HeartbeatHandle | None = None
         self.on_request: Callable[[], None] | None = None
         """Set while the handler runs in a worker process: forwards a cancel request to it."""
+        self.placement: Placement | None = None
+        """Where large values go when the codec is a claim check and the worker has a store."""
+        self.waiting = False
+        """Waiting for its turn under its type's `max_concurrent`: any cancel stops the wait."""
+        self.waited = 0.0
+        """Seconds it waited for that turn (not handler time)."""
+        self.turn = False
+        """It had its turn (it is no longer counted as waiting)."""
 
     @property
     def cancel_requested(self) -> bool:
@@ -101,7 +113,7 @@ class RunningTask:
             self.reason = reason
         self.requested = True
         if self.scope is not None and (
-            reason is not CancelReason.REQUESTED or self.definition.is_async
+            reason is not CancelReason.REQUESTED or self.definition.is_async or self.waiting
         ):
             self.scope.cancel()
         elif self.on_request is not None:
@@ -117,11 +129,15 @@ class Executor:
         heartbeats: Heartbeats,
         outcomes: MemoryObjectSendStream[Outcome],
         metrics: Metrics,
+        payloads: Payloads,
         *,
         thread_limit: int,
         processes: ProcessPool | None = None,
+        types: TypeLimits | None = None,
     ) -> None:
         self._registry = registry
+        self._payloads = payloads
+        self._types = types
         self._heartbeats = heartbeats
         self._outcomes = outcomes
         self._metrics = metrics
@@ -148,6 +164,8 @@ class Executor:
     def submit(self, task: ActivityTask, slot: Slot) -> None:
         """Start running `task`, which holds `slot` until its outcome is acknowledged."""
         assert self._tg is not None, "bind() the executor to a task group first"
+        if self._types is not None:
+            self._types.admit(task.activity_type, task.task_list)
         self._started += 1
         self._active += 1  # here, not when the task first runs: wait_idle() must see it at once
         if self._idle.is_set():
@@ -203,6 +221,8 @@ class Executor:
             await self._finish(self._unknown_type(task, slot))
             return
         running = RunningTask(task, slot, definition)
+        if isinstance(definition.codec, ClaimCheck):
+            running.placement = self._payloads.placement(definition.codec)
         running.beats = self._heartbeats.track(
             task.token,
             definition.heartbeat_interval,
@@ -213,7 +233,10 @@ class Executor:
         self._running.add(running)
         beats, handed_over = running.beats, False
         try:
-            outcome = await self._execute(running)
+            if definition.max_concurrent is None:
+                outcome = await self._execute(running)
+            else:
+                outcome = await self._execute_limited(running)
             if not running.answered:  # answer_stuck() may have answered for a stuck handler
                 running.answered = True
                 if outcome.needs_response and (definition.heartbeat_timeout or beats.extended):
@@ -236,11 +259,16 @@ class Executor:
             self._running.discard(running)  # only now: its outcome is with the responder
 
     async def _execute(self, running: RunningTask) -> Outcome:
-        task, definition = running.task, running.definition
+        task, definition, placement = running.task, running.definition, running.placement
         try:
-            data = definition.codec.decode(task.input)
+            if placement is not None and is_reference(task.input):
+                data = await self._load(running, placement)
+                if data is NOTHING:  # stopped while fetching: answered as for a handler
+                    return settle(running, NOTHING, None, 0.0)
+            else:
+                data = definition.codec.decode(task.input)
         except Exception as exc:
-            return failed(task, running.slot, f"bad input: {exc}", None, 0.0, running.deadline)
+            return failed(task, running.slot, input_problem(exc), None, 0.0, running.deadline)
         ctx = ActivityContext(task, running.deadline, running)
         value, error = NOTHING, None
         started = anyio.current_time()
@@ -249,15 +277,75 @@ class Executor:
             if running.reason is not None and running.reason is not CancelReason.REQUESTED:
                 scope.cancel()
             try:
-                value = await self._call(running, data, ctx)
+                if definition.max_concurrent is None:
+                    value = await self._call(running, data, ctx)
+                else:
+                    value = await self._call_in_turn(running, data, ctx)
             except anyio.get_cancelled_exc_class() as exc:
                 if scope.cancel_called or anyio.current_effective_deadline() == -math.inf:
                     raise  # ours, or an enclosing scope's (the worker itself is being cancelled)
                 error = exc  # the handler raised a cancellation of its own making
             except BaseException as exc:  # every way a handler can fail, pathologies included
                 error = exc
-        elapsed = anyio.current_time() - started
-        return settle(running, value, error, elapsed)
+        elapsed = anyio.current_time() - started - running.waited
+        outcome = settle(running, value, error, elapsed)
+        if outcome.offload is not None:
+            return await self._payloads.offload(outcome)
+        return outcome
+
+    async def _load(self, running: RunningTask, placement: Placement) -> Any:
+        """The input a claim-check reference names, fetched under the task's own cancel scope
+        (so the drain, a cancel request or the task's end stop S3 retries too); NOTHING when
+        stopped."""
+        codec, text = running.definition.codec, running.task.input
+        assert isinstance(codec, ClaimCheck)
+        assert text is not None
+        with anyio.CancelScope() as running.scope:
+            if running.reason is not None:
+                running.scope.cancel()
+            return await self._payloads.load(text, codec, placement, running.deadline)
+        return NOTHING
+
+    async def _execute_limited(self, running: RunningTask) -> Outcome:
+        """`_execute` for a type with `max_concurrent`: however the task ends, it stops counting
+        as waiting."""
+        assert self._types is not None
+        try:
+            return await self._execute(running)
+        finally:
+            if not running.turn:
+                self._types.leave(self._types.get(running.definition.activity_type))
+
+    async def _call_in_turn(self, running: RunningTask, data: Any, ctx: ActivityContext) -> Any:
+        """Call the handler once its type has a free turn (`max_concurrent`)."""
+        assert self._types is not None
+        limit = self._types.get(running.definition.activity_type)
+        if not self._types.try_acquire(limit, running):
+            await self._wait_turn(running, limit)
+        running.turn = True
+        self._types.leave(limit)
+        try:
+            return await self._call(running, data, ctx)
+        finally:
+            limit.limiter.release_on_behalf_of(running)
+
+    async def _wait_turn(self, running: RunningTask, limit: TypeLimit) -> None:
+        """Wait for a turn, holding the slot. Meanwhile the task is heartbeaten when its type
+        declares a heartbeat timeout (SWF would time it out otherwise), and any cancellation
+        (a cancel request too) stops the wait."""
+        assert self._types is not None
+        definition, beats = running.definition, running.beats
+        if definition.heartbeat_timeout and beats is not None:
+            beats.keep_alive()
+        running.waiting = True
+        started = anyio.current_time()
+        try:
+            await self._types.acquire(limit, running)
+        finally:
+            running.waiting = False
+            running.waited = anyio.current_time() - started
+            if beats is not None:
+                beats.auto = definition.auto_heartbeat
 
     async def _call(self, running: RunningTask, data: Any, ctx: ActivityContext) -> Any:
         definition = running.definition

@@ -12,6 +12,8 @@ from anyio.lowlevel import checkpoint_if_cancelled
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from asyncworker.claimcheck import Placement
+
 
 class ActivityType(NamedTuple):
     """An SWF activity type; `str()` gives the `name:version` metric label."""
@@ -105,6 +107,40 @@ class Slot:
             self._limiter.release_on_behalf_of(self)
 
 
+class ListSlot(Slot):
+    """A slot that also holds one of its task list's slots (`task_list_concurrency`).
+
+    The list's slot is taken first, so the pollers of a saturated list wait without holding any
+    of the worker's slots, which stay free for the other lists. Both are given back together.
+    """
+
+    __slots__ = ("_list",)
+
+    def __init__(self, limiter: anyio.CapacityLimiter, list_limiter: anyio.CapacityLimiter) -> None:
+        super().__init__(limiter)
+        self._list = list_limiter
+
+    @classmethod
+    async def acquire_both(
+        cls, limiter: anyio.CapacityLimiter, list_limiter: anyio.CapacityLimiter
+    ) -> ListSlot:
+        """Take a slot of the list, then one of the worker (see `acquire_for`)."""
+        slot = cls(limiter, list_limiter)
+        await acquire_for(list_limiter, slot)
+        try:
+            await acquire_for(limiter, slot)
+        except BaseException:
+            list_limiter.release_on_behalf_of(slot)
+            raise
+        slot._released = False
+        return slot
+
+    def release(self) -> None:
+        if not self._released:
+            super().release()
+            self._list.release_on_behalf_of(self)
+
+
 class OutcomeKind(enum.StrEnum):
     """How a task ended; the `outcome` label of `asyncworker_activity_tasks_total`."""
 
@@ -150,6 +186,9 @@ class Outcome:
     """The task's deadline, if known: responses are not retried past it (it may move on)."""
     on_settle: Callable[[], None] | None = None
     """Called once the answer is acknowledged or given up on (ends the task's heartbeats)."""
+    offload: Placement | None = None
+    """Set when `result` or `details` is over the claim-check threshold: it goes to S3 first
+    (`pipeline/payloads.py`), and the answer carries its reference."""
 
     @property
     def needs_response(self) -> bool:

@@ -27,7 +27,7 @@ from asyncworker.codec import MAX_HEARTBEAT_DETAILS, fit
 from asyncworker.errors import SwfFault, UnknownResourceFault
 from asyncworker.pipeline.flow import CancelReason, TaskDeadline, redact
 from asyncworker.swf.api import HEARTBEAT_CONCURRENCY, ActivityApi
-from asyncworker.swf.faults import retry_delay
+from asyncworker.swf.faults import WORKER_BACKOFF, Backoff, retry_delay
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -132,8 +132,11 @@ class HeartbeatHandle:
 class Heartbeats:
     """The heartbeat service of one worker."""
 
-    def __init__(self, api: ActivityApi, metrics: Metrics, *, rate: float) -> None:
+    def __init__(
+        self, api: ActivityApi, metrics: Metrics, *, rate: float, backoff: Backoff = WORKER_BACKOFF
+    ) -> None:
         self._api = api
+        self._backoff = backoff
         self._outcomes = metrics.heartbeat_series()
         self._rate = rate
         self._tokens = rate
@@ -307,7 +310,7 @@ class Heartbeats:
             self._outcomes["error"].inc()
             handle.failures += 1
             handle.dirty = handle.dirty or details is not None
-            delay = min(retry_delay(fault, handle.failures), handle.interval)
+            delay = min(retry_delay(fault, handle.failures, self._backoff), handle.interval)
             log.warning("heartbeat failed, retrying", error=str(fault), retry_in=round(delay, 3))
             if not handle.closed:
                 self.schedule(handle, anyio.current_time() + delay)

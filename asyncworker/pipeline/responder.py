@@ -22,7 +22,7 @@ from asyncworker.errors import NetworkFault, SwfFault, UnknownResourceFault
 from asyncworker.pipeline.flow import Outcome, OutcomeKind, acquire_for
 from asyncworker.swf.api import CANCEL, COMPLETE, FAIL, ActivityApi
 from asyncworker.swf.connect import RESPONSE_READ_TIMEOUT
-from asyncworker.swf.faults import retry_delay
+from asyncworker.swf.faults import WORKER_BACKOFF, Backoff, retry_delay
 
 if TYPE_CHECKING:
     from anyio.streams.memory import MemoryObjectReceiveStream
@@ -63,8 +63,10 @@ class Responder:
         *,
         batch_max: int,
         concurrency: int,
+        backoff: Backoff = WORKER_BACKOFF,
     ) -> None:
         self._api = api
+        self._backoff = backoff
         self._outcomes = outcomes
         self._metrics = metrics
         self._batch_max = batch_max
@@ -155,7 +157,7 @@ class Responder:
                     self._drop(outcome, operation, f"not retryable: {fault}")
                     return
                 attempt += 1
-                delay = retry_delay(fault, attempt)
+                delay = retry_delay(fault, attempt, self._backoff)
                 # Read each time: a probe that finds the task alive moves its deadline on.
                 deadline = window_ends if outcome.deadline is None else outcome.deadline.at
                 if anyio.current_time() + delay > min(deadline, self._give_up_at):

@@ -1,8 +1,8 @@
-"""Launchers: the daemon as a subprocess, and the local endpoint as a subprocess or in a thread."""
+"""Launchers: the daemon and the local endpoint as subprocesses, and any async context manager
+(the in-process endpoint among them) on a loop of its own for synchronous tests."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import re
@@ -10,20 +10,23 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AbstractContextManager, asynccontextmanager, contextmanager, nullcontext
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 import anyio
-import uvloop
+from anyio.from_thread import start_blocking_portal
 
-from asyncworker.local import EndpointOptions, LocalEndpoint, local_endpoint
 from tests.helpers.http import http_get
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator, Sequence
+    from contextlib import AbstractAsyncContextManager
     from pathlib import Path
+
+    from anyio.from_thread import BlockingPortal
+
+T = TypeVar("T")
 
 
 def free_port() -> int:
@@ -83,12 +86,16 @@ class Endpoint:
 
 
 @asynccontextmanager
-async def local_endpoint_process(*flags: str, log: Path) -> AsyncIterator[Endpoint]:
-    """Start `asyncworker local --port 0 FLAGS` (or the `--port` given) and yield its URL."""
+async def local_endpoint_process(*flags: str, log: Path | None = None) -> AsyncIterator[Endpoint]:
+    """Start `asyncworker local --port 0 FLAGS` (or the `--port` given), its errors appended to
+    `log` (or dropped), and yield it once it printed its URL."""
     port_flags = [] if "--port" in flags else ["--port", "0"]
     command = [sys.executable, "-m", "asyncworker.local", *port_flags, *flags]
-    with log.open("ab") as errors:
-        process = await anyio.open_process(command, stdout=subprocess.PIPE, stderr=errors)
+    errors: AbstractContextManager[IO[bytes] | int] = (
+        log.open("ab") if log is not None else nullcontext(subprocess.DEVNULL)
+    )
+    with errors as stderr:
+        process = await anyio.open_process(command, stdout=subprocess.PIPE, stderr=stderr)
     try:
         assert process.stdout is not None
         seen = b""
@@ -108,75 +115,11 @@ async def local_endpoint_process(*flags: str, log: Path) -> AsyncIterator[Endpoi
 
 
 @contextmanager
-def endpoint_process(*flags: str) -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    """``python -m asyncworker.local --port 0 FLAGS`` as a subprocess; yields its URL."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "asyncworker.local", "--port", "0", *flags],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        assert "http://" in line, line
-        yield line.rsplit(" ", 1)[1].strip(), process
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(10)
-        if process.stdout is not None:
-            process.stdout.close()
-
-
-@dataclass
-class ThreadedEndpoint:
-    """A local endpoint running on its own event loop in a background thread."""
-
-    url: str
-    endpoint: LocalEndpoint
-    loop: asyncio.AbstractEventLoop
-
-    def stats(self) -> dict[str, Any]:
-        future = asyncio.run_coroutine_threadsafe(_stats(self.endpoint), self.loop)
-        return future.result(timeout=10)
-
-
-async def _stats(endpoint: LocalEndpoint) -> dict[str, Any]:
-    return endpoint.stats()
-
-
-@contextmanager
-def threaded_endpoint(options: EndpointOptions | None = None) -> Iterator[ThreadedEndpoint]:
-    """Run ``local_endpoint(options)`` in a thread with its own uvloop loop."""
-    ready: list[ThreadedEndpoint] = []
-    started = threading.Event()
-    loop = uvloop.new_event_loop()
-
-    async def main(stop: asyncio.Event) -> None:
-        async with local_endpoint(options or EndpointOptions()) as endpoint:
-            ready.append(ThreadedEndpoint(endpoint.url, endpoint, loop))
-            started.set()
-            await stop.wait()
-
-    stop_event: list[asyncio.Event] = []
-
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-        event = asyncio.Event()
-        stop_event.append(event)
-        loop.run_until_complete(main(event))
-        loop.close()
-
-    thread = threading.Thread(target=run, name="local-swf-endpoint", daemon=True)
-    thread.start()
-    if not started.wait(20):
-        raise RuntimeError("the threaded endpoint did not start")
-    try:
-        yield ready[0]
-    finally:
-        loop.call_soon_threadsafe(stop_event[0].set)
-        thread.join(20)
+def on_own_loop(manager: AbstractAsyncContextManager[T]) -> Iterator[tuple[T, BlockingPortal]]:
+    """Enter an async context manager on an event loop (uvloop) of its own in a background
+    thread, for synchronous tests (boto3, hypothesis); the portal runs calls on that loop."""
+    with (
+        start_blocking_portal("asyncio", {"use_uvloop": True}) as portal,
+        portal.wrap_async_context_manager(manager) as value,
+    ):
+        yield value, portal

@@ -9,18 +9,17 @@ daemon's tests start `SCRIPTED_WORKFLOW` executions in a domain of their own wit
 from __future__ import annotations
 
 import uuid
-from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 import anyio
-from aiobotocore.config import AioConfig
-from aiobotocore.session import get_session
 
 from asyncworker.swf.admin import register_workflow_type
+from asyncworker.swf.connect import open_client
 from tests.helpers.waiting import poll_until
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Sequence
+    from collections.abc import Sequence
+    from contextlib import AbstractAsyncContextManager
 
     from types_aiobotocore_swf import SWFClient
     from types_aiobotocore_swf.type_defs import WorkflowExecutionTypeDef
@@ -48,18 +47,12 @@ ALL_NONE = {
 }
 
 
-@asynccontextmanager
-async def swf_client(url: str, region: str = "us-east-1") -> AsyncIterator[SWFClient]:
-    """An aiobotocore SWF client on ``url`` with a poll-safe read timeout and no retries,
-    signing for ``region``."""
-    config = AioConfig(
-        read_timeout=70, connect_timeout=5, retries={"mode": "standard", "total_max_attempts": 1}
+def swf_client(url: str, region: str = "us-east-1") -> AbstractAsyncContextManager[SWFClient]:
+    """A test-side SWF client (decider, history reads) on `url`, signing for `region`: the
+    worker's own client factory, with a poll-safe read timeout and no retries."""
+    return open_client(
+        region=region, endpoint_url=url, max_pool_connections=10, read_timeout=70, connect_timeout=5
     )
-    session = get_session()
-    async with session.create_client(
-        "swf", endpoint_url=url, region_name=region, config=config
-    ) as client:
-        yield client
 
 
 def type_registrations(domain: str = DOMAIN, **activity_defaults: str) -> list[tuple[str, Any]]:
@@ -245,10 +238,9 @@ async def request_cancel(
 
 
 async def history(client: SWFClient, workflow_id: str, run_id: str) -> list[dict[str, Any]]:
-    """The whole history of an execution."""
+    """The whole history of an execution in the test domain, as plain dicts."""
     execution: Any = {"workflowId": workflow_id, "runId": run_id}
-    response = await client.get_workflow_execution_history(domain=DOMAIN, execution=execution)
-    return [dict(event) for event in response["events"]]
+    return [dict(event) for event in await history_events(client, DOMAIN, execution)]
 
 
 def types_of(events: Sequence[dict[str, Any]]) -> list[str]:

@@ -18,7 +18,8 @@ from tests.helpers import (
     DECISIONS,
     DOMAIN,
     WORKFLOW,
-    endpoint_process,
+    local_endpoint_process,
+    on_own_loop,
     schedule,
     type_registrations,
 )
@@ -32,15 +33,17 @@ if TYPE_CHECKING:
 @pytest.fixture(scope="module")
 def boto() -> Iterator[SWFClient]:
     """boto3 on an endpoint subprocess with `--poll-timeout 2`; checks its clean exit."""
-    with endpoint_process("--poll-timeout", "2") as (url, process):
+    with on_own_loop(local_endpoint_process("--poll-timeout", "2")) as (endpoint, portal):
         config = Config(read_timeout=70, retries={"mode": "standard", "total_max_attempts": 1})
-        client = boto3.client("swf", endpoint_url=url, region_name="us-east-1", config=config)
+        client = boto3.client(
+            "swf", endpoint_url=endpoint.url, region_name="us-east-1", config=config
+        )
         for method, params in type_registrations():
             getattr(client, method)(**params)
         yield client
         client.close()
-        process.terminate()
-        assert process.wait(10) == 0
+        endpoint.process.terminate()
+        assert portal.call(endpoint.process.wait) == 0
 
 
 def _start(client: SWFClient, workflow_id: str) -> str:
@@ -130,9 +133,3 @@ def test_start_to_close_timeout_then_late_completion_is_unknown(boto: SWFClient)
         boto.respond_activity_task_completed(taskToken=task["taskToken"], result="too late")
     events = _events(boto, "slow", run_id)
     assert "ActivityTaskCompleted" not in [e["eventType"] for e in events]
-
-
-def _server_cpu(pid: int) -> float:
-    """Run time of the endpoint process so far (it is one thread), in seconds."""
-    with open(f"/proc/{pid}/schedstat") as handle:
-        return int(handle.read().split()[0]) / 1e9

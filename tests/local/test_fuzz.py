@@ -16,8 +16,8 @@ from botocore.loaders import Loader
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from asyncworker.local import EndpointOptions
-from tests.helpers import ACTIVITY, DOMAIN, WORKFLOW, ThreadedEndpoint, sync_call, threaded_endpoint
+from asyncworker.local import EndpointOptions, LocalEndpoint, local_endpoint
+from tests.helpers import ACTIVITY, DOMAIN, WORKFLOW, on_own_loop, sync_call
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -111,11 +111,11 @@ _JUNK = st.tuples(
 
 
 @pytest.fixture
-def fuzzed() -> Iterator[ThreadedEndpoint]:
+def fuzzed() -> Iterator[LocalEndpoint]:
     """One endpoint for all examples of a test, with a domain, types and an execution to aim
     at. Not shared between tests: the random requests may deprecate the domain or the types
     (valid calls), which the decisions test needs."""
-    with threaded_endpoint(EndpointOptions(poll_timeout=0.05)) as running:
+    with on_own_loop(local_endpoint(EndpointOptions(poll_timeout=0.05))) as (running, _):
         url = running.url
         sync_call(
             url, "RegisterDomain", {"name": DOMAIN, "workflowExecutionRetentionPeriodInDays": "1"}
@@ -163,7 +163,7 @@ def fuzzed() -> Iterator[ThreadedEndpoint]:
     ],
 )
 @given(request=st.one_of(_REQUESTS, _REQUESTS, _REQUESTS, _JUNK))
-def test_no_request_gets_a_5xx(fuzzed: ThreadedEndpoint, request: tuple[str, Any]) -> None:
+def test_no_request_gets_a_5xx(fuzzed: LocalEndpoint, request: tuple[str, Any]) -> None:
     operation, body = request
     payload = json.dumps(body).encode()
     status, answer = sync_call(fuzzed.url, operation, payload)
@@ -180,7 +180,7 @@ def test_no_request_gets_a_5xx(fuzzed: ThreadedEndpoint, request: tuple[str, Any
 )
 @given(decisions=_DECISIONS, signal_first=st.booleans())
 def test_no_list_of_decisions_gets_a_5xx(
-    fuzzed: ThreadedEndpoint, decisions: list[dict[str, Any]], signal_first: bool
+    fuzzed: LocalEndpoint, decisions: list[dict[str, Any]], signal_first: bool
 ) -> None:
     url = fuzzed.url
     workflow_id = f"fuzz-{next(_SERIAL)}"

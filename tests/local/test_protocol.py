@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from asyncworker.local import EndpointOptions, LocalEndpoint, local_endpoint
 from asyncworker.local.cli import command
-from tests.helpers import DOMAIN, RawClient, endpoint_process, poll_until, swf_client
+from tests.helpers import DOMAIN, RawClient, local_endpoint_process, poll_until, swf_client
 
 if TYPE_CHECKING:
     from types_aiobotocore_swf import SWFClient
@@ -153,12 +153,14 @@ async def test_stopping_the_endpoint_answers_waiting_polls_empty() -> None:
     assert answers[0]["startedEventId"] == 0
 
 
-def test_cli_prints_the_url_and_exits_0_on_sigterm_and_sigint() -> None:
+@pytest.mark.anyio
+async def test_cli_prints_the_url_and_exits_0_on_sigterm_and_sigint() -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
-        with endpoint_process("--quotas", "aws", "--latency-ms", "1") as (url, process):
-            assert url.startswith("http://127.0.0.1:")
-            process.send_signal(signum)
-            assert process.wait(10) == 0
+        async with local_endpoint_process("--quotas", "aws", "--latency-ms", "1") as endpoint:
+            assert endpoint.url.startswith("http://127.0.0.1:")
+            endpoint.process.send_signal(signum)
+            with anyio.fail_after(10):
+                assert await endpoint.process.wait() == 0
 
 
 def test_cli_command_and_flags() -> None:

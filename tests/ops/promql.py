@@ -38,7 +38,8 @@ CONTRACT_METRICS: Final = {
     "asyncworker_build_info": "gauge",
 }
 
-#: Served on the same /metrics besides the contract (the backlog gauge only when enabled).
+#: Served on the same /metrics besides the contract (the backlog gauge and the flow-control
+#: series of task lists and types only when configured).
 EXTRA_METRICS: Final = {
     "asyncworker_poller_restarts_total": "counter",
     "asyncworker_gc_full_collection_seconds": "histogram",
@@ -47,6 +48,17 @@ EXTRA_METRICS: Final = {
     "asyncworker_process_deaths_total": "counter",
     "asyncworker_process_recycles_total": "counter",
     "asyncworker_process_heartbeats_relayed_total": "counter",
+    "asyncworker_payloads_offloaded_total": "counter",
+    "asyncworker_payload_bytes_total": "counter",
+    "asyncworker_s3_requests_total": "counter",
+    "asyncworker_s3_request_duration_seconds": "histogram",
+    "asyncworker_paused": "gauge",
+    "asyncworker_rate_limited_polls_total": "counter",
+    "asyncworker_rate_limit_wait_seconds": "histogram",
+    "asyncworker_task_list_slots": "gauge",
+    "asyncworker_activity_type_queue_depth": "gauge",
+    "asyncworker_activity_type_running": "gauge",
+    "asyncworker_activity_type_wait_seconds": "histogram",
     "process_cpu_seconds_total": "counter",
     "process_resident_memory_bytes": "gauge",
     "process_open_fds": "gauge",

@@ -37,7 +37,9 @@ async def test_every_metric_used_is_exposed() -> None:
     for definition in examples:
         registry.add(definition.handler, name=definition.activity_type.name)
 
-    @registry.activity(name="beating", heartbeat_timeout=3, heartbeat_interval=0.05)
+    @registry.activity(
+        name="beating", heartbeat_timeout=3, heartbeat_interval=0.05, max_concurrent=2
+    )
     async def beating(data: str, ctx: ActivityContext) -> str:
         ctx.heartbeat("1")
         await anyio.sleep(0.2)
@@ -46,7 +48,14 @@ async def test_every_metric_used_is_exposed() -> None:
     fake = FakeSwf()
     for name in ("echo", "fail", "beating"):
         fake.add_task(name, "x")
-    async with running(registry, fake, metrics_port=0, metrics_host="127.0.0.1") as worker:
+    async with running(
+        registry,
+        fake,
+        metrics_port=0,
+        metrics_host="127.0.0.1",
+        max_activities_per_second=1000,  # the flow-control series exist only when configured
+        task_list_concurrency={"default": 8},
+    ) as worker:
         await fake.wait_for(lambda: len(fake.responses) == 3)
         assert worker.metrics_url is not None
         status, text = await http_get(worker.metrics_url)

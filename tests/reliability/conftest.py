@@ -9,11 +9,8 @@ import pytest
 
 from asyncworker.examples.basic import registry
 from asyncworker.swf.admin import ensure_activity_types, ensure_domain
-from asyncworker.swf.connect import open_client
 
 if TYPE_CHECKING:
-    from contextlib import AbstractAsyncContextManager
-
     from types_aiobotocore_swf import SWFClient
 
 APP = "asyncworker.examples.basic:registry"
@@ -29,13 +26,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture
 def domain() -> str:
     return f"rel-{uuid.uuid4().hex[:8]}"
-
-
-def client_for(url: str) -> AbstractAsyncContextManager[SWFClient]:
-    """A test-side SWF client (decider, history reads) for the endpoint at `url`."""
-    return open_client(
-        region="us-east-1", endpoint_url=url, max_pool_connections=8, read_timeout=70
-    )
 
 
 async def setup_domain(client: SWFClient, domain: str) -> None:

@@ -16,9 +16,10 @@ from tests.helpers import (
     local_endpoint_process,
     metric,
     start_activities,
+    swf_client,
     wait_http,
 )
-from tests.reliability.conftest import client_for, setup_domain, worker_args
+from tests.reliability.conftest import setup_domain, worker_args
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -32,7 +33,7 @@ async def test_backpressure_with_slow_responses(domain: str, tmp_path: Path) -> 
     flags = ["--latency-ms", "2000", "--poll-timeout", "3"]
     async with (
         local_endpoint_process(*flags, log=tmp_path / "endpoint.log") as endpoint,
-        client_for(endpoint.url) as client,
+        swf_client(endpoint.url) as client,
     ):
         await setup_domain(client, domain)
         execution = await start_activities(client, domain, [("echo", str(i)) for i in range(TASKS)])

@@ -14,10 +14,11 @@ from tests.helpers import (
     metric,
     poll_until,
     start_activities,
+    swf_client,
     wait_closed,
     wait_http,
 )
-from tests.reliability.conftest import client_for, setup_domain, worker_args
+from tests.reliability.conftest import setup_domain, worker_args
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -32,7 +33,7 @@ oldest generation: a full collection runs only after such promotions (as in CPyt
 async def test_full_collections_run_every_gc_interval(domain: str, tmp_path: Path) -> None:
     async with (
         local_endpoint_process("--poll-timeout", "2", log=tmp_path / "endpoint.log") as endpoint,
-        client_for(endpoint.url) as client,
+        swf_client(endpoint.url) as client,
     ):
         await setup_domain(client, domain)
         execution = await start_activities(client, domain, [("sleep", "2")] * TASKS)

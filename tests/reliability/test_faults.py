@@ -17,10 +17,11 @@ from tests.helpers import (
     local_endpoint_process,
     metric,
     start_activities,
+    swf_client,
     wait_closed,
     wait_http,
 )
-from tests.reliability.conftest import client_for, setup_domain, worker_args
+from tests.reliability.conftest import setup_domain, worker_args
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -33,7 +34,7 @@ WORKFLOWS, PER_WORKFLOW = 4, 500
 async def test_faults_and_quotas_lose_nothing(domain: str, tmp_path: Path) -> None:
     flags = ["--fault-rate", "0.05", "--quotas", "aws", "--seed", "7", "--poll-timeout", "5"]
     async with local_endpoint_process(*flags, log=tmp_path / "endpoint.log") as endpoint:
-        async with client_for(endpoint.url) as client:
+        async with swf_client(endpoint.url) as client:
             await setup_domain(client, domain)
             executions = [
                 await start_activities(

@@ -16,10 +16,11 @@ from tests.helpers import (
     metric,
     poll_until,
     start_activities,
+    swf_client,
     wait_closed,
     wait_http,
 )
-from tests.reliability.conftest import client_for, setup_domain, worker_args
+from tests.reliability.conftest import setup_domain, worker_args
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -28,7 +29,7 @@ pytestmark = pytest.mark.anyio
 
 
 async def run_batch(url: str, domain: str, count: int) -> None:
-    async with client_for(url) as client:
+    async with swf_client(url) as client:
         await setup_domain(client, domain)
         execution = await start_activities(client, domain, [("echo", str(i)) for i in range(count)])
         await wait_closed(client, domain, execution, count, within=60)
@@ -77,5 +78,5 @@ async def test_endpoint_outage(domain: str, tmp_path: Path) -> None:
 
 
 async def setup_domain_at(url: str, domain: str) -> None:
-    async with client_for(url) as client:
+    async with swf_client(url) as client:
         await setup_domain(client, domain)

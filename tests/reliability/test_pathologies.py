@@ -19,11 +19,12 @@ from tests.helpers import (
     metric,
     poll_until,
     start_activities,
+    swf_client,
     wait_closed,
     wait_http,
 )
 from tests.reliability import pathological
-from tests.reliability.conftest import client_for, setup_domain, worker_args
+from tests.reliability.conftest import setup_domain, worker_args
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -47,7 +48,7 @@ EXPECTED = {
 async def test_pathological_handlers(domain: str, tmp_path: Path) -> None:
     async with (
         local_endpoint_process("--poll-timeout", "2", log=tmp_path / "ep.log") as endpoint,
-        client_for(endpoint.url) as client,
+        swf_client(endpoint.url) as client,
     ):
         await setup_domain(client, domain)
         await ensure_activity_types(client, domain, pathological.registry)

@@ -21,11 +21,11 @@ from tests.helpers import (
     poll_until,
     request_cancel,
     start_activities,
+    swf_client,
     wait_closed,
     wait_http,
 )
 from tests.pipeline.process_handlers import registry
-from tests.reliability.conftest import client_for
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -99,7 +99,7 @@ async def stack(domain: str, tmp_path: Path) -> AsyncIterator[tuple[Endpoint, SW
     log = tmp_path / "endpoint.log"
     async with (
         local_endpoint_process("--poll-timeout", POLL_TIMEOUT, log=log) as endpoint,
-        client_for(endpoint.url) as client,
+        swf_client(endpoint.url) as client,
     ):
         await ensure_domain(client, domain)
         await ensure_activity_types(client, domain, registry)

@@ -13,11 +13,12 @@ from tests.helpers import (
     free_port,
     local_endpoint_process,
     start_activities,
+    swf_client,
     wait_closed,
     wait_http,
 )
 from tests.reliability import pathological
-from tests.reliability.conftest import client_for, setup_domain, worker_args
+from tests.reliability.conftest import setup_domain, worker_args
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -33,7 +34,7 @@ async def test_no_token_or_credential_in_logs(domain: str, tmp_path: Path) -> No
     flags = ["--poll-timeout", "2", "--fault-rate", "0.3", "--seed", "3"]
     async with (
         local_endpoint_process(*flags, log=tmp_path / "endpoint.log") as endpoint,
-        client_for(endpoint.url) as client,
+        swf_client(endpoint.url) as client,
     ):
         await setup_domain(client, domain)
         await ensure_activity_types(client, domain, pathological.registry)

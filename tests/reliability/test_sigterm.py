@@ -17,10 +17,11 @@ from tests.helpers import (
     local_endpoint_process,
     poll_until,
     start_activities,
+    swf_client,
     wait_closed,
     wait_http,
 )
-from tests.reliability.conftest import client_for, setup_domain, worker_args
+from tests.reliability.conftest import setup_domain, worker_args
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -38,7 +39,7 @@ async def test_sigterm_under_load(domain: str, tmp_path: Path, seed: int) -> Non
     rng.shuffle(work)
     log = tmp_path / "endpoint.log"
     async with local_endpoint_process("--poll-timeout", str(POLL_TIMEOUT), log=log) as endpoint:
-        async with client_for(endpoint.url) as client:
+        async with swf_client(endpoint.url) as client:
             await setup_domain(client, domain)
             execution = await start_activities(client, domain, work)
             port = free_port()

@@ -3,19 +3,16 @@ semantics: a decider's cancellation, real timeouts, and polls that drain never a
 
 from __future__ import annotations
 
-from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 import anyio
 import pytest
 
-from asyncworker import ActivityContext, ActivityRegistry, Worker, WorkerSettings
-from asyncworker.local import EndpointOptions, LocalEndpoint, local_endpoint
-from asyncworker.swf.admin import ensure_activity_types, ensure_domain
-from asyncworker.swf.connect import open_client
+from asyncworker import ActivityContext, ActivityRegistry
 from tests.helpers import (
     activity_events,
     history_events,
+    on_local_endpoint,
     poll_until,
     request_cancel,
     start_activities,
@@ -23,9 +20,12 @@ from tests.helpers import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from contextlib import AbstractAsyncContextManager
 
     from types_aiobotocore_swf import SWFClient
+
+    from asyncworker import Worker
+    from asyncworker.local import LocalEndpoint
 
 pytestmark = pytest.mark.anyio
 DOMAIN = "integration"
@@ -58,27 +58,8 @@ def registry() -> ActivityRegistry:
     return reg
 
 
-@asynccontextmanager
-async def stack(**settings: Any) -> AsyncIterator[tuple[LocalEndpoint, SWFClient, Worker]]:
-    reg = registry()
-    async with (
-        local_endpoint(EndpointOptions(port=0, poll_timeout=2.0)) as endpoint,
-        open_client(
-            region="us-east-1", endpoint_url=endpoint.url, max_pool_connections=4, read_timeout=70
-        ) as client,
-    ):
-        await ensure_domain(client, DOMAIN)
-        await ensure_activity_types(client, DOMAIN, reg)
-        worker_settings = WorkerSettings(
-            domain=DOMAIN,
-            endpoint_url=endpoint.url,
-            region="us-east-1",
-            metrics_port=None,
-            pollers=2,
-            **settings,
-        )
-        async with Worker(reg, worker_settings) as worker:
-            yield endpoint, client, worker
+def stack(**settings: Any) -> AbstractAsyncContextManager[tuple[LocalEndpoint, SWFClient, Worker]]:
+    return on_local_endpoint(registry(), DOMAIN, **settings)
 
 
 def count(worker: Worker, name: str, **labels: str) -> float:
