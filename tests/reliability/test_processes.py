@@ -185,6 +185,23 @@ async def test_sigterm_drains_process_tasks_and_leaves_no_orphans(
     await poll_until(lambda: not still_running(family), within=10)
 
 
+async def test_a_killed_daemon_leaves_no_orphans(domain: str, tmp_path: Path) -> None:
+    """SIGKILL gives the worker no chance to stop its processes: they see their channel close
+    and exit by themselves, a busy one at once, and the forkserver with them."""
+    work = [("ignore_cancel", "term"), ("pid", "0")]
+    async with stack(domain, tmp_path) as (endpoint, client):
+        execution = await start_activities(client, domain, work)
+        port = free_port()
+        with worker_daemon(endpoint.url, domain, port, tmp_path) as worker:
+            await wait_closed(client, domain, execution, 1, within=30)
+            await started(client, domain, execution, "a0")
+            family = descendants(worker.process.pid)
+            assert len(family) >= 3, family
+            worker.process.kill()
+            worker.process.wait(timeout=10)
+    await poll_until(lambda: not still_running(family), within=10)
+
+
 async def test_many_tasks_across_recycles_lose_none(domain: str, tmp_path: Path) -> None:
     count = 300
     work = [("pid", str(i)) for i in range(count)]
