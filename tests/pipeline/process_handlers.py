@@ -121,3 +121,14 @@ class LockCodec:
 @registry.activity(version="1", start_to_close=60, codec=LockCodec())
 def takes_lock(data: Any) -> str:
     return "never called"
+
+
+@registry.activity(version="1", start_to_close=60, max_concurrent=1)
+def one_at_a_time(path: str) -> str:
+    """Appends its start and end to the file `input` names (to check that none overlap)."""
+    with open(path, "a", encoding="utf-8") as out:
+        out.write("start\n")
+    threading.Event().wait(0.05)
+    with open(path, "a", encoding="utf-8") as out:
+        out.write("end\n")
+    return str(os.getpid())

@@ -236,6 +236,17 @@ async def test_many_tasks_across_recycles_lose_none(fake: FakeSwf) -> None:
     assert stats.deaths == 0
 
 
+async def test_a_types_max_concurrent_holds_for_process_handlers(
+    fake: FakeSwf, tmp_path: Path
+) -> None:
+    journal = tmp_path / "journal"
+    tokens = [fake.add_task("one_at_a_time", str(journal)) for _ in range(4)]
+    async with running(registry, fake, process_limit=2):
+        await fake.wait_for(lambda: len(fake.responses) == 4, within=30)
+    assert all(fake.response_for(token).kind == "completed" for token in tokens)
+    assert journal.read_text() == "start\nend\n" * 4  # one at a time, on two processes
+
+
 def test_registration_refuses_what_cannot_run_in_a_process() -> None:
     reg = ActivityRegistry()
 
