@@ -28,7 +28,6 @@ import json
 import multiprocessing
 import os
 import time
-from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, cast
 
 import anyio
@@ -36,13 +35,10 @@ import anyio
 from asyncworker.daemon.logs import configure_logging
 from asyncworker.examples.basic import cpu, registry
 from asyncworker.settings import WorkerSettings
-from asyncworker.swf.api import Apis
 from asyncworker.worker import Worker
-from benchmarks.pipeline import POLLERS, InstantApi
+from benchmarks.pipeline import POLLERS, InstantApi, instant_apis
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
-
     from asyncworker.activity import ActivityContext
 
 PROCESSES = 2
@@ -86,11 +82,6 @@ def p99(values: list[float]) -> float:
 async def run(work: list[tuple[str, str]]) -> dict[str, float]:
     """Wall and worker CPU seconds for `work`, the loop's lag p99 and the echoes' overhead p99."""
     api = MixedApi(work)
-
-    @asynccontextmanager
-    async def apis(settings: WorkerSettings) -> AsyncIterator[Apis]:
-        yield Apis(api, api)
-
     settings = WorkerSettings(
         domain="bench",
         metrics_port=None,
@@ -109,7 +100,10 @@ async def run(work: list[tuple[str, str]]) -> dict[str, float]:
             await anyio.sleep(LAG_TICK)
             lags.append(max(0.0, time.perf_counter() - before - LAG_TICK))
 
-    async with Worker(registry, settings, api_factory=apis), anyio.create_task_group() as tg:
+    async with (
+        Worker(registry, settings, api_factory=instant_apis(api)),
+        anyio.create_task_group() as tg,
+    ):
         tg.start_soon(monitor)
         began, cpu = time.perf_counter(), time.process_time()
         await api.done.wait()

@@ -186,7 +186,7 @@ class _Process:
         self.job: _Job | None = None
         self.tasks = 0
         self.kill_cause: str | None = None
-        """Why the pool killed it (a `DEATH_CAUSES` value), if it did."""
+        """Why the pool killed it (a `metrics.PROCESS_DEATH_CAUSES` value), if it did."""
         self.gone = anyio.Event()
         """Set once it is buried (its exit status read)."""
 
