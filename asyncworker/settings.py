@@ -67,27 +67,39 @@ CGROUP_ROOT = Path("/sys/fs/cgroup")
 def cpu_quota(
     cgroup_root: Path = CGROUP_ROOT, proc_cgroup: Path = Path("/proc/self/cgroup")
 ) -> int | None:
-    """The CPUs a cgroup v2 `cpu.max` quota allows this process (rounded up), if one is set
-    and readable: a container limited to 1.5 CPUs gets 2 processes, not one per host core."""
-    candidates = [cgroup_root / "cpu.max"]
+    """The CPUs a cgroup CPU quota allows this process (rounded up), if one is set and readable:
+    a container limited to 1.5 CPUs gets 2 processes, not one per host core. cgroup v2's
+    `cpu.max` first, then v1's `cpu.cfs_quota_us` / `cpu.cfs_period_us`."""
+    v2 = [cgroup_root / "cpu.max"]
     try:
         for line in proc_cgroup.read_text().splitlines():
             if line.startswith("0::"):
-                candidates.insert(0, cgroup_root / line[3:].lstrip("/") / "cpu.max")
+                v2.insert(0, cgroup_root / line[3:].lstrip("/") / "cpu.max")
     except OSError:
         pass
-    for path in candidates:
+    for path in v2:
         try:
             quota, period = path.read_text().split()[:2]
         except (OSError, ValueError):
             continue
-        if quota == "max":
-            return None
+        return _cpus(quota, period)
+    for v1 in (cgroup_root / "cpu", cgroup_root / "cpu,cpuacct"):
         try:
-            return max(1, math.ceil(int(quota) / int(period)))
-        except (ValueError, ZeroDivisionError):
-            return None
+            quota = (v1 / "cpu.cfs_quota_us").read_text().strip()
+            period = (v1 / "cpu.cfs_period_us").read_text().strip()
+        except OSError:
+            continue
+        return _cpus(quota, period)
     return None
+
+
+def _cpus(quota: str, period: str) -> int | None:
+    """CPUs of a quota per period, rounded up; None for no quota ("max", -1) or nonsense."""
+    try:
+        cpus = int(quota) / int(period)
+    except (ValueError, ZeroDivisionError):
+        return None
+    return max(1, math.ceil(cpus)) if cpus > 0 else None
 
 
 def usable_cpus() -> int:
@@ -130,7 +142,7 @@ class WorkerSettings(BaseSettings):
         ge=1,
         le=1_024,
         description='Worker processes for handlers registered with executor="process"'
-        " (default: the usable CPUs, honouring a cgroup v2 CPU quota).",
+        " (default: the usable CPUs, honouring a cgroup CPU quota).",
     )
     cancel_grace: float = Field(
         default=10.0,

@@ -291,6 +291,16 @@ def test_cpu_quota_from_cgroup_v2(tmp_path: Path) -> None:
     assert cpu_quota(tmp_path / "missing", tmp_path / "missing") is None
 
 
+def test_cpu_quota_from_cgroup_v1(tmp_path: Path) -> None:
+    v1 = tmp_path / "cpu"
+    v1.mkdir()
+    (v1 / "cpu.cfs_period_us").write_text("100000\n")
+    (v1 / "cpu.cfs_quota_us").write_text("250000\n")
+    assert cpu_quota(tmp_path, tmp_path / "missing") == 3
+    (v1 / "cpu.cfs_quota_us").write_text("-1\n")
+    assert cpu_quota(tmp_path, tmp_path / "missing") is None
+
+
 async def test_async_handlers_keep_their_context(fake: FakeSwf) -> None:
     """A registry defaulting to processes still runs async handlers on the event loop."""
     reg = ActivityRegistry(executor="process")
