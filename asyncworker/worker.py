@@ -13,7 +13,7 @@ A second `drain()` cuts the wait for running tasks short; in-flight polls are ne
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -22,6 +22,7 @@ import structlog
 
 from asyncworker.errors import ConfigError, OperationNotPermittedFault, SwfFault
 from asyncworker.health import HttpService, LoopMonitor
+from asyncworker.interceptors import Interceptor, Interceptors
 from asyncworker.metrics import Metrics
 from asyncworker.pipeline.executor import Executor, ExecutorStatistics
 from asyncworker.pipeline.flow import CancelReason, Outcome
@@ -77,7 +78,8 @@ class Worker:
     `api_factory` replaces the aiobotocore clients (tests inject the in-memory SWF of
     `asyncworker.testing`); whatever it returns, the worker counts and times every call.
     `backoff` bounds every retry wait of the worker (polls, answers, heartbeats, the start-up
-    check); tests against an in-memory SWF shorten it.
+    check); tests against an in-memory SWF shorten it. `interceptors` run around every handler
+    and heartbeat, first one outermost (see `asyncworker.interceptors`).
     """
 
     def __init__(
@@ -87,8 +89,10 @@ class Worker:
         *,
         api_factory: ApiFactory | None = None,
         backoff: Backoff = WORKER_BACKOFF,
+        interceptors: Sequence[Interceptor] = (),
     ) -> None:
         self.registry = registry
+        self._interceptors = Interceptors.of(interceptors)
         self.settings = settings
         self.metrics = Metrics()
         self._api_factory = api_factory or open_activity_apis
@@ -188,7 +192,12 @@ class Worker:
             backoff=self._backoff,
         )
         executor = Executor(
-            self.registry, heartbeats, send, self.metrics, thread_limit=s.thread_limit
+            self.registry,
+            heartbeats,
+            send,
+            self.metrics,
+            thread_limit=s.thread_limit,
+            interceptors=self._interceptors,
         )
         pollers = Pollers(
             poll_api,

@@ -34,6 +34,8 @@ LAYERS: dict[str, int] = {
     "asyncworker.swf.api": 1,
     # what users write
     "asyncworker.activity": 2,
+    "asyncworker.interceptors": 2,
+    "asyncworker.tracing": 2,
     # the SWF edge, then observation
     "asyncworker.swf": 3,
     "asyncworker.metrics": 4,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import math
+from functools import partial
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import anyio
@@ -26,6 +27,7 @@ from asyncworker.pipeline.flow import (
     OutcomeKind,
     Slot,
     TaskDeadline,
+    bind_task_context,
     redact,
 )
 from asyncworker.pipeline.settle import NOTHING, SHUTDOWN_REASON, failed, settle
@@ -34,6 +36,7 @@ if TYPE_CHECKING:
     from anyio.abc import TaskGroup
     from anyio.streams.memory import MemoryObjectSendStream
 
+    from asyncworker.interceptors import Interceptors
     from asyncworker.metrics import Metrics
     from asyncworker.pipeline.heartbeat import HeartbeatHandle, Heartbeats
 
@@ -111,8 +114,11 @@ class Executor:
         metrics: Metrics,
         *,
         thread_limit: int,
+        interceptors: Interceptors | None = None,
     ) -> None:
         self._registry = registry
+        self._interceptors = interceptors
+        """What runs around each handler and sees each outcome (None: nothing, the fast path)."""
         self._heartbeats = heartbeats
         self._outcomes = outcomes
         self._metrics = metrics
@@ -188,6 +194,7 @@ class Executor:
                 self._idle.set()
 
     async def _run_task(self, task: ActivityTask, slot: Slot) -> None:
+        bind_task_context(task)  # this task's own context: its handler's log lines carry it
         definition = self._registry.get(task.activity_type)
         if definition is None:
             await self._finish(self._unknown_type(task, slot))
@@ -239,7 +246,11 @@ class Executor:
             if running.reason is not None and running.reason is not CancelReason.REQUESTED:
                 scope.cancel()
             try:
-                value = await self._call(definition, data, ctx)
+                if self._interceptors is None:
+                    value = await self._call(definition, data, ctx)
+                else:
+                    call = partial(self._call, definition, data)
+                    value = await self._interceptors.execute(task, ctx, call)
             except anyio.get_cancelled_exc_class() as exc:
                 if scope.cancel_called or anyio.current_effective_deadline() == -math.inf:
                     raise  # ours, or an enclosing scope's (the worker itself is being cancelled)
@@ -282,6 +293,8 @@ class Executor:
                 task_token=redact(outcome.task.token),
                 seconds=round(outcome.handler_seconds, 6),
             )
+        if self._interceptors is not None:
+            self._interceptors.ended(outcome)
         if not outcome.needs_response:
             outcome.settle()
             return
