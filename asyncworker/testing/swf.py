@@ -13,8 +13,10 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import anyio
 
+from asyncworker.pipeline.flow import ActivityType, OutcomeKind
 from asyncworker.swf.admin import register_workflow_type
 from asyncworker.swf.connect import open_client
+from asyncworker.testing.environment import ActivityOutcome
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
@@ -160,13 +162,15 @@ async def ensure_workflow_type(client: SWFClient, domain: str) -> None:
 async def start_activities(
     client: SWFClient,
     domain: str,
-    activities: Sequence[tuple[str, str]],
+    activities: Sequence[tuple[str | ActivityType, str | None]],
     *,
-    task_list: str = "default",
+    task_list: str | None = "default",
     start_to_close: str | None = None,
 ) -> WorkflowExecutionTypeDef:
-    """Start a `SCRIPTED_WORKFLOW` execution and schedule `(name, input)` activities (version 1)
-    from its first decision task; activity ids are `a0`, `a1`, ... in order."""
+    """Start a `SCRIPTED_WORKFLOW` execution and schedule `(type, input)` activities from its
+    first decision task; activity ids are `a0`, `a1`, ... in order. A type given as a name is
+    version 1; a task list of None (and no `start_to_close`) takes the type's registered
+    defaults."""
     await ensure_workflow_type(client, domain)
     workflow_id = f"wf-{uuid.uuid4().hex[:10]}"
     run_id = await start(
@@ -177,19 +181,90 @@ async def start_activities(
         taskList={"name": DECISIONS},
     )
     execution: WorkflowExecutionTypeDef = {"workflowId": workflow_id, "runId": run_id}
-    timeout = {} if start_to_close is None else {"startToCloseTimeout": start_to_close}
+    options: dict[str, Any] = {}
+    if start_to_close is not None:
+        options["startToCloseTimeout"] = start_to_close
+    if task_list is not None:
+        options["taskList"] = {"name": task_list}
     decisions = [
         schedule(
             f"a{index}",
-            activity_type={"name": name, "version": "1"},
-            input=data,
-            taskList={"name": task_list},
-            **timeout,
+            activity_type=_type_of(activity),
+            **options,
+            **({} if data is None else {"input": data}),
         )
-        for index, (name, data) in enumerate(activities)
+        for index, (activity, data) in enumerate(activities)
     ]
     await decide(client, decisions, domain=domain, execution=execution, identity="test-decider")
     return execution
+
+
+def _type_of(activity: str | ActivityType) -> dict[str, str]:
+    """SWF's activityType for an `ActivityType`, a `name:version` or a bare name (version 1)."""
+    if isinstance(activity, ActivityType):
+        return {"name": activity.name, "version": activity.version}
+    name, _, version = activity.rpartition(":")
+    return {"name": name, "version": version} if name else {"name": activity, "version": "1"}
+
+
+class ActivityScheduler:
+    """Schedules activities in `domain` as a decider does, and returns how SWF closed them.
+
+    Each `run_all()` starts a workflow execution of its own, schedules the activities from its
+    first decision task, and reads the history (bounded by `within` seconds) until all closed.
+    """
+
+    def __init__(self, client: SWFClient, domain: str, *, within: float = 30.0) -> None:
+        self.client = client
+        self.domain = domain
+        self.within = within
+
+    async def run(
+        self,
+        activity: str | ActivityType,
+        input: str | None = None,
+        *,
+        task_list: str | None = None,
+        start_to_close: int | None = None,
+    ) -> ActivityOutcome:
+        """Schedule one activity (`name:version`, a bare name meaning version 1, or an
+        `ActivityType`) and wait until it closes."""
+        [outcome] = await self.run_all(
+            [(activity, input)], task_list=task_list, start_to_close=start_to_close
+        )
+        return outcome
+
+    async def run_all(
+        self,
+        activities: Sequence[tuple[str | ActivityType, str | None]],
+        *,
+        task_list: str | None = None,
+        start_to_close: int | None = None,
+    ) -> list[ActivityOutcome]:
+        """Schedule `(type, input)` activities in one execution; their outcomes, in order. The
+        task list and timeout default to the types' registered ones."""
+        execution = await start_activities(
+            self.client,
+            self.domain,
+            activities,
+            task_list=task_list,
+            start_to_close=None if start_to_close is None else str(start_to_close),
+        )
+        closed = await wait_closed(
+            self.client, self.domain, execution, len(activities), self.within
+        )
+        return [_outcome(*closed[f"a{index}"]) for index in range(len(activities))]
+
+
+def _outcome(kind: str, closing: dict[str, Any]) -> ActivityOutcome:
+    """How SWF closed an activity, from its closing event: the worker's answer as SWF recorded
+    it, or (timed out) the timeout type as the reason and the last heartbeat's details."""
+    return ActivityOutcome(
+        OutcomeKind(kind),
+        result=closing.get("result"),
+        reason=closing.get("reason") or closing.get("timeoutType"),
+        details=closing.get("details"),
+    )
 
 
 async def request_cancel(

@@ -1,0 +1,3 @@
+"""pytester runs users' test files in temporary projects."""
+
+pytest_plugins = ["pytester"]
