@@ -34,11 +34,10 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from asyncworker.activity import ActivityContext
-
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
 
+    from asyncworker.activity import ActivityContext
     from asyncworker.pipeline.flow import ActivityTask, Outcome
 
     Execute = Callable[[], Awaitable[Any]]

@@ -28,7 +28,8 @@ Fixtures:
 - `activity_registry`: yours to define: the `ActivityRegistry` the worker serves.
 - `activity_worker`: a `Worker` serving `activity_registry` in `swf_domain` (its types
   registered), polling every task list the registry names; drained when the test ends.
-  Override `activity_worker_settings` (a dict of `WorkerSettings` fields) to change it.
+  Override `activity_worker_settings` (a dict of `WorkerSettings` fields) or
+  `activity_worker_interceptors` (a list) to change it.
 - `swf_scheduler`: an `ActivityScheduler`: `await swf_scheduler.run(type, input)` schedules
   an activity as a decider would and returns how SWF closed it (`ActivityOutcome`).
 """
@@ -53,15 +54,14 @@ if TYPE_CHECKING:
     from types_aiobotocore_swf import SWFClient
 
     from asyncworker.activity import ActivityRegistry
+    from asyncworker.interceptors import Interceptor
 
 SCOPE_INI = "asyncworker_endpoint_scope"
 FLAGS_INI = "asyncworker_endpoint_flags"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addini(
-        SCOPE_INI, "scope of the swf_endpoint fixture: session (default) or function"
-    )
+    parser.addini(SCOPE_INI, "scope of the swf_endpoint fixture: session (default) or function")
     parser.addini(
         FLAGS_INI,
         "flags of `asyncworker local` for the swf_endpoint fixture",
@@ -130,6 +130,12 @@ def activity_worker_settings() -> dict[str, Any]:
 
 
 @pytest.fixture
+def activity_worker_interceptors() -> list[Interceptor]:
+    """The interceptors of the test worker (see `asyncworker.interceptors`); none by default."""
+    return []
+
+
+@pytest.fixture
 async def activity_worker(
     anyio_backend: Any,
     swf_endpoint: Endpoint,
@@ -137,6 +143,7 @@ async def activity_worker(
     swf_domain: str,
     activity_registry: ActivityRegistry,
     activity_worker_settings: dict[str, Any],
+    activity_worker_interceptors: list[Interceptor],
 ) -> AsyncIterator[Worker]:
     """A worker serving `activity_registry` in `swf_domain`, polling; drained at teardown."""
     await ensure_activity_types(swf_client, swf_domain, activity_registry)
@@ -152,7 +159,10 @@ async def activity_worker(
         "identity": "pytest",
         **activity_worker_settings,
     }
-    async with Worker(activity_registry, WorkerSettings(**values)) as worker:
+    settings = WorkerSettings(**values)
+    async with Worker(
+        activity_registry, settings, interceptors=activity_worker_interceptors
+    ) as worker:
         yield worker
 
 

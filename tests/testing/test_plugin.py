@@ -6,7 +6,7 @@ import pytest
 
 pytestmark = pytest.mark.slow  # each runs pytest and the local endpoint in subprocesses
 
-USER_TESTS = '''
+USER_TESTS = """
 import json
 
 import anyio
@@ -64,7 +64,7 @@ async def test_each_test_has_a_domain_of_its_own(swf_client, swf_domain, swf_end
 def test_the_endpoint_is_shared_by_the_session(swf_endpoint, request):
     assert swf_endpoint.url.startswith("http://127.0.0.1:")
     assert swf_endpoint.process.returncode is None
-'''
+"""
 
 
 def test_a_users_tests_run_with_the_autoloaded_plugin(pytester: pytest.Pytester) -> None:
