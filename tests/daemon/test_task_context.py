@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -48,7 +49,7 @@ async def run_two_tasks(tmp_path: Path, env: dict[str, str]) -> tuple[str, list[
             assert (shouted.result, whispered.result) == ("HI", "hi")
             assert worker.stop() == 0, worker.logs()
         history = await client.list_open_workflow_executions(
-            domain=domain, startTimeFilter={"oldestDate": 0}
+            domain=domain, startTimeFilter={"oldestDate": datetime.fromtimestamp(0, UTC)}
         )
     workflows = sorted(e["execution"]["workflowId"] for e in history["executionInfos"])
     return worker.logs(), workflows
