@@ -196,6 +196,7 @@ class ActivityEnvironment:
         self.heartbeats = []
         self._beats = _Heartbeats(self)
         self._loop_thread = threading.get_ident()
+        interceptors = Interceptors([*self.interceptors, recorder])
         send, receive = anyio.create_memory_object_stream[Outcome](1)
         executor = Executor(
             registry,
@@ -203,7 +204,7 @@ class ActivityEnvironment:
             send,
             Metrics(),
             thread_limit=self.thread_limit,
-            interceptors=Interceptors([*self.interceptors, recorder]),
+            interceptors=interceptors,
         )
         with send, receive:
             async with anyio.create_task_group() as tg:

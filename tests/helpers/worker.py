@@ -10,8 +10,9 @@ from asyncworker.swf.faults import Backoff
 from asyncworker.worker import Worker
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Sequence
 
+    from asyncworker.interceptors import Interceptor
     from asyncworker.testing import FakeSwf
 
 
@@ -35,11 +36,19 @@ def settings(**overrides: Any) -> WorkerSettings:
 
 @asynccontextmanager
 async def running(
-    registry: ActivityRegistry, fake: FakeSwf, **overrides: Any
+    registry: ActivityRegistry,
+    fake: FakeSwf,
+    *,
+    interceptors: Sequence[Interceptor] = (),
+    **overrides: Any,
 ) -> AsyncIterator[Worker]:
     """A worker serving `registry` from `fake` with `FAST_BACKOFF`, drained when the block ends."""
     worker = Worker(
-        registry, settings(**overrides), api_factory=fake.factory(), backoff=FAST_BACKOFF
+        registry,
+        settings(**overrides),
+        api_factory=fake.factory(),
+        backoff=FAST_BACKOFF,
+        interceptors=interceptors,
     )
     async with worker:
         yield worker
