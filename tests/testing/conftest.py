@@ -1,3 +1,0 @@
-"""pytester runs users' test files in temporary projects."""
-
-pytest_plugins = ["pytester"]
