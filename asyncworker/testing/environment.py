@@ -147,6 +147,7 @@ class ActivityEnvironment:
     run with the defaults of `ActivityRegistry.add`. The task's ids are attributes to set.
     `request_cancel()`, `time_out()`, `abandon()` and `shutdown()` may be called at any moment
     while `run()` runs: from `on_heartbeat`, from another task, or from a sync handler's thread.
+    As in the worker, a handler that ignores its cancellation keeps running (and `run()` waiting).
     """
 
     def __init__(

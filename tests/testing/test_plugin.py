@@ -61,7 +61,7 @@ async def test_each_test_has_a_domain_of_its_own(swf_client, swf_domain, swf_end
     assert (await swf_endpoint.stats())["calls"]["DescribeDomain"] >= 1
 
 
-def test_the_endpoint_is_shared_by_the_session(swf_endpoint, request):
+def test_the_endpoint_listens_on_loopback(swf_endpoint):
     assert swf_endpoint.url.startswith("http://127.0.0.1:")
     assert swf_endpoint.process.returncode is None
 """
