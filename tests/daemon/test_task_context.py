@@ -3,6 +3,7 @@ logs; tracing follows the OTEL_* variables and stays off without them."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -11,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from asyncworker.daemon.telemetry import traces_exporters, tracing
+from asyncworker.errors import ConfigError
 from asyncworker.swf.admin import ensure_activity_types, ensure_domain
 from asyncworker.testing.swf import ActivityScheduler
 from tests.daemon.logging_app import registry
@@ -103,3 +106,35 @@ def test_an_exporter_that_is_not_installed_stops_the_start() -> None:
     assert done.returncode == 2, done.stderr
     assert "no span exporter named 'nosuch'" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("variables", "exporters"),
+    [
+        ({}, []),
+        ({"OTEL_TRACES_EXPORTER": "none"}, []),
+        ({"OTEL_TRACES_EXPORTER": "console, otlp"}, ["console", "otlp"]),
+        ({"OTEL_TRACES_EXPORTER": "console", "OTEL_SDK_DISABLED": "TRUE"}, []),
+    ],
+)
+def test_tracing_is_on_when_an_exporter_is_named(
+    variables: dict[str, str], exporters: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("OTEL_TRACES_EXPORTER", "OTEL_SDK_DISABLED"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    assert traces_exporters() == exporters
+
+
+def test_tracing_without_the_extra_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_TRACES_EXPORTER", "console")
+    monkeypatch.delenv("OTEL_SDK_DISABLED", raising=False)
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *args: None if name.startswith("opentelemetry") else real(name, *args),
+    )
+    with pytest.raises(ConfigError, match=r"pip install 'asyncworker\[otel\]'"), tracing("d"):
+        pass

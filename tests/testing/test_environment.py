@@ -4,6 +4,8 @@ table, with async and sync handlers."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 from typing import Any
 
@@ -193,3 +195,11 @@ def test_run_sync_and_an_unregistered_handler_use_the_defaults() -> None:
 def test_controls_need_a_running_task() -> None:
     with pytest.raises(RuntimeError, match="no task is running"):
         ActivityEnvironment().request_cancel()
+
+
+def test_importing_asyncworker_testing_needs_no_pytest() -> None:
+    code = "import sys, asyncworker.testing; print('pytest' in sys.modules)"
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.strip() == "False"
