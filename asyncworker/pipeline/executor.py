@@ -6,7 +6,8 @@ deadline (a decider may have scheduled it with a longer one): if SWF says it is 
 cancelled and nothing is answered (`timed_out`). Async handlers run on the event loop;
 sync handlers in worker threads under the thread limit. `settle.settle()` is the one place that
 decides what SWF is told; nothing a handler does (any exception, BaseException subclasses
-included, bad results, ignoring cancellation) escapes it.
+included, bad results, ignoring cancellation) escapes it. A worker's interceptors, if any, run
+around the handler call (so what they raise is settled the same way) and see each outcome.
 """
 
 from __future__ import annotations
