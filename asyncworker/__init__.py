@@ -1,6 +1,7 @@
 """asyncworker: an async, high-throughput worker pool for Amazon SWF activity tasks."""
 
 from asyncworker.activity import ActivityContext, ActivityDefinition, ActivityRegistry
+from asyncworker.claimcheck import ClaimCheck
 from asyncworker.codec import JSON, RAW
 from asyncworker.errors import (
     ActivityCanceled,
@@ -22,6 +23,7 @@ __all__ = [
     "ActivityRegistry",
     "ActivityType",
     "AsyncWorkerError",
+    "ClaimCheck",
     "ConfigError",
     "Worker",
     "WorkerSettings",

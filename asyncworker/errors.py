@@ -42,6 +42,11 @@ class CodecError(AsyncWorkerError):
     """An input could not be decoded or a result could not be encoded by the activity's codec."""
 
 
+class PayloadError(AsyncWorkerError):
+    """A claim-check value cannot be used as it is: its S3 object is missing, corrupt, or larger
+    than the configured maximum. The message says which, and the task fails `bad input: ...`."""
+
+
 class SwfFault(AsyncWorkerError):
     """An SWF call failed; `outcome` is its `asyncworker_api_requests_total` label."""
 

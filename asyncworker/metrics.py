@@ -21,13 +21,16 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Proc
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from asyncworker.errors import SwfFault
+from asyncworker.errors import PayloadError, SwfFault
 from asyncworker.pipeline.flow import OutcomeKind
+from asyncworker.s3 import GET_OBJECT, HEAD_BUCKET, PUT_OBJECT
+from asyncworker.s3 import OPERATIONS as S3_OPERATIONS
 from asyncworker.swf.api import CANCEL, COMPLETE, FAIL, HEARTBEAT, OPERATIONS, POLL, ActivityApi
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterable, Mapping
 
+    from asyncworker.claimcheck import PayloadStore
     from asyncworker.worker import WorkerStatistics
 
 T = TypeVar("T")
@@ -48,6 +51,8 @@ HEARTBEAT_OUTCOMES = ("ok", "cancel_requested", "unknown_resource", "error")
 POLLER_STATES = ("polling", "waiting_for_slot", "backing_off")
 """The `state` values of `asyncworker_pollers` (a stopped poller is not exported)."""
 RESPONSE_OPERATIONS = (COMPLETE, FAIL, CANCEL)
+PAYLOAD_DIRECTIONS = ("input", "result", "details")
+"""The `direction` values of the claim-check series: inputs fetched, results and details stored."""
 
 
 def package_version() -> str:
@@ -81,6 +86,13 @@ class ApiSeries(NamedTuple):
 
     duration: Histogram
     outcomes: Mapping[str, Counter]
+
+
+class PayloadSeries(NamedTuple):
+    """A claim-check direction's series: values moved through S3, and their UTF-8 bytes."""
+
+    values: Counter
+    bytes: Counter
 
 
 class Metrics:
@@ -164,6 +176,31 @@ class Metrics:
             ["task_list"],
             registry=r,
         )
+        self.payloads = Counter(
+            "asyncworker_payloads_offloaded",
+            "Claim-check values moved through S3: inputs fetched, results and details stored.",
+            ["direction"],
+            registry=r,
+        )
+        self.payload_bytes = Counter(
+            "asyncworker_payload_bytes",
+            "UTF-8 bytes of the claim-check values moved through S3.",
+            ["direction"],
+            registry=r,
+        )
+        self.s3_requests = Counter(
+            "asyncworker_s3_requests",
+            "S3 calls of claim checks by result.",
+            ["operation", "outcome"],
+            registry=r,
+        )
+        self.s3_duration = Histogram(
+            "asyncworker_s3_request_duration_seconds",
+            "S3 call latency.",
+            ["operation"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
         self.build_info = Gauge(
             "asyncworker_build_info", "asyncworker version.", ["version"], registry=r
         )
@@ -172,6 +209,7 @@ class Metrics:
         self._polls: dict[str, PollSeries] = {}
         self._types: dict[object, TypeSeries] = {}
         self._operations: dict[str, ApiSeries] = {}
+        self._s3_operations: dict[str, ApiSeries] = {}
 
     def initialise(self, task_lists: Iterable[str], activity_types: Iterable[str]) -> None:
         """Create every series whose labels are known at start, so rates start from zero."""
@@ -184,6 +222,9 @@ class Metrics:
         for operation in RESPONSE_OPERATIONS:
             self.response_retries.labels(operation)
         self.heartbeat_series()
+        self.payload_series()
+        for operation in S3_OPERATIONS:
+            self.s3_series(operation)
 
     def poll_series(self, task_list: str) -> PollSeries:
         series = self._polls.get(task_list)
@@ -218,13 +259,34 @@ class Metrics:
             series = self._operations[operation] = ApiSeries(duration, outcomes)
         return series
 
+    def s3_series(self, operation: str) -> ApiSeries:
+        series = self._s3_operations.get(operation)
+        if series is None:
+            outcomes = {o: self.s3_requests.labels(operation, o) for o in API_OUTCOMES}
+            duration = self.s3_duration.labels(operation)
+            series = self._s3_operations[operation] = ApiSeries(duration, outcomes)
+        return series
+
+    def payload_series(self) -> Mapping[str, PayloadSeries]:
+        """The claim-check series by direction (`PAYLOAD_DIRECTIONS`)."""
+        return {
+            direction: PayloadSeries(
+                self.payloads.labels(direction), self.payload_bytes.labels(direction)
+            )
+            for direction in PAYLOAD_DIRECTIONS
+        }
+
     def heartbeat_series(self) -> Mapping[str, Counter]:
         """A counter per heartbeat outcome (`HEARTBEAT_OUTCOMES`)."""
         return {outcome: self.heartbeats.labels(outcome) for outcome in HEARTBEAT_OUTCOMES}
 
-    def instrument(self, api: ActivityApi) -> ActivityApi:
+    def instrument(self, api: ActivityApi) -> InstrumentedApi:
         """`api` with every call counted and timed by operation and outcome."""
         return InstrumentedApi(api, self)
+
+    def instrument_store(self, store: PayloadStore) -> PayloadStore:
+        """`store` with every S3 call counted and timed by operation and outcome."""
+        return InstrumentedStore(store, self)
 
     def watch(self, statistics: Callable[[], WorkerStatistics | None]) -> None:
         """Export the state gauges from the worker's `statistics()` at every scrape (None: the
@@ -232,12 +294,15 @@ class Metrics:
         self.registry.register(StatisticsCollector(statistics))
 
 
-class InstrumentedApi:
-    """Counts and times every call of the wrapped `ActivityApi` by operation and outcome."""
+class _Timed:
+    """Counts and times calls in `_series` (operation → its series) by outcome; `calls` and
+    `errors` (answered with a fault) are plain totals over every operation too, for the worker's
+    `statistics()`."""
 
-    def __init__(self, api: ActivityApi, metrics: Metrics) -> None:
-        self._api = api
-        self._series = {op: metrics.api_series(op) for op in OPERATIONS}
+    def __init__(self, series: Mapping[str, ApiSeries]) -> None:
+        self._series = series
+        self.calls = 0
+        self.errors = 0
 
     async def _timed(self, operation: str, call: Awaitable[T]) -> T:
         series = self._series[operation]
@@ -246,12 +311,27 @@ class InstrumentedApi:
             result = await call
         except SwfFault as fault:  # anything else (cancelled, a bug) had no answer to count
             series.outcomes[fault.outcome].inc()
+            self.calls += 1
+            self.errors += 1
+            raise
+        except PayloadError:  # S3 answered; the worker refused what it announced (too large)
+            series.outcomes["ok"].inc()
+            self.calls += 1
             raise
         else:
             series.outcomes["ok"].inc()
+            self.calls += 1
             return result
         finally:
             series.duration.observe(time.perf_counter() - start)
+
+
+class InstrumentedApi(_Timed):
+    """Counts and times every call of the wrapped `ActivityApi` by operation and outcome."""
+
+    def __init__(self, api: ActivityApi, metrics: Metrics) -> None:
+        super().__init__({op: metrics.api_series(op) for op in OPERATIONS})
+        self._api = api
 
     async def poll(self, task_list: str) -> dict[str, Any]:
         return await self._timed(POLL, self._api.poll(task_list))
@@ -267,6 +347,23 @@ class InstrumentedApi:
 
     async def heartbeat(self, token: str, details: str | None) -> bool:
         return await self._timed(HEARTBEAT, self._api.heartbeat(token, details))
+
+
+class InstrumentedStore(_Timed):
+    """Counts and times every call of the wrapped `PayloadStore` by operation and outcome."""
+
+    def __init__(self, store: PayloadStore, metrics: Metrics) -> None:
+        super().__init__({op: metrics.s3_series(op) for op in S3_OPERATIONS})
+        self._store = store
+
+    async def put(self, bucket: str, key: str, body: bytes) -> None:
+        await self._timed(PUT_OBJECT, self._store.put(bucket, key, body))
+
+    async def get(self, bucket: str, key: str, max_bytes: int) -> bytes:
+        return await self._timed(GET_OBJECT, self._store.get(bucket, key, max_bytes))
+
+    async def check_bucket(self, bucket: str) -> None:
+        await self._timed(HEAD_BUCKET, self._store.check_bucket(bucket))
 
 
 class StatisticsCollector(Collector):

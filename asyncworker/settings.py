@@ -26,6 +26,13 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from asyncworker.claimcheck import (
+    DEFAULT_MAX_BYTES,
+    bucket_problem,
+    prefix_problem,
+    threshold_problem,
+)
+from asyncworker.codec import MAX_DATA
 from asyncworker.errors import ConfigError
 from asyncworker.names import name_problem
 
@@ -140,6 +147,28 @@ class WorkerSettings(BaseSettings):
         " growth rule, which stops the loop every few seconds with thousands of tasks in flight"
         " (0: CPython's rule; else at least 1).",
     )
+    payload_bucket: str | None = Field(
+        default=None,
+        description="S3 bucket of claim-check values (none: values over SWF's limits fail).",
+    )
+    payload_prefix: str = Field(
+        default="asyncworker",
+        description="Key prefix of claim-check objects (give it a lifecycle rule).",
+    )
+    payload_threshold: int = Field(
+        default=MAX_DATA,
+        description="Claim-check values longer than this many characters (UTF-16, as SWF counts)"
+        " go to S3.",
+    )
+    payload_max_bytes: int = Field(
+        default=DEFAULT_MAX_BYTES,
+        ge=1,
+        le=1024**3,
+        description="Largest claim-check value in UTF-8 bytes, in and out (5 MiB, as simpleflow).",
+    )
+    s3_endpoint_url: str | None = Field(
+        default=None, description="S3 endpoint URL (moto, MinIO); default: AWS."
+    )
 
     @field_validator("domain")
     @classmethod
@@ -179,7 +208,28 @@ class WorkerSettings(BaseSettings):
     def _upper_level(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
 
-    @field_validator("endpoint_url")
+    @field_validator("payload_bucket")
+    @classmethod
+    def _check_bucket(cls, value: str | None) -> str | None:
+        if value is not None and (problem := bucket_problem(value)):
+            raise ValueError(problem)
+        return value
+
+    @field_validator("payload_prefix")
+    @classmethod
+    def _check_prefix(cls, value: str) -> str:
+        if problem := prefix_problem(value):
+            raise ValueError(problem)
+        return value
+
+    @field_validator("payload_threshold")
+    @classmethod
+    def _check_threshold(cls, value: int) -> int:
+        if problem := threshold_problem(value):
+            raise ValueError(problem)
+        return value
+
+    @field_validator("endpoint_url", "s3_endpoint_url")
     @classmethod
     def _check_url(cls, value: str | None) -> str | None:
         if value is not None:

@@ -14,26 +14,30 @@ A second `drain()` cuts the wait for running tasks short; in-flight polls are ne
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager, AsyncExitStack
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, nullcontext
+from functools import partial
 from typing import TYPE_CHECKING, NamedTuple
 
 import anyio
 import structlog
 
+from asyncworker.claimcheck import ClaimCheck, PayloadStore
 from asyncworker.errors import ConfigError, OperationNotPermittedFault, SwfFault
 from asyncworker.health import HttpService, LoopMonitor
 from asyncworker.interceptors import Interceptor, Interceptors
-from asyncworker.metrics import Metrics
+from asyncworker.metrics import InstrumentedApi, Metrics
 from asyncworker.pipeline.executor import Executor, ExecutorStatistics
 from asyncworker.pipeline.flow import CancelReason, Outcome
 from asyncworker.pipeline.heartbeat import Heartbeats, HeartbeatStatistics
+from asyncworker.pipeline.payloads import Payloads, PayloadStatistics
 from asyncworker.pipeline.poller import Pollers, PollerStatistics
 from asyncworker.pipeline.responder import Responder, ResponderStatistics
+from asyncworker.s3 import open_store
 from asyncworker.settings import WorkerSettings
 from asyncworker.swf.api import Apis, DomainApi
 from asyncworker.swf.backlog import BacklogSampler
 from asyncworker.swf.connect import open_activity_apis
-from asyncworker.swf.faults import WORKER_BACKOFF, Backoff, retry_delay
+from asyncworker.swf.faults import WORKER_BACKOFF, Backoff, retrying
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -48,8 +52,11 @@ FLUSH_TIMEOUT = 10.0
 """Seconds the responder may keep retrying once the drain reached the flush."""
 START_TIMEOUT = 60.0
 """Seconds to keep trying to reach SWF at start before giving up."""
+BUCKET_CHECK_TIMEOUT = 10.0
+"""Seconds to keep trying to reach a payload bucket at start (S3 is up: a failure is a setting)."""
 
 ApiFactory = Callable[[WorkerSettings], AbstractAsyncContextManager[Apis]]
+StoreFactory = Callable[[WorkerSettings], AbstractAsyncContextManager[PayloadStore]]
 
 
 class WorkerStatistics(NamedTuple):
@@ -61,8 +68,15 @@ class WorkerStatistics(NamedTuple):
     executor: ExecutorStatistics
     responder: ResponderStatistics
     heartbeats: HeartbeatStatistics
+    payloads: PayloadStatistics = PayloadStatistics(0, 0, 0)
     backlog: Mapping[str, int] = {}
     """task_list → pending activity tasks, when backlog sampling is on."""
+    api_calls: int = 0
+    """SWF calls answered so far (polls, responses, heartbeats), faults included."""
+    api_errors: int = 0
+    """The part of `api_calls` answered with a fault (throttling, network, 5xx, ...)."""
+    loop_lag: float = 0.0
+    """Seconds the event loop last ran a timer late."""
 
 
 class _Pipeline(NamedTuple):
@@ -70,6 +84,8 @@ class _Pipeline(NamedTuple):
     executor: Executor
     responder: Responder
     heartbeats: Heartbeats
+    apis: tuple[InstrumentedApi, ...]
+    payloads: Payloads
 
 
 class Worker:
@@ -77,9 +93,11 @@ class Worker:
 
     `api_factory` replaces the aiobotocore clients (tests inject the in-memory SWF of
     `asyncworker.testing`); whatever it returns, the worker counts and times every call.
-    `backoff` bounds every retry wait of the worker (polls, answers, heartbeats, the start-up
-    check); tests against an in-memory SWF shorten it. `interceptors` run around every handler
-    and heartbeat, first one outermost (see `asyncworker.interceptors`).
+    `store_factory` likewise replaces the S3 client of claim checks, which the worker opens only
+    when an activity uses a `ClaimCheck` codec and a payload bucket is configured.
+    `backoff` bounds every retry wait of the worker (polls, answers, heartbeats, S3 calls, the
+    start-up checks); tests against an in-memory SWF shorten it. `interceptors` run around every
+    handler and heartbeat, first one outermost (see `asyncworker.interceptors`).
     """
 
     def __init__(
@@ -88,6 +106,7 @@ class Worker:
         settings: WorkerSettings,
         *,
         api_factory: ApiFactory | None = None,
+        store_factory: StoreFactory | None = None,
         backoff: Backoff = WORKER_BACKOFF,
         interceptors: Sequence[Interceptor] = (),
     ) -> None:
@@ -96,6 +115,7 @@ class Worker:
         self.settings = settings
         self.metrics = Metrics()
         self._api_factory = api_factory or open_activity_apis
+        self._store_factory = store_factory or self._open_store
         self._backoff = backoff
         self._slots = anyio.CapacityLimiter(settings.max_concurrency)
         self._monitor = LoopMonitor(self.metrics)
@@ -160,20 +180,58 @@ class Worker:
         if self._ran:
             raise RuntimeError("a Worker runs once")
         self._ran = True
+        buckets = self._payload_buckets()
+        store_context = self._store_factory(self.settings) if buckets else nullcontext(None)
         try:
-            async with self._api_factory(self.settings) as apis:
-                if apis.domain is not None and not self._drain_requested.is_set():
-                    with anyio.CancelScope() as self._start_scope:  # drain() cancels it
+            async with self._api_factory(self.settings) as apis, store_context as store:
+                with anyio.CancelScope() as self._start_scope:  # drain() cancels it
+                    if store is not None and not self._drain_requested.is_set():
+                        store = self.metrics.instrument_store(store)
+                        await self._check_buckets(store, buckets)
+                    if apis.domain is not None and not self._drain_requested.is_set():
                         await self._check_domain(apis.domain)
                 if self._drain_requested.is_set():
                     log.info("drain requested during start-up: stopping before any poll")
                     return
-                await self._serve(apis, task_status)
+                await self._serve(apis, store, task_status)
         finally:
             self._ready = False
             self.drained.set()
 
-    async def _serve(self, apis: Apis, task_status: anyio.abc.TaskStatus[None]) -> None:
+    def _payload_buckets(self) -> list[str]:
+        """The buckets of the registry's claim-check codecs under these settings (none: no S3)."""
+        buckets = {
+            placement.bucket
+            for definition in self.registry
+            if isinstance(definition.codec, ClaimCheck)
+            and (placement := definition.codec.placement(self.settings)) is not None
+        }
+        if not buckets and any(isinstance(d.codec, ClaimCheck) for d in self.registry):
+            log.warning(
+                "claim-check activities without a payload bucket: their values over SWF's"
+                " limits fail (set payload_bucket)"
+            )
+        return sorted(buckets)
+
+    def _open_store(self, settings: WorkerSettings) -> AbstractAsyncContextManager[PayloadStore]:
+        """The S3 store, its pool sized for every slot's task moving a value at once (capped)."""
+        return open_store(settings, concurrency=min(settings.max_concurrency, 64))
+
+    async def _check_buckets(self, store: PayloadStore, buckets: list[str]) -> None:
+        """Fail fast, in one line, on a payload bucket that is missing or out of reach."""
+        for bucket in buckets:
+            give_up = anyio.current_time() + BUCKET_CHECK_TIMEOUT
+            try:
+                await retrying(partial(store.check_bucket, bucket), give_up, bounds=self._backoff)
+            except SwfFault as fault:
+                raise ConfigError(
+                    f"payload bucket {bucket!r} is missing or out of reach (payload_bucket,"
+                    f" s3_endpoint_url): {fault}"
+                ) from None
+
+    async def _serve(
+        self, apis: Apis, store: PayloadStore | None, task_status: anyio.abc.TaskStatus[None]
+    ) -> None:
         s = self.settings
         poll_api, respond_api = (
             self.metrics.instrument(apis.poll),
@@ -191,11 +249,13 @@ class Worker:
             concurrency=s.response_concurrency,
             backoff=self._backoff,
         )
+        payloads = Payloads(store, s, self.metrics, backoff=self._backoff)
         executor = Executor(
             self.registry,
             heartbeats,
             send,
             self.metrics,
+            payloads,
             thread_limit=s.thread_limit,
             interceptors=self._interceptors,
         )
@@ -208,7 +268,9 @@ class Worker:
             per_task_list=s.pollers,
             backoff=self._backoff,
         )
-        self._pipeline = pipeline = _Pipeline(pollers, executor, responder, heartbeats)
+        self._pipeline = pipeline = _Pipeline(
+            pollers, executor, responder, heartbeats, (poll_api, respond_api), payloads
+        )
         with send, receive:  # closed on every way out, not only after a full drain
             await self._supervise(pipeline, apis.domain, task_status)
 
@@ -286,31 +348,30 @@ class Worker:
     async def _check_domain(self, api: DomainApi) -> None:
         """Fail fast on a missing domain; wait (bounded) for an endpoint that is not up yet."""
         give_up = anyio.current_time() + START_TIMEOUT
-        attempt = 0
-        while True:
-            try:
-                exists = await api.domain_registered()
-            except OperationNotPermittedFault as fault:
-                log.warning(
-                    "cannot check that the domain exists: DescribeDomain is not permitted;"
-                    " starting anyway",
-                    domain=self.settings.domain,
-                    error=str(fault),
-                )
-                return
-            except SwfFault as fault:
-                attempt += 1
-                if not fault.retryable or anyio.current_time() > give_up:
-                    raise ConfigError(f"cannot reach SWF to check the domain: {fault}") from None
-                log.warning("SWF not reachable yet; retrying", error=str(fault))
-                await anyio.sleep(retry_delay(fault, attempt, self._backoff))
-                continue
-            if not exists:
-                raise ConfigError(
-                    f"domain {self.settings.domain!r} is not registered"
-                    " (asyncworker register APP --domain NAME --create-domain)"
-                )
+        try:
+            exists = await retrying(
+                api.domain_registered,
+                give_up,
+                bounds=self._backoff,
+                on_retry=lambda fault, _: log.warning(
+                    "SWF not reachable yet; retrying", error=str(fault)
+                ),
+            )
+        except OperationNotPermittedFault as fault:
+            log.warning(
+                "cannot check that the domain exists: DescribeDomain is not permitted;"
+                " starting anyway",
+                domain=self.settings.domain,
+                error=str(fault),
+            )
             return
+        except SwfFault as fault:
+            raise ConfigError(f"cannot reach SWF to check the domain: {fault}") from None
+        if not exists:
+            raise ConfigError(
+                f"domain {self.settings.domain!r} is not registered"
+                " (asyncworker register APP --domain NAME --create-domain)"
+            )
 
     def health(self) -> tuple[bool, dict[str, object]]:
         """Liveness: the event loop is responsive and every poller is alive."""
@@ -336,7 +397,11 @@ class Worker:
             executor=p.executor.statistics(),
             responder=p.responder.statistics(),
             heartbeats=p.heartbeats.statistics(),
+            payloads=p.payloads.statistics(),
             backlog=dict(self._backlog.counts) if self._backlog else {},
+            api_calls=sum(api.calls for api in p.apis),
+            api_errors=sum(api.errors for api in p.apis),
+            loop_lag=self._monitor.last_lag,
         )
 
     async def __aenter__(self) -> Worker:

@@ -31,27 +31,57 @@ if TYPE_CHECKING:
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
+def pinned_json(argv: list[str], *, timeout: float) -> dict[str, float]:
+    """Run a benchmark module on the worker's core; its last stdout line is its JSON figures."""
+    done = subprocess.run(
+        harness.pinned(argv, harness.WORKER_CORE),
+        cwd=harness.ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=True,
+    )
+    figures: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    return figures
+
+
 def pipeline(ctx: Context) -> Scenario:
     """asyncworker's own CPU per task without HTTP (``benchmarks/pipeline.py``), on one core."""
     scenario = Scenario("pipeline", "asyncworker's own CPU per task (no HTTP)")
     argv = harness.python(
         "benchmarks.pipeline", "--tasks", str(ctx.pick(5_000, 30_000)), "--repeats", "3"
     )
-    done = subprocess.run(
-        harness.pinned(argv, harness.WORKER_CORE),
-        cwd=harness.ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=True,
-    )
-    figures: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    figures = pinned_json(argv, timeout=300)
     scenario.details = figures
     own = figures["worker_us_per_task"] - figures["bare_us_per_task"]
     scenario.rows.append(
         Row("pipeline", "asyncworker's own CPU per task (instant fake SWF)", own, "µs",
             "bare loops over the same fake", figures["bare_us_per_task"])
     )  # fmt: skip
+    return scenario
+
+
+def claimcheck(ctx: Context) -> Scenario:
+    """Claim checks (``benchmarks/claimcheck.py``): small values cost nothing, and 256 KiB results
+    move to S3 (moto server) nearly as fast as bare PutObject loops."""
+    scenario = Scenario("claimcheck", "claim checks: small-value cost, 256 KiB results to S3")
+    argv = harness.python(
+        "benchmarks.claimcheck",
+        "--tasks", str(ctx.pick(5_000, 20_000)),
+        "--large", str(ctx.pick(100, 300)),
+        "--repeats", str(ctx.repeats),
+    )  # fmt: skip
+    f = pinned_json(argv, timeout=600)
+    scenario.details = f
+    small, large = f["small_value_ratio"], f["large_ratio"]
+    scenario.rows += [
+        Row("claimcheck", "CPU per small-value task, ClaimCheck(RAW) with a bucket",
+            f["claimcheck_us_per_task"], "µs", "plain RAW codec", f["plain_us_per_task"], small,
+            "≤ 1.05× (noise)", small <= 1.05),
+        Row("claimcheck", "256 KiB results per second through S3 (moto server)",
+            f["large_results_per_s"], "results/s", "bare PutObject loops", f["bare_puts_per_s"],
+            large, "≥ 0.8×", large >= 0.8, required=False),
+    ]  # fmt: skip
     return scenario
 
 
@@ -62,11 +92,12 @@ SCENARIOS: dict[str, Callable[[Context], Scenario]] = {
     "scale": scale.run,
     "endpoint": scenarios.endpoint,
     "pipeline": pipeline,
+    "claimcheck": claimcheck,
     "soak": soak.run,
 }
 LETTERS = {"a": "ceiling", "b": "peers", "c": "roundtrips", "d": "scale", "e": "endpoint"}
 QUICK = ("ceiling", "roundtrips", "endpoint", "pipeline")
-FULL = ("ceiling", "peers", "roundtrips", "scale", "endpoint", "pipeline")
+FULL = ("ceiling", "peers", "roundtrips", "scale", "endpoint", "pipeline", "claimcheck")
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:

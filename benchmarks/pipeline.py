@@ -35,9 +35,13 @@ POLLERS = 16
 class InstantApi:
     """An `ActivityApi` that answers from memory; see the module docstring."""
 
-    def __init__(self, tasks: int) -> None:
+    def __init__(self, tasks: int, activity: str = "echo", data: str = "hello") -> None:
         self.left = tasks
         self.tasks = tasks
+        self.activity = activity
+        self.data = data
+        self.results: list[str | None] = []
+        """The first few results, for a benchmark to check what was answered."""
         self.answered = 0
         self.done = anyio.Event()
         self._serial = 0
@@ -55,13 +59,15 @@ class InstantApi:
             "activityId": f"a{n}",
             "startedEventId": 5,
             "workflowExecution": {"workflowId": f"wf-{n // 1000}", "runId": "run"},
-            "activityType": {"name": "echo", "version": "1"},
-            "input": "hello",
+            "activityType": {"name": self.activity, "version": "1"},
+            "input": self.data,
         }
 
     async def complete(self, token: str, result: str | None) -> None:
         await asyncio.sleep(0)
         self.answered += 1
+        if len(self.results) < 3:
+            self.results.append(result)
         if self.answered >= self.tasks:
             self.done.set()
 

@@ -412,6 +412,62 @@ def faults_row() -> list[Json]:
     ]
 
 
+def claim_checks_row() -> list[Json]:
+    s3_errors = f'{TARGET}, outcome!="ok"'
+    return [
+        panel(
+            "Claim-check values through S3",
+            "Values per second moved through S3 by claim-check codecs: inputs fetched, results "
+            "and failure or cancel details stored (values under the threshold stay inline).",
+            "ops",
+            [
+                (
+                    f"sum by (direction) ({rate('asyncworker_payloads_offloaded_total', TARGET)})",
+                    "{{direction}}",
+                )
+            ],
+            width=6,
+            stack=True,
+        ),
+        panel(
+            "Claim-check bytes through S3",
+            "UTF-8 bytes per second of the values moved through S3, by direction.",
+            "Bps",
+            [
+                (
+                    f"sum by (direction) ({rate('asyncworker_payload_bytes_total', TARGET)})",
+                    "{{direction}}",
+                )
+            ],
+            width=6,
+            stack=True,
+        ),
+        panel(
+            "S3 latency",
+            "p50/p95/p99 of the S3 calls of claim checks (PutObject, GetObject), by operation.",
+            "s",
+            quantile_targets("asyncworker_s3_request_duration_seconds", TARGET, by="operation"),
+            width=6,
+        ),
+        panel(
+            "S3 errors",
+            "Failed S3 calls per second by operation and kind: throttled (SlowDown), network, "
+            "server (5xx), client (4xx: a missing object, access denied). Throttling, network "
+            "and 5xx are retried until the task's deadline.",
+            "ops",
+            [
+                (
+                    "sum by (operation, outcome) "
+                    f"({rate('asyncworker_s3_requests_total', s3_errors)})",
+                    "{{operation}} {{outcome}}",
+                )
+            ],
+            width=6,
+            stack=True,
+        ),
+    ]
+
+
 def heartbeats_row() -> list[Json]:
     closed_early = f'{ACTIVITY}, outcome=~"canceled|timed_out|abandoned"'
     return [
@@ -532,6 +588,7 @@ ROWS: Final = (
     ("Pollers and slots", pollers_row),
     ("Responder", responder_row),
     ("Faults and retries", faults_row),
+    ("Claim checks (S3)", claim_checks_row),
     ("Heartbeats and cancellations", heartbeats_row),
     ("Event loop", event_loop_row),
     ("Process", process_row),

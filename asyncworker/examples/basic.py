@@ -10,9 +10,13 @@ import time
 import anyio
 
 from asyncworker.activity import ActivityContext, ActivityRegistry
+from asyncworker.claimcheck import ClaimCheck
+from asyncworker.codec import RAW
 from asyncworker.errors import ActivityFailed
 
 registry = ActivityRegistry(task_list="default")
+BIG_LIMIT = 64 * 1024**2
+"""The most characters `big` makes (above the claim-check maximum, to show its refusal)."""
 
 
 @registry.activity(version="1", start_to_close=300, schedule_to_start=3600)
@@ -56,3 +60,16 @@ async def heartbeat(seconds: str, ctx: ActivityContext) -> str:
         ctx.heartbeat(f"beat {beats}")
         await anyio.sleep(min(0.2, max(0.0, end - anyio.current_time())))
     return f"{beats} heartbeats"
+
+
+@registry.activity(version="1", codec=ClaimCheck(RAW), start_to_close=300, schedule_to_start=3600)
+async def big(characters: str) -> str:
+    """Return `input` characters (an integer), through a claim-check codec: over SWF's 32,768
+    characters the result goes to S3 (the worker's payload_bucket) and SWF gets its reference."""
+    try:
+        count = int(characters)
+    except ValueError:
+        raise ActivityFailed("input must be a number of characters", details=characters) from None
+    if not 0 <= count <= BIG_LIMIT:
+        raise ActivityFailed(f"input must be 0-{BIG_LIMIT} characters")
+    return "x" * count

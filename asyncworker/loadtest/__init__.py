@@ -3,7 +3,8 @@
 ```
 starter (open-model clock) ──StartWorkflowExecution──► SWF ◄──polls── worker fleet / pool
 decider pollers ◄──decision tasks (new events only)──┘  └─► ActivityTask* events → measure
-measure ──► report (live view / plain lines, final table, JSON, CSV, thresholds)
+measure ──► live (the live panel or plain lines, with the in-process pool's internals)
+        └─► report (final tables, JSON, CSV, thresholds) ──► htmlreport (`--html`, charts)
 ```
 `asyncworker loadtest` and `asyncworker demo` (in `cli`) compose these with the embedded local
 endpoint and an in-process pool (`session`).

@@ -262,7 +262,8 @@ class Decider:
         """Count the plan's activities as scheduled, once per workflow."""
         if not record.scheduled:
             record.scheduled = True
-            self._measurements.record_scheduled(record.plan.total)
+            for activity_type, count in record.plan.type_counts():
+                self._measurements.record_scheduled(count, activity_type)
 
     def _close_activity(self, record: WorkflowRecord, event: dict[str, Any]) -> bool:
         kind = event["eventType"]
@@ -277,6 +278,7 @@ class Decider:
             scheduled_at=record.scheduled_at.pop(activity_id, None),
             started_at=record.started_at.pop(activity_id, None) if started else None,
             closed_at=_timestamp(event),
+            activity_type=record.plan.type_of(activity_id),
         )
         return True
 
@@ -292,7 +294,7 @@ class Decider:
         if refusal not in self._refusals:  # once per type and cause, not once per activity
             self._refusals.add(refusal)
             log.warning("SWF refused to schedule", activity_type=refusal[0], cause=refusal[1])
-        self._measurements.record_schedule_failed()
+        self._measurements.record_schedule_failed(refusal[0])
         return True
 
     async def _respond(self, task: DecisionTask, decisions: list[dict[str, Any]]) -> bool:

@@ -72,6 +72,10 @@ class LatencyHistogram:
             return None
         return float(self._hist.get_max_value()) / _MICROS
 
+    def reset(self) -> None:
+        """Forget every recorded duration (keeps the memory, for reuse)."""
+        self._hist.reset()
+
     def summary(self) -> dict[str, float | None]:
         """The JSON summary: p50, p90, p99 and max in seconds (None when empty)."""
         return {
@@ -130,6 +134,28 @@ class Interval:
     generator_lag_max_s: float
     schedule_to_close_p50_s: float | None
     schedule_to_close_p99_s: float | None
+    schedule_to_close_p90_s: float | None = None
+    schedule_to_start_p50_s: float | None = None
+    schedule_to_start_p90_s: float | None = None
+    schedule_to_start_p99_s: float | None = None
+    start_to_close_p50_s: float | None = None
+    start_to_close_p90_s: float | None = None
+    start_to_close_p99_s: float | None = None
+
+    def percentile(self, latency: str, percentile: int) -> float | None:
+        """The interval's p50, p90 or p99 of one of `LATENCIES`, in seconds."""
+        value: float | None = getattr(self, f"{latency}_p{percentile}_s")
+        return value
+
+    @property
+    def offered_per_s(self) -> float:
+        """Activities offered per second during the interval (in the workflows started)."""
+        return self.offered / self.length_s if self.length_s > 0 else 0.0
+
+    @property
+    def failed_per_s(self) -> float:
+        """Activities failed per second during the interval."""
+        return self.failed / self.length_s if self.length_s > 0 else 0.0
 
     def as_dict(self) -> dict[str, float | int | None]:
         """A flat dict: one JSON object / one CSV row."""
@@ -139,13 +165,23 @@ class Interval:
 INTERVAL_FIELDS = tuple(Interval.__dataclass_fields__)
 """The CSV header, in column order."""
 
+INTERVAL_PERCENTILES = (50, 90, 99)
+"""The percentiles each interval carries for each of `LATENCIES`."""
+
+
+@dataclass
+class TypeMeasurements:
+    """One activity type's share of a run: its buckets and its schedule-to-close latencies."""
+
+    counts: Counts = field(default_factory=Counts)
+    schedule_to_close: LatencyHistogram = field(default_factory=LatencyHistogram)
+
 
 @dataclass
 class _Window:
     """Accumulators reset at every interval boundary."""
 
     counts: Counts = field(default_factory=Counts)
-    schedule_to_close: LatencyHistogram = field(default_factory=LatencyHistogram)
     lag_max: float = 0.0
 
 
@@ -164,7 +200,10 @@ class Measurements:
         self.latency = {name: LatencyHistogram() for name in LATENCIES}
         self.generator_lag = LatencyHistogram()
         self.intervals: list[Interval] = []
+        self.by_type: dict[str, TypeMeasurements] = {}
+        """`name:version` → that type's counts and latencies."""
         self._window = _Window()
+        self._window_latency = {name: LatencyHistogram() for name in LATENCIES}
         self._window_start = self.started_at
 
     def elapsed(self) -> float:
@@ -186,10 +225,18 @@ class Measurements:
         """A workflow could not be started (after retries): its activities were never offered."""
         self.counts.start_errors += 1
 
-    def record_scheduled(self, activities: int) -> None:
-        """SWF acknowledged the decision scheduling `activities` activities."""
+    def record_scheduled(self, activities: int, activity_type: str | None = None) -> None:
+        """SWF acknowledged the decision scheduling `activities` activities (of one type)."""
         self.counts.scheduled += activities
         self._window.counts.scheduled += activities
+        if activity_type is not None:
+            self._type(activity_type).counts.scheduled += activities
+
+    def _type(self, activity_type: str) -> TypeMeasurements:
+        found = self.by_type.get(activity_type)
+        if found is None:
+            found = self.by_type[activity_type] = TypeMeasurements()
+        return found
 
     def record_workflow_completed(self) -> None:
         """The decider closed a workflow because all of its activities closed."""
@@ -202,6 +249,7 @@ class Measurements:
         scheduled_at: float | None,
         started_at: float | None,
         closed_at: float,
+        activity_type: str | None = None,
     ) -> None:
         """Count one closed activity; time it when a worker answered it (completed or failed).
 
@@ -211,18 +259,35 @@ class Measurements:
         """
         self.counts.add_outcome(outcome)
         self._window.counts.add_outcome(outcome)
+        of_type = None if activity_type is None else self._type(activity_type)
+        if of_type is not None:
+            of_type.counts.add_outcome(outcome)
         answered = outcome in (Outcome.COMPLETED, Outcome.FAILED)
         if not answered or scheduled_at is None or started_at is None:
             return
-        self.latency["schedule_to_start"].record(started_at - scheduled_at)
-        self.latency["start_to_close"].record(closed_at - started_at)
-        self.latency["schedule_to_close"].record(closed_at - scheduled_at)
-        self._window.schedule_to_close.record(closed_at - scheduled_at)
+        durations = {
+            "schedule_to_start": started_at - scheduled_at,
+            "start_to_close": closed_at - started_at,
+            "schedule_to_close": closed_at - scheduled_at,
+        }
+        for name, seconds in durations.items():
+            self.latency[name].record(seconds)
+            self._window_latency[name].record(seconds)
+        if of_type is not None:
+            of_type.schedule_to_close.record(durations["schedule_to_close"])
 
-    def record_schedule_failed(self) -> None:
+    def record_schedule_failed(self, activity_type: str | None = None) -> None:
         """SWF refused to schedule an activity: it closes as failed, counted apart too."""
         self.counts.schedule_failed += 1
-        self.record_closed(Outcome.FAILED, scheduled_at=None, started_at=None, closed_at=0.0)
+        if activity_type is not None:
+            self._type(activity_type).counts.schedule_failed += 1
+        self.record_closed(
+            Outcome.FAILED,
+            scheduled_at=None,
+            started_at=None,
+            closed_at=0.0,
+            activity_type=activity_type,
+        )
 
     def close_interval(self, open_workflows: int) -> Interval:
         """End the current interval now, append it to `intervals` and return it."""
@@ -231,6 +296,13 @@ class Measurements:
         length = max(now - self._window_start, 1e-9)
         self._window_start = now
         counts = window.counts
+        percentiles = {
+            f"{name}_p{p}_s": hist.percentile(float(p))
+            for name, hist in self._window_latency.items()
+            for p in INTERVAL_PERCENTILES
+        }
+        for hist in self._window_latency.values():
+            hist.reset()
         interval = Interval(
             t_s=round(now - self.started_at, 3),
             length_s=round(length, 3),
@@ -244,8 +316,7 @@ class Measurements:
             throughput_per_s=round(counts.completed / length, 3),
             open_workflows=open_workflows,
             generator_lag_max_s=round(window.lag_max, 6),
-            schedule_to_close_p50_s=window.schedule_to_close.percentile(50.0),
-            schedule_to_close_p99_s=window.schedule_to_close.percentile(99.0),
+            **percentiles,
         )
         self.intervals.append(interval)
         return interval
@@ -265,6 +336,12 @@ class RunResult:
     intervals: list[Interval]
     offered_rate: float
     """The configured arrival rate in activities per second."""
+    by_type: dict[str, TypeMeasurements] = field(default_factory=dict)
+    """`name:version` → that type's counts and schedule-to-close latencies."""
+    interrupted: bool = False
+    """The run was stopped early (Ctrl-C): the numbers cover what ran until then."""
+    leftovers_closed: int = 0
+    """The run's workflows still open at its end, terminated so that a rerun starts clean."""
 
     @property
     def throughput_per_s(self) -> float:
@@ -283,7 +360,13 @@ class RunResult:
 
     @classmethod
     def from_measurements(
-        cls, measurements: Measurements, *, unfinished: int, duration_s: float, offered_rate: float
+        cls,
+        measurements: Measurements,
+        *,
+        unfinished: int,
+        duration_s: float,
+        offered_rate: float,
+        interrupted: bool = False,
     ) -> RunResult:
         """Freeze the measurements at the end of a run."""
         return cls(
@@ -294,4 +377,6 @@ class RunResult:
             generator_lag=measurements.generator_lag,
             intervals=list(measurements.intervals),
             offered_rate=offered_rate,
+            by_type=dict(measurements.by_type),
+            interrupted=interrupted,
         )

@@ -10,25 +10,28 @@ moto. Which worker does the activities (in-process pool, external fleet) is not 
 from __future__ import annotations
 
 import math
+import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from functools import partial
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
+import structlog
 
 from asyncworker.errors import NetworkFault, SwfFault, UnknownResourceFault
 from asyncworker.loadtest.calls import call
 from asyncworker.loadtest.decider import Decider
+from asyncworker.loadtest.live import Progress, ProgressView
 from asyncworker.loadtest.measure import Measurements, RunResult
-from asyncworker.loadtest.report import Progress, ProgressView
 from asyncworker.loadtest.starter import Starter, StarterConfig, StartError
 from asyncworker.settings import default_identity
 from asyncworker.swf import admin
 from asyncworker.swf.connect import POLL_READ_TIMEOUT, open_client
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Iterable
+    from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 
     from types_aiobotocore_swf import SWFClient
     from types_aiobotocore_swf.type_defs import ActivityTypeTypeDef, WorkflowTypeTypeDef
@@ -41,6 +44,14 @@ WORKFLOW_VERSION = "1"
 DEFAULT_DOMAIN = "asyncworker-loadtest"
 EXECUTION_TIMEOUT_MARGIN = 60
 """Seconds added to the run's length for the workflows' execution timeout."""
+CLEANUP_TIMEOUT = 30.0
+"""Seconds given to listing and terminating a run's leftover workflows."""
+CLOCK_SKEW = 60.0
+"""Seconds the leftovers' listing reaches back before the run's start (this host's clock)."""
+INTERRUPTED_REASON = "asyncworker loadtest interrupted"
+LEFTOVER_REASON = "asyncworker loadtest ended: still open after the tail wait"
+
+log = structlog.get_logger(__name__)
 
 
 class RigError(Exception):
@@ -72,6 +83,11 @@ class RigConfig:
             raise ValueError("--tail-timeout must be >= 0 and --interval > 0")
 
     @property
+    def tag(self) -> str:
+        """The tag on every workflow of this run (how its leftovers are found)."""
+        return f"{WORKFLOW_NAME}:{self.run_id}"
+
+    @property
     def decision_task_list(self) -> str:
         """A task list of this run only, so no other run's workflows reach its decider."""
         return f"{WORKFLOW_NAME}-{self.run_id}"
@@ -96,6 +112,7 @@ class RigConfig:
             arrivals=self.arrivals,
             seed=self.seed,
             execution_timeout=timeout,
+            tag=self.tag,
         )
 
 
@@ -171,8 +188,13 @@ async def run_load(
     decider_client: SWFClient,
     config: RigConfig,
     view: ProgressView | None = None,
+    stop: anyio.Event | None = None,
 ) -> RunResult:
-    """One run: deciders, open-model arrivals, tail wait; returns the frozen measurements."""
+    """One run: deciders, open-model arrivals, tail wait; returns the frozen measurements.
+
+    Setting `stop` ends the arrivals and the tail wait at once: the result covers what ran until
+    then and says it was `interrupted`.
+    """
     measurements = Measurements()
     decider = Decider(
         decider_client,
@@ -186,11 +208,14 @@ async def run_load(
     async with anyio.create_task_group() as tg:
         await tg.start(decider.run)
         tg.start_soon(_sample, measurements, decider, config.interval, view)
-        await starter.run()
-        counts = measurements.counts
-        with anyio.move_on_after(config.tail_timeout):
-            while counts.workflows_completed < counts.workflows_started:
-                await decider.wait_for_change()
+        with anyio.CancelScope() as run_scope:
+            if stop is not None:
+                tg.start_soon(_cancel_when_set, stop, run_scope)
+            await starter.run()
+            counts = measurements.counts
+            with anyio.move_on_after(config.tail_timeout):
+                while counts.workflows_completed < counts.workflows_started:
+                    await decider.wait_for_change()
         ended = anyio.current_time()
         # The measurements are final: in-flight decision polls are abandoned. A decision task
         # SWF might still hand to one only delays a leftover workflow by its decision timeout.
@@ -201,7 +226,13 @@ async def run_load(
         unfinished=decider.unfinished(),
         duration_s=ended - measurements.started_at,
         offered_rate=config.rate,
+        interrupted=run_scope.cancelled_caught,
     )
+
+
+async def _cancel_when_set(event: anyio.Event, scope: anyio.CancelScope) -> None:
+    await event.wait()
+    scope.cancel()
 
 
 async def _sample(
@@ -227,6 +258,7 @@ def _publish(measurements: Measurements, decider: Decider, view: ProgressView | 
                 open_workflows=decider.open_workflows,
                 interval=interval,
                 schedule_to_close=measurements.latency["schedule_to_close"],
+                by_type=measurements.by_type,
             )
         )
 
@@ -242,10 +274,12 @@ async def run_rig(
     endpoint_url: str | None,
     region: str | None,
     view: ProgressView | None = None,
+    stop: anyio.Event | None = None,
 ) -> RunResult:
     """Open the rig's two clients and run (the caller ran `preflight` first).
 
-    Raises RigError with one line when the run stops on an SWF fault.
+    Workflows still open at the end (interrupted by `stop`, or past the tail wait) are
+    terminated with a reason. Raises RigError with one line when the run stops on an SWF fault.
     """
     async with (
         open_client(
@@ -261,13 +295,74 @@ async def run_rig(
             read_timeout=POLL_READ_TIMEOUT,
         ) as decider_client,
     ):
+        started = time.time()
         try:
-            return await run_load(starter_client, decider_client, config, view)
+            result = await run_load(starter_client, decider_client, config, view, stop)
         except ExceptionGroup as group:
             failure = _rig_failure(group)
             if failure is None:
                 raise
             raise RigError(failure) from group
+        counts = result.counts
+        if result.interrupted or counts.workflows_completed < counts.workflows_started:
+            reason = INTERRUPTED_REASON if result.interrupted else LEFTOVER_REASON
+            closed = await close_leftovers(starter_client, config, since=started, reason=reason)
+            result = replace(result, leftovers_closed=closed)
+        return result
+
+
+async def close_leftovers(
+    client: SWFClient, config: RigConfig, *, since: float, reason: str
+) -> int:
+    """Terminate the run's workflows that are still open, so a rerun starts clean.
+
+    They are found by the run's tag (ListOpenWorkflowExecutions), whoever started them: a start
+    cut short by Ctrl-C may have landed unseen. Bounded by `CLEANUP_TIMEOUT`; a fault is logged
+    and ends the cleanup (the workflows still close at their execution timeout). Returns how
+    many were terminated.
+    """
+    closed = 0
+    with anyio.move_on_after(CLEANUP_TIMEOUT):
+        try:
+            async for workflow_id, run_id in _open_workflows(client, config, since):
+                terminate = client.terminate_workflow_execution(
+                    domain=config.domain,
+                    workflowId=workflow_id,
+                    runId=run_id,
+                    reason=reason,
+                    childPolicy="TERMINATE",
+                )
+                try:
+                    await call("TerminateWorkflowExecution", terminate)
+                except UnknownResourceFault:
+                    continue  # it closed meanwhile
+                closed += 1
+        except SwfFault as fault:
+            log.warning("leftover workflows not closed", error=_describe(fault))
+    return closed
+
+
+async def _open_workflows(
+    client: SWFClient, config: RigConfig, since: float
+) -> AsyncIterator[tuple[str, str]]:
+    """(workflow id, run id) of the run's open workflows, page by page."""
+    oldest = datetime.fromtimestamp(since - CLOCK_SKEW, UTC)
+    request: dict[str, Any] = {
+        "domain": config.domain,
+        "startTimeFilter": {"oldestDate": oldest},
+        "tagFilter": {"tag": config.tag},
+        "maximumPageSize": 1000,
+    }
+    while True:
+        page = await call(
+            "ListOpenWorkflowExecutions", client.list_open_workflow_executions(**request)
+        )
+        for info in page.get("executionInfos", []):
+            execution = info["execution"]
+            yield execution["workflowId"], execution["runId"]
+        if not page.get("nextPageToken"):
+            return
+        request["nextPageToken"] = page["nextPageToken"]
 
 
 def _rig_failure(group: BaseExceptionGroup[BaseException]) -> str | None:

@@ -13,8 +13,12 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+import anyio
+import anyio.to_thread
+
 from asyncworker.daemon import gcpolicy
-from asyncworker.loadtest.report import print_final, progress_view, write_csv, write_json
+from asyncworker.loadtest.live import PoolSampler, progress_view
+from asyncworker.loadtest.report import print_final, threshold_checks, write_csv, write_json
 from asyncworker.loadtest.rig import RigConfig, preflight, run_rig, setup, workload_types
 from asyncworker.local import EndpointOptions, local_endpoint
 from asyncworker.settings import DEFAULT_GC_INTERVAL, WorkerSettings
@@ -54,6 +58,12 @@ class Session:
     """Settings of the in-process pool; None leaves the activities to an external fleet."""
     json_path: Path | None = None
     csv_path: Path | None = None
+    html_path: Path | None = None
+    """Write the HTML report here (needs the `report` extra)."""
+    parameters: tuple[tuple[str, str], ...] = ()
+    """The run's parameters as the HTML report lists them."""
+    max_p99: float | None = None
+    min_throughput: float | None = None
     title: str = "asyncworker loadtest"
     live: bool = True
     """Draw a live panel when the console is a terminal (plain lines otherwise)."""
@@ -83,8 +93,14 @@ async def _endpoint(session: Session, console: Console) -> AsyncIterator[str | N
         yield ep.url
 
 
-async def run_session(session: Session, console: Console) -> RunResult:
-    """Run the session, print the final report and write the files; returns the result."""
+async def run_session(
+    session: Session, console: Console, stop: anyio.Event | None = None
+) -> RunResult:
+    """Run the session, print the final report and write the files; returns the result.
+
+    Setting `stop` (Ctrl-C) ends the run early: the report and the files cover what ran, and
+    the run's open workflows are terminated.
+    """
     if session.local and session.region is None:
         session = replace(session, region=LOCAL_REGION)
     async with AsyncExitStack() as stack:
@@ -109,14 +125,30 @@ async def run_session(session: Session, console: Console) -> RunResult:
         # stall the loop 100-300 ms every few seconds: lag that is the rig's, not the fleet's.
         interval = session.worker.gc_interval if session.worker else DEFAULT_GC_INTERVAL
         observe = worker.metrics.gc_pause.observe if worker is not None else None
+        pool = PoolSampler(worker.statistics) if worker is not None else None
         async with gcpolicy.managed(interval, observe):
-            with progress_view(console, session.title, live=session.live) as view:
+            with progress_view(console, session.title, live=session.live, pool=pool) as view:
                 result = await run_rig(
-                    session.rig, endpoint_url=url, region=session.region, view=view
+                    session.rig, endpoint_url=url, region=session.region, view=view, stop=stop
                 )
         print_final(console, result)
-        if session.json_path is not None:
-            write_json(session.json_path, result)
-        if session.csv_path is not None:
-            write_csv(session.csv_path, result.intervals)
+        # In a thread: drawing the charts takes a second, and the pool is still serving.
+        await anyio.to_thread.run_sync(write_files, session, result, console)
         return result
+
+
+def write_files(session: Session, result: RunResult, console: Console) -> None:
+    """Write the JSON, CSV and HTML files the session asked for (blocking)."""
+    if session.json_path is not None:
+        write_json(session.json_path, result)
+    if session.csv_path is not None:
+        write_csv(session.csv_path, result.intervals)
+    if session.html_path is not None:
+        from asyncworker.loadtest.htmlreport import ReportContext, write_html
+
+        thresholds = threshold_checks(
+            result, max_p99=session.max_p99, min_throughput=session.min_throughput
+        )
+        context = ReportContext(session.title, session.parameters, thresholds)
+        write_html(session.html_path, result, context)
+        console.print(f"HTML report: {session.html_path}", highlight=False, soft_wrap=True)

@@ -66,6 +66,8 @@ class StarterConfig:
     """Seconds: leftover workflows close themselves this long after they started."""
     decision_timeout: int = 30
     """Seconds a decision task may stay started before SWF hands it out again."""
+    tag: str | None = None
+    """A tag put on every workflow, so the run's leftovers can be listed and closed."""
 
     def __post_init__(self) -> None:
         if not self.rate > 0:
@@ -160,6 +162,7 @@ class Starter:
                     executionStartToCloseTimeout=str(config.execution_timeout),
                     taskStartToCloseTimeout=str(config.decision_timeout),
                     childPolicy="TERMINATE",
+                    tagList=[config.tag] if config.tag else [],
                 ),
                 deadline=anyio.current_time() + START_RETRY_WINDOW,
             )

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import random
-    from collections.abc import Sequence
+    from collections.abc import Iterator, Mapping, Sequence
 
 MAX_INPUT_CHARS = 32_768
 """SWF's limit on a workflow's (and an activity's) input."""
@@ -38,13 +38,67 @@ class ActivitySpec:
     input: str = ""
     weight: float = 1.0
 
+    @property
+    def type_name(self) -> str:
+        """`name:version`, as reports and metrics label a type."""
+        return f"{self.name}:{self.version}"
+
     @classmethod
     def parse(cls, reference: str, input_: str = "") -> ActivitySpec:
-        """Parse `NAME:VERSION` (as given to `--activity`)."""
+        """Parse `NAME:VERSION` or `NAME:VERSION=WEIGHT` (as given to `--activity`).
+
+        The weight is a positive integer: the type's share of the mix is its weight over the
+        sum of the weights (80/15/5 reads as percentages; 1 when omitted).
+        """
+        given = reference
+        reference, has_weight, weight_text = reference.partition("=")
         name, sep, version = reference.rpartition(":")
         if not sep or not name or not version:
-            raise PlanError(f"--activity must be NAME:VERSION, got {reference!r}")
-        return cls(name=name, version=version, input=input_)
+            raise PlanError(f"--activity must be NAME:VERSION[=WEIGHT], got {given!r}")
+        weight = 1
+        if has_weight:
+            if not weight_text.isdigit() or int(weight_text) < 1:
+                raise PlanError(
+                    f"--activity {reference}={weight_text}: the weight must be a positive integer"
+                )
+            weight = int(weight_text)
+        return cls(name=name, version=version, input=input_, weight=weight)
+
+
+def parse_mix(
+    activities: Sequence[str], inputs: Sequence[str], defaults: Mapping[str, str] | None = None
+) -> tuple[ActivitySpec, ...]:
+    """The mix of `--activity NAME:VERSION[=WEIGHT]` (repeatable) with its `--input`s.
+
+    `--input TEXT` is every type's input; `--input NAME=TEXT` or `--input NAME:VERSION=TEXT`
+    (NAME a type of the mix) is that type's, and wins over the common one; `defaults`
+    (`name:version` → input) fill in for types neither names. Raises PlanError on a bad
+    reference or weight, a type given twice, or more than one common input.
+    """
+    specs = [ActivitySpec.parse(reference) for reference in activities]
+    names = [spec.type_name for spec in specs]
+    if len(set(names)) < len(names):
+        raise PlanError(f"--activity: a type is given twice in {', '.join(names)}")
+    common: list[str] = []
+    own: dict[str, str] = {}
+    for text in inputs:
+        prefix, sep, rest = text.partition("=")
+        target = next((s for s in specs if sep and prefix in (s.name, s.type_name)), None)
+        if target is None:
+            common.append(text)
+        elif target.type_name in own:
+            raise PlanError(f"--input: {target.type_name} is given two inputs")
+        else:
+            own[target.type_name] = rest
+    if len(common) > 1:
+        raise PlanError("--input: give one input for every type, or NAME=TEXT per type")
+    defaults = dict(defaults or {})
+    if common:
+        defaults = dict.fromkeys(names, common[0])
+    return tuple(
+        replace(spec, input=own.get(spec.type_name, defaults.get(spec.type_name, "")))
+        for spec in specs
+    )
 
 
 @dataclass(frozen=True)
@@ -91,6 +145,24 @@ class WorkflowPlan:
     def total(self) -> int:
         """How many activities the workflow schedules."""
         return sum(group.count for group in self.groups)
+
+    def type_counts(self) -> Iterator[tuple[str, int]]:
+        """(`name:version`, activities) per group, in the order they are scheduled."""
+        for group in self.groups:
+            yield f"{group.name}:{group.version}", group.count
+
+    def type_of(self, activity_id: str) -> str | None:
+        """The `name:version` of the activity `activity_id` (`decisions()` numbers them in
+        group order), or None for an id the plan does not have."""
+        try:
+            index = int(activity_id)
+        except ValueError:
+            return None
+        for name, count in self.type_counts():
+            if 0 <= index < count:
+                return name
+            index -= count
+        return None
 
     def decisions(self) -> list[dict[str, Any]]:
         """The ScheduleActivityTask decisions; activity ids are `0`..`total-1`."""

@@ -21,6 +21,7 @@ import anyio
 import structlog
 
 from asyncworker.activity import ActivityContext, ActivityDefinition, ActivityRegistry
+from asyncworker.claimcheck import ClaimCheck, is_reference
 from asyncworker.pipeline.flow import (
     ActivityTask,
     CancelReason,
@@ -31,15 +32,17 @@ from asyncworker.pipeline.flow import (
     bind_task_context,
     redact,
 )
-from asyncworker.pipeline.settle import NOTHING, SHUTDOWN_REASON, failed, settle
+from asyncworker.pipeline.settle import NOTHING, SHUTDOWN_REASON, failed, input_problem, settle
 
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup
     from anyio.streams.memory import MemoryObjectSendStream
 
+    from asyncworker.claimcheck import Placement
     from asyncworker.interceptors import Interceptors
     from asyncworker.metrics import Metrics
     from asyncworker.pipeline.heartbeat import HeartbeatHandle, Heartbeats
+    from asyncworker.pipeline.payloads import Payloads
 
 log = structlog.get_logger(__name__)
 
@@ -66,7 +69,7 @@ class RunningTask:
     """One running handler: its scope, why it was cancelled, and its context's control side."""
 
     __slots__ = (
-        "answered", "beats", "deadline", "definition", "reason",
+        "answered", "beats", "deadline", "definition", "placement", "reason",
         "requested", "scope", "slot", "task",
     )  # fmt: skip
 
@@ -82,6 +85,8 @@ class RunningTask:
         self.requested = False
         self.answered = False
         self.beats: HeartbeatHandle | None = None
+        self.placement: Placement | None = None
+        """Where large values go when the codec is a claim check and the worker has a store."""
 
     @property
     def cancel_requested(self) -> bool:
@@ -113,6 +118,7 @@ class Executor:
         heartbeats: Heartbeats,
         outcomes: MemoryObjectSendStream[Outcome],
         metrics: Metrics,
+        payloads: Payloads,
         *,
         thread_limit: int,
         interceptors: Interceptors | None = None,
@@ -120,6 +126,7 @@ class Executor:
         self._registry = registry
         self._interceptors = interceptors
         """What runs around each handler and sees each outcome (None: nothing, the fast path)."""
+        self._payloads = payloads
         self._heartbeats = heartbeats
         self._outcomes = outcomes
         self._metrics = metrics
@@ -201,6 +208,8 @@ class Executor:
             await self._finish(self._unknown_type(task, slot))
             return
         running = RunningTask(task, slot, definition)
+        if isinstance(definition.codec, ClaimCheck):
+            running.placement = self._payloads.placement(definition.codec)
         running.beats = self._heartbeats.track(
             task.token,
             definition.heartbeat_interval,
@@ -234,11 +243,16 @@ class Executor:
             self._running.discard(running)  # only now: its outcome is with the responder
 
     async def _execute(self, running: RunningTask) -> Outcome:
-        task, definition = running.task, running.definition
+        task, definition, placement = running.task, running.definition, running.placement
         try:
-            data = definition.codec.decode(task.input)
+            if placement is not None and is_reference(task.input):
+                data = await self._load(running, placement)
+                if data is NOTHING:  # stopped while fetching: answered as for a handler
+                    return settle(running, NOTHING, None, 0.0)
+            else:
+                data = definition.codec.decode(task.input)
         except Exception as exc:
-            return failed(task, running.slot, f"bad input: {exc}", None, 0.0, running.deadline)
+            return failed(task, running.slot, input_problem(exc), None, 0.0, running.deadline)
         ctx = ActivityContext(task, running.deadline, running)
         value, error = NOTHING, None
         started = anyio.current_time()
@@ -259,7 +273,23 @@ class Executor:
             except BaseException as exc:  # every way a handler can fail, pathologies included
                 error = exc
         elapsed = anyio.current_time() - started
-        return settle(running, value, error, elapsed)
+        outcome = settle(running, value, error, elapsed)
+        if outcome.offload is not None:
+            return await self._payloads.offload(outcome)
+        return outcome
+
+    async def _load(self, running: RunningTask, placement: Placement) -> Any:
+        """The input a claim-check reference names, fetched under the task's own cancel scope
+        (so the drain, a cancel request or the task's end stop S3 retries too); NOTHING when
+        stopped."""
+        codec, text = running.definition.codec, running.task.input
+        assert isinstance(codec, ClaimCheck)
+        assert text is not None
+        with anyio.CancelScope() as running.scope:
+            if running.reason is not None:
+                running.scope.cancel()
+            return await self._payloads.load(text, codec, placement, running.deadline)
+        return NOTHING
 
     async def _call(self, definition: ActivityDefinition, data: Any, ctx: ActivityContext) -> Any:
         args = (data, ctx) if definition.takes_context else (data,)

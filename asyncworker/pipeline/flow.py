@@ -13,6 +13,8 @@ from anyio.lowlevel import checkpoint_if_cancelled
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from asyncworker.claimcheck import Placement
+
 
 class ActivityType(NamedTuple):
     """An SWF activity type; `str()` gives the `name:version` metric label."""
@@ -162,6 +164,9 @@ class Outcome:
     """The task's deadline, if known: responses are not retried past it (it may move on)."""
     on_settle: Callable[[], None] | None = None
     """Called once the answer is acknowledged or given up on (ends the task's heartbeats)."""
+    offload: Placement | None = None
+    """Set when `result` or `details` is over the claim-check threshold: it goes to S3 first
+    (`pipeline/payloads.py`), and the answer carries its reference."""
 
     @property
     def needs_response(self) -> bool:

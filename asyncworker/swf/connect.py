@@ -9,8 +9,8 @@ timeout; botocore's own retries are off, because the poller and the responder ow
 from __future__ import annotations
 
 import os
-from contextlib import AsyncExitStack, asynccontextmanager
-from typing import TYPE_CHECKING
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import botocore.exceptions
 import structlog
@@ -30,11 +30,52 @@ if TYPE_CHECKING:
 
     from asyncworker.settings import WorkerSettings
 
+C = TypeVar("C")
 POLL_READ_TIMEOUT = 70.0
 """Seconds: above SWF's 60 s long-poll hold, so a poll never races its own read timeout."""
 RESPONSE_READ_TIMEOUT = 30.0
 CONNECT_TIMEOUT = 10.0
 log = structlog.get_logger(__name__)
+
+
+def client_config(
+    *,
+    max_pool_connections: int,
+    read_timeout: float,
+    connect_timeout: float = CONNECT_TIMEOUT,
+    **extra: Any,
+) -> AioConfig:
+    """A client configuration with its own pool size and timeouts, and botocore's retries off
+    (the worker's loops own their retries)."""
+    return AioConfig(
+        max_pool_connections=max_pool_connections,
+        read_timeout=read_timeout,
+        connect_timeout=connect_timeout,
+        retries={"mode": "standard", "total_max_attempts": 1},
+        **extra,
+    )
+
+
+@asynccontextmanager
+async def created(client: AbstractAsyncContextManager[C]) -> AsyncIterator[C]:
+    """Enter an aiobotocore `session.create_client(...)`, with a missing or invalid region as
+    one ConfigError line."""
+    async with AsyncExitStack() as stack:
+        try:
+            entered = await stack.enter_async_context(client)
+        except botocore.exceptions.NoRegionError:
+            raise ConfigError(
+                "no AWS region: set --region / ASYNCWORKER_REGION, AWS_REGION or AWS_DEFAULT_REGION"
+            ) from None
+        except botocore.exceptions.InvalidRegionError as exc:
+            raise ConfigError(f"invalid AWS region: {exc}") from None
+        yield entered
+
+
+def aws_region(region: str | None) -> str | None:
+    """`region`, else AWS_REGION (what AWS's other SDKs, Lambda and ECS use), else None for
+    botocore's own lookup (AWS_DEFAULT_REGION, ~/.aws/config)."""
+    return region or os.environ.get("AWS_REGION") or None
 
 
 @asynccontextmanager
@@ -47,28 +88,16 @@ async def open_client(
     connect_timeout: float = CONNECT_TIMEOUT,
 ) -> AsyncIterator[SWFClient]:
     """An aiobotocore SWF client with its own connection pool and botocore's retries off."""
-    config = AioConfig(
+    config = client_config(
         max_pool_connections=max_pool_connections,
         read_timeout=read_timeout,
         connect_timeout=connect_timeout,
-        retries={"mode": "standard", "total_max_attempts": 1},
     )
     session = get_session()
-    # AWS_REGION is what AWS's other SDKs, Lambda and ECS use; botocore reads AWS_DEFAULT_REGION.
-    region = region or os.environ.get("AWS_REGION") or None
-    async with AsyncExitStack() as stack:
-        try:
-            client = await stack.enter_async_context(
-                session.create_client(
-                    "swf", region_name=region, endpoint_url=endpoint_url, config=config
-                )
-            )
-        except botocore.exceptions.NoRegionError:
-            raise ConfigError(
-                "no AWS region: set --region / ASYNCWORKER_REGION, AWS_REGION or AWS_DEFAULT_REGION"
-            ) from None
-        except botocore.exceptions.InvalidRegionError as exc:
-            raise ConfigError(f"invalid AWS region: {exc}") from None
+    create = session.create_client(
+        "swf", region_name=aws_region(region), endpoint_url=endpoint_url, config=config
+    )
+    async with created(create) as client:
         client.meta.events.register("before-parse.swf", refuse_non_json)
         yield client
 

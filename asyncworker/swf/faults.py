@@ -1,7 +1,9 @@
 """The one error edge: every botocore and network error of an SWF call becomes a typed fault here.
 
 The rest of the code sees only the faults of `asyncworker.errors`; `retry_delay` is the one
-backoff that every retry loop uses.
+backoff that every retry loop uses. The S3 calls of claim checks (`asyncworker.s3`) go through
+the same classification: AWS's error codes, statuses and network failures are the same there
+(S3 says `SlowDown` when it throttles).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import random
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import aiohttp
+import anyio
 import botocore.exceptions
 
 from asyncworker.errors import (
@@ -27,7 +30,7 @@ from asyncworker.errors import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable
+    from collections.abc import Awaitable, Callable
 
 _THROTTLING_CODES = frozenset(
     {"ThrottlingException", "Throttling", "ThrottledException", "RequestLimitExceeded",
@@ -38,6 +41,7 @@ _ALREADY_EXISTS_CODES = frozenset(
 )
 _NETWORK_ERRORS = (
     botocore.exceptions.HTTPClientError,  # read timeouts, closed connections
+    botocore.exceptions.IncompleteReadError,  # a response body cut short (S3 objects)
     botocore.exceptions.ConnectionError,  # endpoint unreachable, connect timeouts
     aiohttp.ClientError,
     asyncio.TimeoutError,
@@ -146,3 +150,27 @@ async def translated(operation: str, call: Awaitable[T]) -> T:
         if fault is None:
             raise
         raise fault from exc
+
+
+async def retrying(
+    call: Callable[[], Awaitable[T]],
+    give_up_at: float,
+    *,
+    bounds: Backoff = WORKER_BACKOFF,
+    on_retry: Callable[[SwfFault, int], None] | None = None,
+) -> T:
+    """Await `call()` until it succeeds, retrying retryable faults with `retry_delay` while the
+    next attempt would start before `give_up_at` (on the `anyio.current_time()` clock); then,
+    or at once for a fault that is not retryable, raise the last fault."""
+    attempt = 0
+    while True:
+        try:
+            return await call()
+        except SwfFault as fault:
+            attempt += 1
+            delay = retry_delay(fault, attempt, bounds)
+            if not fault.retryable or anyio.current_time() + delay >= give_up_at:
+                raise
+            if on_retry is not None:
+                on_retry(fault, attempt)
+        await anyio.sleep(delay)

@@ -32,6 +32,8 @@ from asyncworker.pipeline.flow import (
     Slot,
     TaskDeadline,
 )
+from asyncworker.pipeline.payloads import Payloads
+from asyncworker.settings import WorkerSettings
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -159,6 +161,9 @@ class ActivityEnvironment:
     ) -> None:
         self.registry = registry or ActivityRegistry()
         self.interceptors = list(interceptors)
+        self.settings = WorkerSettings(domain="activity-environment", metrics_port=None)
+        """The worker settings the executor sees (no payload bucket: claim-check codecs keep
+        values inline, as a worker without a bucket does)."""
         self.thread_limit = thread_limit
         self.activity_id = "activity-1"
         self.workflow_id = "workflow-1"
@@ -198,12 +203,15 @@ class ActivityEnvironment:
         self._beats = _Heartbeats(self)
         self._loop_thread = threading.get_ident()
         interceptors = Interceptors([*self.interceptors, recorder])
+        metrics = Metrics()
+        payloads = Payloads(None, self.settings, metrics)  # no S3: claim checks stay inline
         send, receive = anyio.create_memory_object_stream[Outcome](1)
         executor = Executor(
             registry,
             cast("Heartbeats", self._beats),
             send,
-            Metrics(),
+            metrics,
+            payloads,
             thread_limit=self.thread_limit,
             interceptors=interceptors,
         )

@@ -17,6 +17,9 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import pytest
 
+from asyncworker.codec import MAX_DATA
+from asyncworker.s3 import IAM_ACTIONS
+from asyncworker.settings import WorkerSettings
 from asyncworker.swf.connect import open_client
 from tests.helpers import (
     Daemon,
@@ -33,6 +36,7 @@ from tests.helpers import (
     wait_closed,
     wait_http,
 )
+from tests.helpers.s3 import new_bucket
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -48,17 +52,43 @@ ACCOUNT = "123456789012"  # the local endpoint's account
 WORKER_KEY = "worker"
 APP = "asyncworker.examples.basic:registry"
 # The heartbeating task outlives one heartbeat interval (10 s / 3): sooner, none would be sent.
-ACTIVITIES = [("echo", f"hello {i}") for i in range(10)] + [("fail", "no"), ("heartbeat", "5")]
+# `big` moves its result through S3 (moto server), so the daemon makes its S3 calls too.
+ACTIVITIES = [("echo", f"hello {i}") for i in range(10)] + [
+    ("fail", "no"),
+    ("big", str(MAX_DATA + 1)),
+    ("heartbeat", "5"),
+]
 
 
 def worker_policy(domain: str, *, without: str | None = None) -> dict[str, Any]:
-    """The documented policy, its Resource moved to ``domain`` here, maybe lacking one action."""
+    """The documented policy, its SWF Resource moved to ``domain`` here, maybe lacking one
+    action (its S3 statements are kept: the local endpoint enforces SWF calls only)."""
     document: dict[str, Any] = json.loads(POLICY_FILE.read_text())
     for statement in document["Statement"]:
-        statement["Resource"] = f"arn:aws:swf:{REGION}:{ACCOUNT}:/domain/{domain}"
+        if all(action.startswith("swf:") for action in statement["Action"]):
+            statement["Resource"] = f"arn:aws:swf:{REGION}:{ACCOUNT}:/domain/{domain}"
         if without is not None:
             statement["Action"] = [a for a in statement["Action"] if a != without]
     return document
+
+
+def test_the_policy_allows_exactly_the_s3_calls_of_claim_checks_on_the_prefix() -> None:
+    """moto's S3 does not authorise HeadBucket as AWS does (with s3:ListBucket), so the S3 side
+    of the policy is checked against the calls `asyncworker.s3` makes, by AWS's rules."""
+    prefix = WorkerSettings(domain="d").payload_prefix
+    statements = json.loads(POLICY_FILE.read_text())["Statement"]
+    granted = {
+        action: statement["Resource"]
+        for statement in statements
+        for action in statement["Action"]
+        if action.startswith("s3:")
+    }
+    assert set(granted) == set(IAM_ACTIONS.values())
+    bucket = granted["s3:ListBucket"]
+    assert bucket.startswith("arn:aws:s3:::")
+    assert "/" not in bucket.removeprefix("arn:aws:s3:::")
+    assert granted["s3:PutObject"] == granted["s3:GetObject"] == f"{bucket}/{prefix}/*"
+    assert all(statement["Effect"] == "Allow" for statement in statements)
 
 
 @dataclass
@@ -68,6 +98,8 @@ class Rig:
     client: SWFClient
     metrics_url: str
     tmp_path: Path
+    s3: tuple[str, str] | None = None
+    """(moto server's URL, a bucket) for claim checks, or none."""
 
     @asynccontextmanager
     async def worker(self) -> AsyncIterator[Daemon]:
@@ -75,6 +107,8 @@ class Rig:
         self.metrics_url = f"http://127.0.0.1:{port}/metrics"
         args = ["run", APP, "--domain", self.domain, "--task-list", "default", "--pollers", "2"]
         args += ["--endpoint-url", self.endpoint.url, "--region", REGION]
+        if self.s3 is not None:
+            args += ["--s3-endpoint-url", self.s3[0], "--payload-bucket", self.s3[1]]
         args += ["--metrics-host", "127.0.0.1", "--metrics-port", str(port)]
         env = {**aws_credentials(WORKER_KEY, "worker-secret"), "ASYNCWORKER_BACKLOG_INTERVAL": "30"}
         with daemon(args, self.tmp_path / "worker.log", env) as running:
@@ -107,8 +141,11 @@ async def rig(tmp_path: Path, *, without: str | None = None) -> AsyncIterator[Ri
             yield Rig(domain, endpoint, client, "", tmp_path)
 
 
-async def test_the_documented_policy_allows_every_call_the_daemon_makes(tmp_path: Path) -> None:
+async def test_the_documented_policy_allows_every_call_the_daemon_makes(
+    tmp_path: Path, moto_url: str
+) -> None:
     async with rig(tmp_path) as r:
+        r.s3 = (moto_url, await new_bucket(moto_url))
         execution = await start_activities(r.client, r.domain, ACTIVITIES)
         async with r.worker() as worker:
             await wait_http(r.metrics_url.replace("/metrics", "/readyz"), within=30)
@@ -132,6 +169,7 @@ async def test_the_documented_policy_allows_every_call_the_daemon_makes(tmp_path
     assert metric(metrics, "asyncworker_api_requests_total", outcome="client") == 0
     assert "OperationNotPermitted" not in logs
     assert "backlog sample failed" not in logs
+    assert metric(metrics, "asyncworker_payloads_offloaded_total", direction="result") == 1
 
 
 async def test_without_poll_permission_the_polls_are_refused_and_classified(

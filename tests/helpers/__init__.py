@@ -8,6 +8,7 @@
 - `http`: GETs of /metrics and /readyz, bare SWF JSON calls
 - `aws`: dummy AWS credentials, for the session, one test or a daemon's environment
 - `waiting`: bounded waits for state that is only visible by asking
+- `clock`: a clock the test moves by hand
 """
 
 from asyncworker.testing.endpoint import Endpoint
@@ -27,6 +28,7 @@ from asyncworker.testing.swf import (
     wait_closed,
 )
 from tests.helpers.aws import aws_credentials, use_aws_credentials
+from tests.helpers.clock import ManualClock
 from tests.helpers.http import RawClient, http_get, metric, sync_call, wait_http
 from tests.helpers.processes import (
     Daemon,
@@ -68,6 +70,7 @@ __all__ = [
     "WORKFLOW",
     "Daemon",
     "Endpoint",
+    "ManualClock",
     "RawClient",
     "activity_events",
     "attributes",

@@ -9,32 +9,24 @@ from typing import TYPE_CHECKING
 import pytest
 from rich.console import Console
 
+from asyncworker.loadtest.live import Progress, progress_view
 from asyncworker.loadtest.measure import INTERVAL_FIELDS, Measurements, Outcome, RunResult
 from asyncworker.loadtest.report import (
-    Progress,
     print_final,
-    progress_view,
     result_document,
     threshold_misses,
     write_csv,
     write_json,
 )
+from tests.helpers import ManualClock
 
 if TYPE_CHECKING:
     from pathlib import Path
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def _result() -> RunResult:
     """Two intervals: 4 scheduled, 2 completed (0.1 s and 0.3 s end to end), 1 failed, 1 open."""
-    clock = FakeClock()
+    clock = ManualClock()
     m = Measurements(clock)
     m.record_arrival(0.002)
     m.record_workflow_started(4)
@@ -92,7 +84,7 @@ def test_thresholds() -> None:
 
 
 def test_empty_run_misses_a_latency_threshold() -> None:
-    m = Measurements(FakeClock())
+    m = Measurements(ManualClock())
     result = RunResult.from_measurements(m, unfinished=0, duration_s=1.0, offered_rate=1.0)
     assert threshold_misses(result, max_p99=10.0, min_throughput=None) != []
     assert result_document(result)["latency_seconds"]["start_to_close"]["p99"] is None

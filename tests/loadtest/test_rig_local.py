@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
+import anyio
 import pytest
 from rich.console import Console
 
 from asyncworker.examples.basic import registry
-from asyncworker.loadtest.rig import RigConfig, setup
+from asyncworker.loadtest.rig import INTERRUPTED_REASON, RigConfig, run_rig, setup
 from asyncworker.loadtest.session import Session, run_session
 from asyncworker.loadtest.workload import ActivitySpec, ActivityTimeouts, Workload
 from asyncworker.local import EndpointOptions, local_endpoint
@@ -19,6 +21,7 @@ from tests.helpers import history_truth
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
+    from asyncworker.loadtest.live import Progress
     from asyncworker.loadtest.measure import RunResult
 
 pytestmark = pytest.mark.anyio
@@ -78,3 +81,67 @@ async def test_completed_failed_and_timed_out_are_each_counted_once(endpoint_url
 
 def _quiet_console() -> Console:
     return Console(quiet=True)
+
+
+class StopAfterFirstInterval:
+    """A progress view that presses Ctrl-C (sets `stop`) when the first interval is shown."""
+
+    def __init__(self, stop: anyio.Event) -> None:
+        self.stop = stop
+
+    def __enter__(self) -> StopAfterFirstInterval:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        return None
+
+    def update(self, progress: Progress) -> None:
+        if progress.counts.workflows_started:
+            self.stop.set()
+
+
+@pytest.mark.timeout(60)
+async def test_a_stopped_run_reports_what_ran_and_terminates_its_open_workflows(
+    endpoint_url: str,
+) -> None:
+    """No worker: every workflow stays open until the stop, then all are terminated."""
+    workload = Workload((ActivitySpec("echo", "1", "hi"),), fan_out=5, task_list="nobody")
+    rig = RigConfig(DOMAIN, workload, rate=100, duration=60, deciders=2, interval=0.2)
+    stop = anyio.Event()
+    async with open_client(
+        region="us-east-1", endpoint_url=endpoint_url, max_pool_connections=2, read_timeout=10
+    ) as client:
+        await setup(client, DOMAIN, registry)
+        with anyio.fail_after(30):
+            result = await run_rig(
+                rig,
+                endpoint_url=endpoint_url,
+                region="us-east-1",
+                view=StopAfterFirstInterval(stop),
+                stop=stop,
+            )
+        since: Any = {"oldestDate": datetime.now(UTC) - timedelta(hours=1)}
+        still_open = await client.list_open_workflow_executions(
+            domain=DOMAIN, startTimeFilter=since
+        )
+        closed = await client.list_closed_workflow_executions(
+            domain=DOMAIN, startTimeFilter=since, closeStatusFilter={"status": "TERMINATED"}
+        )
+        history: Any = await client.get_workflow_execution_history(
+            domain=DOMAIN, execution=closed["executionInfos"][0]["execution"]
+        )
+
+    assert result.interrupted
+    assert result.duration_s < 30
+    assert result.accounted
+    assert result.counts.workflows_started >= 1
+    assert result.counts.completed == 0
+    assert still_open["executionInfos"] == []
+    # Every started workflow (and any whose start the stop cut short) was terminated.
+    assert result.leftovers_closed == len(closed["executionInfos"])
+    assert result.leftovers_closed >= result.counts.workflows_started
+    terminated = history["events"][-1]
+    assert terminated["eventType"] == "WorkflowExecutionTerminated"
+    assert terminated["workflowExecutionTerminatedEventAttributes"]["reason"] == (
+        INTERRUPTED_REASON
+    )

@@ -1,15 +1,12 @@
 """Finds the external tools the ops tests run, and builds the kustomize overlays once.
 
 `.ci/install-ops-tools` puts promtool, kubectl, kubernetes-validate and systemd-analyze into
-`$ASYNCWORKER_OPS_TOOLS/bin` (default `~/.cache/asyncworker/ops-tools/bin`); the `ops_tool`
-fixture looks there first, then on PATH. A missing tool skips its tests with the reason on a
-developer's machine, and fails them under `CI=true`, where the install script must have run.
+`$ASYNCWORKER_OPS_TOOLS/bin`; the `ops_tool` fixture finds them (`tests.helpers.tools`): a
+missing tool skips its tests on a developer's machine, and fails them under `CI=true`.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.helpers.tools import require_tool
 from tests.ops.files import KUSTOMIZE_DIR
 
 #: Upper bound for one external tool run; each takes well under a second here.
@@ -27,40 +25,12 @@ ToolFinder = Callable[[str], Path]
 Manifest = dict[str, Any]
 
 
-def tool_dirs() -> list[Path]:
-    """Where `.ci/install-ops-tools` puts the tools, most specific first."""
-    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    dirs = [cache / "asyncworker" / "ops-tools" / "bin"]
-    if override := os.environ.get("ASYNCWORKER_OPS_TOOLS"):
-        dirs.insert(0, Path(override) / "bin")
-    return dirs
-
-
-def find_tool(name: str) -> Path | None:
-    """The tool's executable from the install script's directory or PATH, or None."""
-    for directory in tool_dirs():
-        candidate = directory / name
-        if candidate.is_file() and os.access(candidate, os.X_OK):
-            return candidate
-    found = shutil.which(name)
-    return Path(found) if found else None
-
-
 @pytest.fixture(scope="session")
 def ops_tool() -> ToolFinder:
     """`ops_tool("promtool")` returns the tool's path, or skips (fails under CI=true)."""
 
     def get(name: str) -> Path:
-        path = find_tool(name)
-        if path is None:
-            reason = (
-                f"{name} not found in {', '.join(map(str, tool_dirs()))} or on PATH; "
-                "run .ci/install-ops-tools"
-            )
-            if os.environ.get("CI", "").lower() == "true":
-                pytest.fail(reason)
-            pytest.skip(reason)
-        return path
+        return require_tool(name)
 
     return get
 

@@ -17,6 +17,7 @@ REQUIRED_ROWS = {
     "Pollers and slots",
     "Responder",
     "Faults and retries",
+    "Claim checks (S3)",
     "Heartbeats and cancellations",
     "Event loop",
     "Process",

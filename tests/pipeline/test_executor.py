@@ -10,7 +10,9 @@ from asyncworker.metrics import Metrics
 from asyncworker.pipeline.executor import Executor
 from asyncworker.pipeline.flow import ActivityTask, Outcome, Slot
 from asyncworker.pipeline.heartbeat import Heartbeats
+from asyncworker.pipeline.payloads import Payloads
 from asyncworker.testing import FakeSwf
+from tests.helpers import settings
 
 pytestmark = pytest.mark.anyio
 
@@ -46,7 +48,9 @@ async def test_a_task_submitted_as_the_last_one_ends_keeps_the_executor_busy() -
     metrics = Metrics()
     send, receive = anyio.create_memory_object_stream[Outcome](10)
     slots = anyio.CapacityLimiter(4)
-    executor = Executor(reg, Heartbeats(fake, metrics, rate=10), send, metrics, thread_limit=1)
+    payloads = Payloads(None, settings(), metrics)
+    beats = Heartbeats(fake, metrics, rate=10)
+    executor = Executor(reg, beats, send, metrics, payloads, thread_limit=1)
     with send, receive:
         async with anyio.create_task_group() as tg:
             executor.bind(tg)

@@ -112,6 +112,22 @@ async def test_response_retry_classification(
         assert fake.response_for(token).kind == kind
 
 
+async def test_statistics_count_every_swf_call_and_its_faults(fake: FakeSwf) -> None:
+    """What the demo's live view shows: calls answered (faults included) and the faults."""
+    fake.faults["complete"].append(ServerFault("complete", "InternalFailure"))
+    for _ in range(2):
+        fake.add_task("echo", "x")
+    async with running(examples, fake) as worker:
+        await fake.wait_for(lambda: len(fake.responses) == 2)
+        await worker_settled(worker)
+        stats = worker.statistics()
+        polls_answered = fake.calls["PollForActivityTask"] - fake.polls_in_flight
+    assert fake.calls["complete"] == 3  # one retried
+    assert stats.api_calls == polls_answered + 3
+    assert stats.api_errors == 1
+    assert stats.loop_lag >= 0.0
+
+
 async def worker_settled(worker: object) -> None:
     from asyncworker.worker import Worker
 

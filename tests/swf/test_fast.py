@@ -30,6 +30,7 @@ from asyncworker.swf.connect import open_client
 from asyncworker.swf.fast import FastActivityApi
 from asyncworker.swf.plain import AioActivityApi
 from tests.helpers import use_aws_credentials
+from tests.helpers.http import serve
 
 if TYPE_CHECKING:
     from types_aiobotocore_swf import SWFClient
@@ -87,16 +88,8 @@ async def recorder() -> AsyncIterator[Recorder]:
     rec = Recorder()
     app = web.Application()
     app.router.add_post("/", rec.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    rec.url = f"http://{host}:{port}"
-    try:
+    async with serve(app) as rec.url:
         yield rec
-    finally:
-        await runner.cleanup()
 
 
 def signature_valid(
