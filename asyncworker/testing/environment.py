@@ -30,7 +30,6 @@ from asyncworker.pipeline.flow import (
     Outcome,
     OutcomeKind,
     Slot,
-    TaskDeadline,
 )
 from asyncworker.pipeline.payloads import Payloads
 from asyncworker.settings import WorkerSettings
@@ -101,13 +100,13 @@ class _Heartbeats:
 
     def track(
         self,
-        token: str,
-        interval: float,
-        auto: bool,
+        _token: str,
+        _every: float,
+        _auto: bool,
         on_cancel: Callable[[CancelReason], None],
-        *,
-        deadline: TaskDeadline | None = None,
+        **_: object,
     ) -> _Handle:
+        """The worker's `Heartbeats.track`: only the cancel callback matters here."""
         self.handle = _Handle(self._env, on_cancel)
         return self.handle
 
