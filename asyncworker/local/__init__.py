@@ -12,16 +12,16 @@ and decision timeout on real timers, cancellation, lost polls, SWF's quotas, inj
 Layout: ``server`` (options, the call pipeline, the context manager), ``http`` (HTTP/1.1 on
 httptools), ``validation`` (requests checked against botocore's model), ``state`` (the engine,
 over ``executions``, ``activities``, ``decision_tasks`` and ``polls``), ``tokens``,
-``decisions``, ``registry`` (domains and types), ``visibility`` (describe, history, list,
-count), ``timers``, ``tasklists``, ``quotas``, ``faults``, ``iam`` (``--iam-policy``), ``cli``.
+``decisions``, ``children`` (child workflows), ``registry`` (domains and types), ``visibility``
+(describe, history, list, count), ``timers``, ``tasklists``, ``quotas``, ``faults``, ``iam``
+(``--iam-policy``), ``cli``.
 
 Known deviations from SWF, each deliberate:
 
-* Child workflows are not modelled: ``StartChildWorkflowExecution`` fails with
-  ``OPERATION_NOT_PERMITTED``; ``ScheduleLambdaFunction`` fails with
+* Lambda tasks are not modelled: ``ScheduleLambdaFunction`` fails with
   ``LAMBDA_SERVICE_NOT_AVAILABLE_IN_REGION``.
-* Signals and cancel requests sent by a decision to another execution take effect at once
-  (SWF delivers them asynchronously, usually within milliseconds).
+* A closing parent applies its child policy whichever way it closes (``children.py``); the
+  ``CHILD_CREATION_RATE_EXCEEDED`` cause is never given.
 * A ``RespondDecisionTaskCompleted`` task-list override is permanent;
   ``taskListScheduleToStartTimeout`` is recorded but not enforced.
 * Closed executions are retained up to 100,000 per domain (oldest dropped first) instead of for

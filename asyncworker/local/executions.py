@@ -20,7 +20,7 @@ import time
 from typing import TYPE_CHECKING, Any, Final
 
 from .errors import LimitExceededFault, UnknownResourceFault
-from .model import Domain, Execution, RegisteredType
+from .model import ChildWorkflow, Domain, Execution, RegisteredType
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -69,6 +69,11 @@ def unknown_execution(workflow_id: str, run_id: str | None) -> UnknownResourceFa
     return UnknownResourceFault(message)
 
 
+def present(source: dict[str, Any], *members: str) -> dict[str, Any]:
+    """The members of ``source`` that are set, in the given order."""
+    return {member: source[member] for member in members if source.get(member) is not None}
+
+
 def record(
     execution: Execution,
     event_type: str,
@@ -98,6 +103,38 @@ def record_started(
     if identity:
         attributes["identity"] = identity
     return record(execution, event_type, attributes)
+
+
+def resolve_workflow_settings(
+    given: dict[str, Any], defaults: dict[str, Any]
+) -> tuple[dict[str, Any], str | None]:
+    """Settings of a new run from the request, else the type's defaults.
+
+    Returns the settings and, when one has neither, the name of what is missing as used in
+    SWF's ``DEFAULT_<NAME>_UNDEFINED`` causes.
+    """
+    task_list = (given.get("taskList") or defaults.get("defaultTaskList") or {}).get("name")
+    settings: dict[str, Any] = {
+        "taskList": task_list,
+        "executionStartToCloseTimeout": given.get("executionStartToCloseTimeout")
+        or defaults.get("defaultExecutionStartToCloseTimeout"),
+        "taskStartToCloseTimeout": given.get("taskStartToCloseTimeout")
+        or defaults.get("defaultTaskStartToCloseTimeout"),
+        "childPolicy": given.get("childPolicy") or defaults.get("defaultChildPolicy"),
+        "taskPriority": given.get("taskPriority") or defaults.get("defaultTaskPriority"),
+        "lambdaRole": given.get("lambdaRole") or defaults.get("defaultLambdaRole"),
+        "input": given.get("input"),
+        "tagList": given.get("tagList"),
+    }
+    for member, name in (
+        ("executionStartToCloseTimeout", "EXECUTION_START_TO_CLOSE_TIMEOUT"),
+        ("taskList", "TASK_LIST"),
+        ("taskStartToCloseTimeout", "TASK_START_TO_CLOSE_TIMEOUT"),
+        ("childPolicy", "CHILD_POLICY"),
+    ):
+        if not settings[member]:
+            return settings, name
+    return settings, None
 
 
 class Executions:
@@ -130,9 +167,11 @@ class Executions:
         workflow_id: str,
         settings: dict[str, Any],
         run_id: str | None = None,
+        parent: ChildWorkflow | None = None,
     ) -> Execution:
         """Open a new run with resolved ``settings``: record ``WorkflowExecutionStarted``,
-        index it and arm its timeout (its first decision task is the engine's)."""
+        index it and arm its timeout (its first decision task is the engine's). ``parent`` is
+        the parent's record of a child execution."""
         if len(domain.open_executions) >= MAX_OPEN_EXECUTIONS:
             raise LimitExceededFault("Limit of open workflow executions reached for this domain")
         run_id = run_id or new_run_id()
@@ -149,6 +188,7 @@ class Executions:
             lambda_role=settings.get("lambdaRole"),
             tag_list=list(settings.get("tagList") or ()),
             start_timestamp=now_timestamp(),
+            parent=parent,
         )
         attributes: dict[str, Any] = {
             "executionStartToCloseTimeout": execution.execution_timeout,
@@ -156,9 +196,11 @@ class Executions:
             "childPolicy": execution.child_policy,
             "taskList": {"name": execution.task_list},
             "workflowType": workflow_type.key(),
-            # No child executions here: SWF sends 0 for an execution no parent started.
-            "parentInitiatedEventId": 0,
         }
+        if parent is not None:
+            attributes["parentWorkflowExecution"] = parent.parent.ref()
+        # SWF sends 0 for an execution no parent started.
+        attributes["parentInitiatedEventId"] = 0 if parent is None else parent.initiated_event_id
         for member in ("input", "taskPriority", "tagList", "lambdaRole", "continuedExecutionRunId"):
             value = settings.get(member)
             if value is not None:

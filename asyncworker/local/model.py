@@ -125,6 +125,12 @@ class Execution:
     cancel_requested: bool = False
     activities: dict[str, ActivityTask] = field(default_factory=dict)
     timers: dict[str, UserTimer] = field(default_factory=dict)
+    # Child executions this one started that are still open (or not yet started), by the id of
+    # their StartChildWorkflowExecutionInitiated event.
+    children: dict[int, ChildWorkflow] = field(default_factory=dict)
+    # The parent's record of this execution, when a StartChildWorkflowExecution decision
+    # started it (carried over to the next run by ContinueAsNew).
+    parent: ChildWorkflow | None = None
     # The execution's decision task, scheduled or started.
     decision: DecisionTask | None = None
     # A decision task scheduled while ``decision`` is started (SWF records its
@@ -147,6 +153,21 @@ class Execution:
     def ref(self) -> dict[str, str]:
         """The ``WorkflowExecution`` structure ``{"workflowId", "runId"}``."""
         return {"workflowId": self.workflow_id, "runId": self.run_id}
+
+
+@dataclass(eq=False, slots=True)
+class ChildWorkflow:
+    """A child execution as its parent knows it: initiated, then started, until it closes."""
+
+    parent: Execution
+    workflow_id: str
+    initiated_event_id: int
+    # The ChildWorkflowExecutionStarted event in the parent; 0 until the child started.
+    started_event_id: int = 0
+    # The child's current run (the latest one after ContinueAsNew); None until started.
+    execution: Execution | None = None
+    # The policy the parent closed with, when it closed before the child started.
+    policy_on_start: str | None = None
 
 
 @dataclass(eq=False, slots=True)

@@ -14,13 +14,14 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, Final
 
 from . import registry, visibility
-from .decisions import present, resolve_workflow_settings, respond_decision_task_completed
+from .decisions import respond_decision_task_completed
 from .errors import (
     DefaultUndefinedFault,
     TypeDeprecatedFault,
     ValidationException,
     WorkflowExecutionAlreadyStartedFault,
 )
+from .executions import present, resolve_workflow_settings
 from .state import Engine
 
 if TYPE_CHECKING:

@@ -35,6 +35,8 @@ def execution_info(execution: Execution) -> dict[str, Any]:
     if execution.close_status is not None:
         info["closeTimestamp"] = execution.close_timestamp
         info["closeStatus"] = execution.close_status
+    if execution.parent is not None:
+        info["parent"] = execution.parent.parent.ref()
     if execution.tag_list:
         info["tagList"] = list(execution.tag_list)
     return info
@@ -71,7 +73,7 @@ def describe_workflow_execution(engine: Engine, request: dict[str, Any]) -> dict
             "openActivityTasks": len(execution.activities),
             "openDecisionTasks": 1 if decision is not None else 0,
             "openTimers": len(execution.timers),
-            "openChildWorkflowExecutions": 0,
+            "openChildWorkflowExecutions": len(execution.children),
             "openLambdaFunctions": 0,
         },
     }
