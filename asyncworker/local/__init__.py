@@ -22,14 +22,20 @@ Known deviations from SWF, each deliberate:
   ``LAMBDA_SERVICE_NOT_AVAILABLE_IN_REGION``.
 * A closing parent applies its child policy whichever way it closes (``children.py``); the
   ``CHILD_CREATION_RATE_EXCEEDED`` cause is never given.
-* A ``RespondDecisionTaskCompleted`` task-list override is permanent;
-  ``taskListScheduleToStartTimeout`` is recorded but not enforced.
-* Closed executions are retained up to 100,000 per domain (oldest dropped first) instead of for
-  the retention period in days; page tokens never expire; counts are never truncated.
+* Closed executions are retained for the domain's retention period on the endpoint's clock, but
+  at most 100,000 per domain (oldest dropped first); page tokens never expire; counts are never
+  truncated.
+* The schedule-to-start clock of a decision task on a temporary task-list override
+  (``taskListScheduleToStartTimeout``) starts when the task is queued for a poll, so a task
+  held behind a started one gets its full timeout once handed out.
+* What one execution's decisions do to another (signals, cancel requests, starting a child) is
+  carried out right after the deciding call, in the order decided; how a child closed is
+  recorded in its parent within the call that closed it.
 * Only the APIs of SWF's published throttling table are throttled under ``--quotas aws``.
 * IAM is enforced only with ``--iam-policy`` (``iam.py``: identity-policy statements without
   conditions, for one account ``123456789012``); without it every call is allowed. A call naming
-  an unknown task token fails as unknown before any policy is consulted.
+  an unknown task token fails as unknown before any policy is consulted. Decisions are not
+  checked against the policy, so no decision fails with ``OPERATION_NOT_PERMITTED``.
 * A history reaching 25,000 events is terminated (``EVENT_LIMIT_EXCEEDED``) at the end of the
   call that reached the limit, so it may hold a few events more.
 """

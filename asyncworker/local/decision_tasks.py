@@ -7,6 +7,9 @@
   or times out (which then schedules no other).
 * The decision task timeout records ``DecisionTaskTimedOut`` (and the engine schedules a decision
   task); afterwards the task's token is unknown (``UnknownResourceFault``).
+* A task-list override given with ``taskListScheduleToStartTimeout`` is temporary: a decision
+  task on it that no decider starts in time times out (``SCHEDULE_TO_START``), and that timeout
+  or a start-to-close one reverts the execution to its task list from before the override.
 
 ``DecisionTasks`` changes only the executions' decision tasks and its own token index; it
 returns the task that is to be offered to the decision polls, and the engine offers it.
@@ -61,13 +64,14 @@ class DecisionTasks:
         if execution.task_priority is not None:
             attributes["taskPriority"] = execution.task_priority
         attributes["startToCloseTimeout"] = execution.task_timeout
-        # SWF has no schedule-to-start timeout for decision tasks and always records NONE.
-        attributes["scheduleToStartTimeout"] = "NONE"
+        # NONE but on a temporary task-list override (taskListScheduleToStartTimeout).
+        limit = "NONE" if execution.base_task_list is None else execution.task_list_timeout
+        attributes["scheduleToStartTimeout"] = limit
         # Always caused by the event just recorded, and stamped with its time, as SWF does.
         cause = execution.events[-1]["eventTimestamp"] if execution.events else None
         event_id = record(execution, "DecisionTaskScheduled", attributes, cause)
         priority = int(execution.task_priority) if execution.task_priority else 0
-        decision = DecisionTask(execution, event_id, priority, execution.task_list)
+        decision = DecisionTask(execution, event_id, priority, execution.task_list, seconds(limit))
         if current is not None:
             execution.next_decision = decision
             held = execution.domain.held_decisions
@@ -84,9 +88,19 @@ class DecisionTasks:
             execution.decision = decision
         return decision
 
+    def queued(self, decision: DecisionTask) -> None:
+        """A task no poll took at once: arm its schedule-to-start timeout, if it has one."""
+        if decision.schedule_to_start is not None:
+            decision.timer = self.timers.call_later(
+                decision.schedule_to_start, self._on_timeout, decision
+            )
+
     def start(self, decision: DecisionTask, identity: str | None) -> None:
         """Record ``DecisionTaskStarted``, issue a token and arm the start-to-close timeout."""
         execution = decision.execution
+        if decision.timer is not None:
+            decision.timer.cancel()
+            decision.timer = None
         decision.started_event_id = record_started(
             execution, "DecisionTaskStarted", decision.scheduled_event_id, identity
         )
@@ -110,22 +124,27 @@ class DecisionTasks:
         decision.execution.previous_started_event_id = decision.started_event_id
 
     def time_out(self, decision: DecisionTask) -> bool:
-        """Record ``DecisionTaskTimedOut`` and drop the task; False when it had closed already
-        (the execution needs no other decision task)."""
+        """Record ``DecisionTaskTimedOut`` (start-to-close, or schedule-to-start for a task on a
+        temporary override, which is then reverted) and drop the task; False when it had
+        closed already (the execution needs no other decision task)."""
         decision.timer = None
         execution = decision.execution
         if decision.closed or not execution.is_open:
             return False
+        started = decision.started_event_id
         record(
             execution,
             "DecisionTaskTimedOut",
             {
-                "timeoutType": "START_TO_CLOSE",
+                "timeoutType": "START_TO_CLOSE" if started else "SCHEDULE_TO_START",
                 "scheduledEventId": decision.scheduled_event_id,
-                "startedEventId": decision.started_event_id,
+                "startedEventId": started,
             },
         )
         self.discard(decision)
+        if execution.base_task_list is not None:
+            execution.task_list = execution.base_task_list
+            execution.base_task_list = execution.task_list_timeout = None
         return True
 
     def drop(self, execution: Execution) -> None:

@@ -108,16 +108,29 @@ def _complete(engine: Engine, decision_task: DecisionTask, request: dict[str, An
         execution.latest_execution_context = context
     override = request.get("taskList")
     if override is not None:
-        # Later decision tasks go to this task list. The override is kept for good even with
-        # taskListScheduleToStartTimeout (recorded, not enforced): a simplification.
         attributes["taskList"] = {"name": override["name"]}
-        execution.task_list = override["name"]
-        if request.get("taskListScheduleToStartTimeout") is not None:
-            attributes["taskListScheduleToStartTimeout"] = request["taskListScheduleToStartTimeout"]
+        limit = request.get("taskListScheduleToStartTimeout")
+        if limit is not None:
+            attributes["taskListScheduleToStartTimeout"] = limit
+        _override_task_list(execution, override["name"], limit)
     completed_id = engine.record(execution, "DecisionTaskCompleted", attributes)
     engine.finish_decision(decision_task)
     execution.decision_pending = False
     return completed_id
+
+
+def _override_task_list(execution: Execution, name: str, limit: str | None) -> None:
+    """Send later decision tasks to ``name``: for good, or, with a schedule-to-start ``limit``,
+    until a decision task on it times out (the execution then reverts to its task list)."""
+    if limit is None or limit == "NONE":
+        execution.base_task_list = execution.task_list_timeout = None
+    else:
+        if execution.base_task_list is None:
+            execution.base_task_list = execution.task_list
+        execution.task_list_timeout = limit
+    if name == execution.base_task_list:
+        execution.base_task_list = execution.task_list_timeout = None
+    execution.task_list = name
 
 
 def _follow_up(engine: Engine, applier: _Applier) -> None:

@@ -5,8 +5,10 @@ History events are appended in their wire form, one dict per event, numbered fro
 * At most ``MAX_OPEN_EXECUTIONS`` executions are open per domain (``LimitExceededFault``), and
   a history reaching ``MAX_HISTORY_EVENTS`` events is terminated (``EVENT_LIMIT_EXCEEDED``, by
   the engine, at the end of the call that reached it).
-* Closed executions are retained up to ``MAX_CLOSED_EXECUTIONS`` per domain (oldest dropped
-  first), standing in for SWF's retention period so that long load tests keep bounded memory.
+* Closed executions are retained for the domain's retention period (days on the endpoint's
+  clock; 0 drops them as soon as the call that closed them is over), and at most
+  ``MAX_CLOSED_EXECUTIONS`` per domain (oldest dropped first), so that long load tests keep
+  bounded memory whatever the period.
 
 ``Executions`` changes only the domains' execution indexes and the executions themselves; what
 is open in a closing execution (tasks, the decision task) is dropped by the engine.
@@ -30,6 +32,8 @@ if TYPE_CHECKING:
 MAX_OPEN_EXECUTIONS: Final = 100_000
 MAX_HISTORY_EVENTS: Final = 25_000
 MAX_CLOSED_EXECUTIONS: Final = 100_000
+RETENTION_DAY_SECONDS = 86_400.0
+"""A day of retention, in seconds of the endpoint's clock."""
 
 _ATTRIBUTE_KEYS: dict[str, str] = {}
 
@@ -235,10 +239,27 @@ class Executions:
 
     def _retain(self, domain: Domain, execution: Execution) -> None:
         key = (execution.workflow_id, execution.run_id)
-        domain.closed_order[key] = None
-        while len(domain.closed_order) > MAX_CLOSED_EXECUTIONS:
-            oldest, _ = domain.closed_order.popitem(last=False)
+        ends = self.timers.time() + int(domain.retention_days) * RETENTION_DAY_SECONDS
+        closed = domain.closed_order
+        closed[key] = ends
+        while len(closed) > MAX_CLOSED_EXECUTIONS:
+            oldest, _ = closed.popitem(last=False)
             domain.executions.pop(oldest, None)
+        if domain.retention_timer is None:
+            domain.retention_timer = self.timers.call_at(ends, self._expire, domain)
+
+    def _expire(self, domain: Domain) -> None:
+        """Drop the closed executions whose retention ended; re-arm for the next one."""
+        domain.retention_timer = None
+        closed = domain.closed_order
+        now = self.timers.time()
+        while closed:
+            key, ends = next(iter(closed.items()))
+            if ends > now + 0.001:
+                domain.retention_timer = self.timers.call_at(ends, self._expire, domain)
+                return
+            del closed[key]
+            domain.executions.pop(key, None)
 
     def signal(self, execution: Execution, attributes: dict[str, Any]) -> None:
         """Record ``WorkflowExecutionSignaled`` (the execution then needs a decision)."""

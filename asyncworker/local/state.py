@@ -186,7 +186,9 @@ class Engine:
     def _offer_decision(self, decision: DecisionTask) -> None:
         task_list = decision.execution.domain.decision_list(decision.task_list)
         waiter = self.polls.offer(task_list, decision, decision.priority)
-        if waiter is not None:
+        if waiter is None:
+            self.decision_tasks.queued(decision)
+        else:
             self.decision_tasks.start(decision, waiter.identity)
             self.loop.call_soon(waiter.deliver, decision)
 
