@@ -2,7 +2,7 @@
 
 Speaks SWF's JSON 1.0 protocol as boto3 and aiobotocore do, with real long polls, every activity
 and decision timeout on real timers, cancellation, lost polls, SWF's quotas, injected faults and
-``GET /stats``. ::
+``GET /stats``, and a read-only web console on ``GET /ui``. ::
 
     from asyncworker.local import EndpointOptions, local_endpoint
 
@@ -13,8 +13,8 @@ Layout: ``server`` (options, the call pipeline, the context manager), ``http`` (
 httptools), ``validation`` (requests checked against botocore's model), ``state`` (the engine,
 over ``executions``, ``activities``, ``decision_tasks`` and ``polls``), ``tokens``,
 ``decisions``, ``children`` (child workflows), ``registry`` (domains and types), ``visibility``
-(describe, history, list, count), ``timers``, ``tasklists``, ``quotas``, ``faults``, ``iam``
-(``--iam-policy``), ``cli``.
+(describe, history, list, count), ``console`` (``/ui``), ``timers``, ``tasklists``,
+``quotas``, ``faults``, ``iam`` (``--iam-policy``), ``cli``.
 
 Known deviations from SWF, each deliberate:
 

@@ -9,7 +9,8 @@ second half of the latency. Every failure becomes an AWS-shaped error response; 
 exception is logged and answered with HTTP 500 ``InternalFailure``, never a dropped connection
 or a crashed server.
 
-``GET /stats`` answers the endpoint's counters as JSON (the same dict as ``LocalEndpoint.stats()``).
+``GET /stats`` answers the endpoint's counters as JSON (the same dict as ``LocalEndpoint.stats()``);
+``GET /ui`` is a read-only web console over the same state (``console.py``).
 
 Nothing here spawns a task: calls are answered from the connection's ``data_received`` callback,
 a waiting long poll is a callback registered with the engine, and emulated latency is a loop
@@ -30,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 import anyio
 
+from . import console
 from .errors import (
     InternalFailure,
     SerializationException,
@@ -178,6 +180,9 @@ class LocalEndpoint:
         if request.method != b"POST":
             if request.method == b"GET" and request.path == b"/stats":
                 connection.respond(200, json.dumps(self.stats()).encode(), content_type=_STATS_TYPE)
+            elif request.method == b"GET" and request.path.startswith(b"/ui"):
+                status, page = console.page(self._engine, self.stats(), request.path, request.query)
+                connection.respond(status, page, content_type=console.CONTENT_TYPE)
             else:
                 connection.respond(
                     405, b"The local SWF endpoint accepts POST / only\n", content_type=b"text/plain"

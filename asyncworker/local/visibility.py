@@ -178,7 +178,8 @@ def decision_page(engine: Engine, request: dict[str, Any]) -> dict[str, Any]:
 # --------------------------------------------------------------------------- list and count
 
 
-def _filtered(engine: Engine, request: dict[str, Any], *, closed: bool) -> list[Execution]:
+def filtered(engine: Engine, request: dict[str, Any], *, closed: bool) -> list[Execution]:
+    """The executions a List/Count request selects, newest first unless ``reverseOrder``."""
     domain = engine.domain(request["domain"])
     _check_exclusive_filters(request, closed=closed)
     time_filter, by_close = _time_filter(request, closed=closed)
@@ -264,7 +265,7 @@ def _type_matches(execution: Execution, type_filter: dict[str, str]) -> bool:
 
 
 def _list(engine: Engine, request: dict[str, Any], *, closed: bool) -> dict[str, Any]:
-    found = _filtered(engine, request, closed=closed)
+    found = filtered(engine, request, closed=closed)
     kind = "closed" if closed else "open"
     page, token = slice_page(found, offset_from(request, kind), page_size(request), kind)
     response: dict[str, Any] = {"executionInfos": [execution_info(e) for e in page]}
@@ -285,12 +286,12 @@ def list_closed_workflow_executions(engine: Engine, request: dict[str, Any]) -> 
 
 def count_open_workflow_executions(engine: Engine, request: dict[str, Any]) -> dict[str, Any]:
     """CountOpenWorkflowExecutions."""
-    return {"count": len(_filtered(engine, request, closed=False)), "truncated": False}
+    return {"count": len(filtered(engine, request, closed=False)), "truncated": False}
 
 
 def count_closed_workflow_executions(engine: Engine, request: dict[str, Any]) -> dict[str, Any]:
     """CountClosedWorkflowExecutions."""
-    return {"count": len(_filtered(engine, request, closed=True)), "truncated": False}
+    return {"count": len(filtered(engine, request, closed=True)), "truncated": False}
 
 
 def count_pending_activity_tasks(engine: Engine, request: dict[str, Any]) -> dict[str, Any]:
