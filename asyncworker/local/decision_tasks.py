@@ -26,6 +26,7 @@ from .tokens import TokenIssuer, bad_token
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from .store import Store
     from .timers import TimerHeap
 
 
@@ -46,6 +47,8 @@ class DecisionTasks:
         # The execution whose decisions are being applied: decision tasks it needs are
         # scheduled once all its decisions are recorded, not in the middle of them.
         self.applying: Execution | None = None
+        # With ``--db``: the store started tasks' tokens are written to.
+        self.journal: Store | None = None
 
     def schedule(self, execution: Execution) -> DecisionTask | None:
         """Make sure a decision task is scheduled. Returns a newly scheduled task to offer to
@@ -107,9 +110,26 @@ class DecisionTasks:
         decision.previous_started_event_id = execution.previous_started_event_id
         decision.token = token = self._issuer.new()
         self.tokens[token] = decision
+        if self.journal is not None:
+            self.journal.token(token, execution, decision.started_event_id)
         limit = seconds(execution.task_timeout)
         if limit is not None:
             decision.timer = self.timers.call_later(limit, self._on_timeout, decision)
+
+    def resume(self, decision: DecisionTask, since: float) -> None:
+        """Re-arm an execution's decision task restored from a store: a started one (with its
+        token) times out ``taskStartToCloseTimeout`` after ``since``, its start; a scheduled one
+        is queued for the next poll, timing out after its schedule-to-start limit from
+        ``since``, its scheduling, when it has one."""
+        execution = decision.execution
+        if decision.token is not None:
+            self.tokens[decision.token] = decision
+            limit = seconds(execution.task_timeout)
+        else:
+            execution.domain.decision_list(decision.task_list).push(decision, decision.priority)
+            limit = decision.schedule_to_start
+        if limit is not None:
+            decision.timer = self.timers.call_at(since + limit, self._on_timeout, decision)
 
     def started(self, token: str) -> DecisionTask:
         """The started decision task of ``token``, or ``UnknownResourceFault``."""

@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from . import children
 from .errors import UnknownResourceFault, ValidationException
-from .executions import new_run_id, present, resolve_workflow_settings, seconds
-from .model import ActivityTask, DecisionTask, Execution, RegisteredType, UserTimer
+from .executions import attribute_key, new_run_id, present, resolve_workflow_settings, seconds
+from .model import ActivityTask, DecisionTask, Event, Execution, RegisteredType, UserTimer
 from .quotas import EXECUTION_SCHEDULE_ACTIVITY, TASK_LIST_SCHEDULING
 
 if TYPE_CHECKING:
@@ -112,14 +112,14 @@ def _complete(engine: Engine, decision_task: DecisionTask, request: dict[str, An
         limit = request.get("taskListScheduleToStartTimeout")
         if limit is not None:
             attributes["taskListScheduleToStartTimeout"] = limit
-        _override_task_list(execution, override["name"], limit)
+        override_task_list(execution, override["name"], limit)
     completed_id = engine.record(execution, "DecisionTaskCompleted", attributes)
     engine.finish_decision(decision_task)
     execution.decision_pending = False
     return completed_id
 
 
-def _override_task_list(execution: Execution, name: str, limit: str | None) -> None:
+def override_task_list(execution: Execution, name: str, limit: str | None) -> None:
     """Send later decision tasks to ``name``: for good, or, with a schedule-to-start ``limit``,
     until a decision task on it times out (the execution then reverts to its task list)."""
     if limit is None or limit == "NONE":
@@ -381,9 +381,7 @@ class _Applier:
         event["startToFireTimeout"] = attributes["startToFireTimeout"]
         started_id = self._record("TimerStarted", event)
         delay = float(int(attributes["startToFireTimeout"]))
-        handle = self.engine.timers.call_later(
-            delay, _timer_fired, self.engine, execution, timer_id
-        )
+        handle = self.engine.timers.call_later(delay, timer_fired, self.engine, execution, timer_id)
         execution.timers[timer_id] = UserTimer(timer_id, started_id, handle)
 
     def _CancelTimer(self, attributes: dict[str, Any]) -> None:
@@ -481,6 +479,22 @@ class _External(NamedTuple):
             engine.enforce_history_limit(source)
 
 
+def deliver_later(engine: Engine, source: Execution, initiated: Event) -> None:
+    """Deliver the signal or cancel request of a ``*Initiated`` event after this call."""
+    attributes = initiated[attribute_key(initiated["eventType"])]
+    external = _External(
+        engine,
+        source,
+        attributes["decisionTaskCompletedEventId"],
+        initiated["eventId"],
+        attributes,
+    )
+    if initiated["eventType"] == "SignalExternalWorkflowExecutionInitiated":
+        engine.defer(_deliver_signal, external)
+    else:
+        engine.defer(_deliver_cancel_request, external)
+
+
 def _deliver_signal(external: _External) -> None:
     target = external.target("SignalExternalWorkflowExecution")
     if target is not None:
@@ -502,7 +516,8 @@ def _deliver_cancel_request(external: _External) -> None:
         external.delivered("ExternalWorkflowExecutionCancelRequested", target)
 
 
-def _timer_fired(engine: Engine, execution: Execution, timer_id: str) -> None:
+def timer_fired(engine: Engine, execution: Execution, timer_id: str) -> None:
+    """A user timer fired: record ``TimerFired`` and schedule a decision task."""
     user_timer = execution.timers.pop(timer_id, None)
     if user_timer is None or not execution.is_open:
         return

@@ -27,6 +27,7 @@ from .model import ChildWorkflow, Domain, Execution, RegisteredType
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from .store import Store
     from .timers import TimerHeap
 
 MAX_OPEN_EXECUTIONS: Final = 100_000
@@ -149,6 +150,8 @@ class Executions:
         # Called when an execution's start-to-close timeout passes.
         self._on_timeout = on_timeout
         self.domains: dict[str, Domain] = {}
+        # With ``--db``: the store new histories are written to.
+        self.journal: Store | None = None
 
     def domain(self, name: str) -> Domain:
         """The named domain, or ``UnknownResourceFault``."""
@@ -194,6 +197,8 @@ class Executions:
             start_timestamp=now_timestamp(),
             parent=parent,
         )
+        if self.journal is not None:
+            execution.events = self.journal.events(domain.name, workflow_id, run_id)
         attributes: dict[str, Any] = {
             "executionStartToCloseTimeout": execution.execution_timeout,
             "taskStartToCloseTimeout": execution.task_timeout,
@@ -238,8 +243,12 @@ class Executions:
         return event_id
 
     def _retain(self, domain: Domain, execution: Execution) -> None:
-        key = (execution.workflow_id, execution.run_id)
         ends = self.timers.time() + int(domain.retention_days) * RETENTION_DAY_SECONDS
+        self.retain(domain, execution, ends)
+
+    def retain(self, domain: Domain, execution: Execution, ends: float) -> None:
+        """Keep a closed execution until ``ends`` (endpoint clock), within the count cap."""
+        key = (execution.workflow_id, execution.run_id)
         closed = domain.closed_order
         closed[key] = ends
         while len(closed) > MAX_CLOSED_EXECUTIONS:

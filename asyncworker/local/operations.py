@@ -232,6 +232,13 @@ SYNC_OPERATIONS: Final[dict[str, SyncHandler]] = {
     "RecordActivityTaskHeartbeat": record_activity_task_heartbeat,
 }
 
+REGISTRY_WRITES: Final = frozenset(
+    name
+    for name in SYNC_OPERATIONS
+    if name.startswith(("Register", "Deprecate", "Undeprecate", "Delete", "Tag", "Untag"))
+)
+"""The calls that change domains or types (with ``--db``, the domains are written again)."""
+
 POLL_OPERATIONS: Final[dict[str, PollHandler]] = {
     "PollForActivityTask": poll_for_activity_task,
     "PollForDecisionTask": poll_for_decision_task,

@@ -44,9 +44,11 @@ from .faults import Fault, FaultInjector
 from .http import HttpConnection, HttpRequest
 from .iam import Policy, not_permitted, resource_of
 from .model import DEFAULT_REGION
-from .operations import POLL_OPERATIONS, SYNC_OPERATIONS
+from .operations import POLL_OPERATIONS, REGISTRY_WRITES, SYNC_OPERATIONS
 from .quotas import Quotas
+from .restore import restore
 from .state import Engine
+from .store import Store
 from .validation import ModelValidator
 
 if TYPE_CHECKING:
@@ -83,6 +85,8 @@ class EndpointOptions:
     allowed everything."""
     iam_principals: Mapping[str, Policy] = field(default_factory=dict)
     """Policies of single callers, by the access key id they sign with (a principal each)."""
+    db: str | None = None
+    """SQLite file the state is kept in and resumed from (``store.py``); None: memory only."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -109,6 +113,10 @@ class LocalEndpoint:
             quotas=Quotas(enabled=options.quotas == "aws", now=self._loop.time()),
         )
         self._validators = ModelValidator().operations
+        self._store: Store | None = None
+        if options.db is not None:
+            self._store = Store(options.db, self._loop)
+            restore(self._engine, self._store)
         self._faults = FaultInjector(options.fault_rate, options.seed)
         self._policy = options.iam_policy
         self._principals = dict(options.iam_principals)
@@ -150,6 +158,8 @@ class LocalEndpoint:
         if self._server is not None:
             await self._server.wait_closed()
         self._engine.timers.close()
+        if self._store is not None:
+            self._store.close()
 
     def stats(self) -> dict[str, Any]:
         """Counters of the endpoint: the body of ``GET /stats``."""
@@ -225,6 +235,8 @@ class LocalEndpoint:
                 POLL_OPERATIONS[operation](engine, parsed, connection.is_connected, reply)
                 return
             result = handler(engine, parsed)
+            if self._store is not None and operation in REGISTRY_WRITES:
+                self._store.domains_changed(engine.domains.values())
         except Exception as exc:
             self._reply_failure(connection, fault, operation, exc)
             return

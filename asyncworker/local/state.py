@@ -52,11 +52,11 @@ class Engine:
         self.loop = loop
         self.quotas = quotas
         self.timers = timers = TimerHeap(loop)
-        issuer = TokenIssuer()
-        self.executions = executions = Executions(timers, self._execution_timed_out)
+        self.issuer = issuer = TokenIssuer()
+        self.executions = executions = Executions(timers, self.execution_timed_out)
         self.activities = activities = Activities(timers, quotas, issuer, self.activity_timed_out)
         self.decision_tasks = decision_tasks = DecisionTasks(
-            timers, issuer, self._decision_timed_out
+            timers, issuer, self.decision_timed_out
         )
         self.polls = polls = Polls(timers, poll_timeout, self._poll_expired)
         # The collaborators' state and the calls that need nothing of the others.
@@ -147,7 +147,7 @@ class Engine:
                 {"childPolicy": execution.child_policy, "cause": "EVENT_LIMIT_EXCEEDED"},
             )
 
-    def _execution_timed_out(self, execution: Execution) -> None:
+    def execution_timed_out(self, execution: Execution) -> None:
         execution.timeout = None
         if execution.is_open:
             self.close(
@@ -192,7 +192,7 @@ class Engine:
             self.decision_tasks.start(decision, waiter.identity)
             self.loop.call_soon(waiter.deliver, decision)
 
-    def _decision_timed_out(self, decision: DecisionTask) -> None:
+    def decision_timed_out(self, decision: DecisionTask) -> None:
         if self.decision_tasks.time_out(decision):
             execution = decision.execution
             if not self.release_decision(execution):
