@@ -14,7 +14,8 @@ httptools), ``validation`` (requests checked against botocore's model), ``state`
 over ``executions``, ``activities``, ``decision_tasks`` and ``polls``), ``tokens``,
 ``decisions``, ``children`` (child workflows), ``registry`` (domains and types), ``visibility``
 (describe, history, list, count), ``console`` (``/ui``), ``timers``, ``tasklists``,
-``quotas``, ``faults``, ``iam`` (``--iam-policy``), ``cli``.
+``quotas``, ``faults``, ``iam`` (``--iam-policy``), ``store`` and ``restore`` (``--db``),
+``cli``.
 
 Known deviations from SWF, each deliberate:
 
@@ -31,6 +32,9 @@ Known deviations from SWF, each deliberate:
 * What one execution's decisions do to another (signals, cancel requests, starting a child) is
   carried out right after the deciding call, in the order decided; how a child closed is
   recorded in its parent within the call that closed it.
+* With ``--db``, heartbeat details and the heartbeat clock are not kept (a restored started task's
+  heartbeat timeout counts from the restart), nor are quota buckets, lost-task counts and the
+  tokens of closed tasks; executions dropped by retention leave the file at the next start.
 * Only the APIs of SWF's published throttling table are throttled under ``--quotas aws``.
 * IAM is enforced only with ``--iam-policy`` (``iam.py``: identity-policy statements without
   conditions, for one account ``123456789012``); without it every call is allowed. A call naming

@@ -181,3 +181,45 @@ def test_a_corrupt_or_foreign_file_is_refused_with_one_line(tmp_path: Path) -> N
         assert lines[0].startswith("asyncworker local: error: ")
         assert str(path) in lines[0]
         assert path.read_bytes() == before  # nothing written to it
+
+
+async def test_a_restart_keeps_started_decisions_cancel_requests_and_overrides(
+    tmp_path: Path,
+) -> None:
+    options = EndpointOptions(poll_timeout=2, db=str(tmp_path / "swf.db"))
+    async with local_endpoint(options) as endpoint, swf_client(endpoint.url) as swf:
+        await register(swf)
+        run_id = await start(swf, "w")
+        await decide(swf, [schedule("a")])
+        task = await swf.poll_for_activity_task(domain=DOMAIN, taskList={"name": ACTIVITIES})
+        await swf.signal_workflow_execution(domain=DOMAIN, workflowId="w", signalName="s")
+        await decide(swf, [decision("RequestCancelActivityTask", activityId="a")])
+        # a decision task started and held by its decider across the restart, with one more
+        # scheduled behind it, and a temporary task-list override in force
+        await swf.signal_workflow_execution(domain=DOMAIN, workflowId="w", signalName="t")
+        held = await swf.poll_for_decision_task(domain=DOMAIN, taskList={"name": DECISIONS})
+        await swf.signal_workflow_execution(domain=DOMAIN, workflowId="w", signalName="u")
+    async with local_endpoint(options) as endpoint, swf_client(endpoint.url) as swf:
+        beat = await swf.record_activity_task_heartbeat(taskToken=task["taskToken"])
+        assert beat["cancelRequested"]
+        pending = await swf.count_pending_decision_tasks(
+            domain=DOMAIN, taskList={"name": DECISIONS}
+        )
+        assert pending["count"] == 1  # held behind the started one
+        await swf.respond_decision_task_completed(
+            taskToken=held["taskToken"],
+            decisions=[],
+            taskList={"name": "elsewhere"},
+            taskListScheduleToStartTimeout="1",
+        )
+        # the held one is handed out on the task list it was scheduled on
+        nxt = await decide(swf, [], execution={"workflowId": "w", "runId": run_id})
+        assert nxt["previousStartedEventId"] == held["startedEventId"]
+        await swf.respond_activity_task_canceled(taskToken=task["taskToken"])
+    async with local_endpoint(options) as endpoint, swf_client(endpoint.url) as swf:
+        # the override is temporary: its task times out (1 s) and the next one is back home
+        final = await decide(swf, [], execution={"workflowId": "w", "runId": run_id})
+        events = final["events"]
+        timed_out = [attributes(e) for e in events if e["eventType"] == "DecisionTaskTimedOut"]
+        assert timed_out[-1]["timeoutType"] == "SCHEDULE_TO_START"
+        assert "ActivityTaskCanceled" in types_of(events)
