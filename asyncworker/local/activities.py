@@ -107,28 +107,22 @@ class Activities:
         scheduled and started: queued for the next poll if it had not started, else indexed
         by its token; the heartbeat clock starts afresh."""
         timers = self.timers
+        timeout = self._on_timeout
         if task.schedule_to_close is not None:
-            task.schedule_to_close_timer = timers.call_at(
-                scheduled_at + task.schedule_to_close,
-                self._on_timeout,
-                task,
-                "SCHEDULE_TO_CLOSE",
-            )
+            due = scheduled_at + task.schedule_to_close
+            task.schedule_to_close_timer = timers.call_at(due, timeout, task, "SCHEDULE_TO_CLOSE")
         if started_at is None or task.token is None:
             task.execution.domain.activity_list(task.task_list).push(task, task.priority)
             if task.schedule_to_start is not None:
+                due = scheduled_at + task.schedule_to_start
                 task.schedule_to_start_timer = timers.call_at(
-                    scheduled_at + task.schedule_to_start,
-                    self._on_timeout,
-                    task,
-                    "SCHEDULE_TO_START",
+                    due, timeout, task, "SCHEDULE_TO_START"
                 )
             return
         self.tokens[task.token] = task
         if task.start_to_close is not None:
-            task.start_to_close_timer = timers.call_at(
-                started_at + task.start_to_close, self._on_timeout, task, "START_TO_CLOSE"
-            )
+            due = started_at + task.start_to_close
+            task.start_to_close_timer = timers.call_at(due, timeout, task, "START_TO_CLOSE")
         if task.heartbeat is not None:
             task.last_heartbeat = timers.time()
             task.heartbeat_timer = timers.call_later(task.heartbeat, self._heartbeat_due, task)

@@ -142,6 +142,31 @@ def resolve_workflow_settings(
     return settings, None
 
 
+def new_execution(
+    domain: Domain,
+    workflow_type: RegisteredType,
+    workflow_id: str,
+    run_id: str,
+    settings: dict[str, Any],
+    start_timestamp: float,
+) -> Execution:
+    """An execution's record from resolved ``settings`` (see ``Engine.start_execution``)."""
+    return Execution(
+        domain=domain,
+        workflow_id=workflow_id,
+        run_id=run_id,
+        workflow_type=workflow_type,
+        task_list=settings["taskList"],
+        task_priority=settings.get("taskPriority"),
+        execution_timeout=settings["executionStartToCloseTimeout"],
+        task_timeout=settings["taskStartToCloseTimeout"],
+        child_policy=settings["childPolicy"],
+        lambda_role=settings.get("lambdaRole"),
+        tag_list=list(settings.get("tagList") or ()),
+        start_timestamp=start_timestamp,
+    )
+
+
 class Executions:
     """The domains with their executions: lookups, starting, closing and retention."""
 
@@ -182,21 +207,10 @@ class Executions:
         if len(domain.open_executions) >= MAX_OPEN_EXECUTIONS:
             raise LimitExceededFault("Limit of open workflow executions reached for this domain")
         run_id = run_id or new_run_id()
-        execution = Execution(
-            domain=domain,
-            workflow_id=workflow_id,
-            run_id=run_id,
-            workflow_type=workflow_type,
-            task_list=settings["taskList"],
-            task_priority=settings.get("taskPriority"),
-            execution_timeout=settings["executionStartToCloseTimeout"],
-            task_timeout=settings["taskStartToCloseTimeout"],
-            child_policy=settings["childPolicy"],
-            lambda_role=settings.get("lambdaRole"),
-            tag_list=list(settings.get("tagList") or ()),
-            start_timestamp=now_timestamp(),
-            parent=parent,
+        execution = new_execution(
+            domain, workflow_type, workflow_id, run_id, settings, now_timestamp()
         )
+        execution.parent = parent
         if self.journal is not None:
             execution.events = self.journal.events(domain.name, workflow_id, run_id)
         attributes: dict[str, Any] = {

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from . import children, executions
 from .decisions import deliver_later, override_task_list, timer_fired
-from .executions import attribute_key, seconds
+from .executions import attribute_key, new_execution, seconds
 from .model import ActivityTask, ChildWorkflow, DecisionTask, Execution, RegisteredType, UserTimer
 
 if TYPE_CHECKING:
@@ -368,20 +368,8 @@ def _execution(domain: Domain, key: RunKey, started: Event) -> Execution:
         registered = RegisteredType(
             "workflow", workflow_type["name"], workflow_type["version"], None, {}, 0.0, "DEPRECATED"
         )
-    return Execution(
-        domain=domain,
-        workflow_id=key[1],
-        run_id=key[2],
-        workflow_type=registered,
-        task_list=attributes["taskList"]["name"],
-        task_priority=attributes.get("taskPriority"),
-        execution_timeout=attributes["executionStartToCloseTimeout"],
-        task_timeout=attributes["taskStartToCloseTimeout"],
-        child_policy=attributes["childPolicy"],
-        lambda_role=attributes.get("lambdaRole"),
-        tag_list=list(attributes.get("tagList") or ()),
-        start_timestamp=started["eventTimestamp"],
-    )
+    settings = {**attributes, "taskList": attributes["taskList"]["name"]}
+    return new_execution(domain, registered, key[1], key[2], settings, started["eventTimestamp"])
 
 
 def _restart_child(engine: Engine, parent: Execution, initiated: Event) -> None:

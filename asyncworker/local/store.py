@@ -18,6 +18,7 @@ A file that is not SQLite, is damaged, or is another program's database is refus
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 from typing import TYPE_CHECKING, Any, Final
@@ -236,23 +237,10 @@ def domain_body(domain: Domain) -> dict[str, Any]:
         "status": domain.status,
         "tags": domain.tags,
         "types": [
-            _type_body(registered)
+            dataclasses.asdict(registered)
             for types in (domain.activity_types, domain.workflow_types)
             for registered in types.values()
         ],
-    }
-
-
-def _type_body(registered: RegisteredType) -> dict[str, Any]:
-    return {
-        "kind": registered.kind,
-        "name": registered.name,
-        "version": registered.version,
-        "description": registered.description,
-        "configuration": registered.configuration,
-        "creation_date": registered.creation_date,
-        "status": registered.status,
-        "deprecation_date": registered.deprecation_date,
     }
 
 
