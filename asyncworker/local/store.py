@@ -73,6 +73,7 @@ class Store:
         self._tokens: list[tuple[str, str, str, str, int]] = []
         self._domains: Iterable[Domain] | None = None
         self._pending = False
+        self._closed = False
 
     # ------------------------------------------------------------------ writing
 
@@ -111,8 +112,10 @@ class Store:
         self._loop.call_soon(self.flush)
 
     def flush(self) -> None:
-        """Commit what is waiting, in one transaction."""
+        """Commit what is waiting, in one transaction (nothing once the store is closed)."""
         self._pending = False
+        if self._closed:
+            return
         events, self._events = self._events, []
         tokens, self._tokens = self._tokens, []
         domains, self._domains = self._domains, None
@@ -133,6 +136,7 @@ class Store:
     def close(self) -> None:
         """Commit what is waiting and close the file."""
         self.flush()
+        self._closed = True
         self._db.close()
 
     # ------------------------------------------------------------------ reading
