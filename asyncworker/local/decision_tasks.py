@@ -30,6 +30,13 @@ if TYPE_CHECKING:
     from .timers import TimerHeap
 
 
+def revert_override(execution: Execution) -> None:
+    """A decision task timed out: end a temporary task-list override, if one is in force."""
+    if execution.base_task_list is not None:
+        execution.task_list = execution.base_task_list
+        execution.base_task_list = execution.task_list_timeout = None
+
+
 class DecisionTasks:
     """The started decision tasks by token, and the rules of scheduling one per execution."""
 
@@ -162,9 +169,7 @@ class DecisionTasks:
             },
         )
         self.discard(decision)
-        if execution.base_task_list is not None:
-            execution.task_list = execution.base_task_list
-            execution.base_task_list = execution.task_list_timeout = None
+        revert_override(execution)
         return True
 
     def drop(self, execution: Execution) -> None:

@@ -19,6 +19,7 @@ import time
 from typing import TYPE_CHECKING, Any, Final
 
 from . import children, executions
+from .decision_tasks import revert_override
 from .decisions import deliver_later, override_task_list, timer_fired
 from .executions import attribute_key, new_execution, seconds
 from .model import ActivityTask, ChildWorkflow, DecisionTask, Execution, RegisteredType, UserTimer
@@ -188,11 +189,8 @@ class _Replay:
             override_task_list(execution, attributes["taskList"]["name"], limit)
 
     def decision_timed_out(self, event: Event, attributes: dict[str, Any]) -> None:
-        execution = self.execution
         self._decision_closed()
-        if execution.base_task_list is not None:
-            execution.task_list = execution.base_task_list
-            execution.base_task_list = execution.task_list_timeout = None
+        revert_override(self.execution)
 
     def _decision_closed(self) -> None:
         execution = self.execution
