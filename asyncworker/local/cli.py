@@ -153,4 +153,10 @@ def command(
         iam_principals=principals,
         db=db,
     )
-    anyio.run(serve, options, gc_interval, backend="asyncio", backend_options={"use_uvloop": True})
+    try:
+        anyio.run(
+            serve, options, gc_interval, backend="asyncio", backend_options={"use_uvloop": True}
+        )
+    except StoreError as exc:  # what the file holds cannot be replayed
+        click.echo(f"asyncworker local: error: {exc}", err=True)
+        sys.exit(2)

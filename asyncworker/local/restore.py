@@ -23,6 +23,7 @@ from .decision_tasks import revert_override
 from .decisions import deliver_later, override_task_list, timer_fired
 from .executions import attribute_key, new_execution, seconds
 from .model import ActivityTask, ChildWorkflow, DecisionTask, Execution, RegisteredType, UserTimer
+from .store import StoreError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -66,7 +67,15 @@ _EXTERNAL_ENDED: Final = frozenset(
 
 
 def restore(engine: Engine, store: Store) -> None:
-    """Load the store into a fresh engine and resume it; journal what follows to the store."""
+    """Load the store into a fresh engine and resume it; journal what follows to the store.
+    Raises ``StoreError`` when what the file holds is not a history this endpoint wrote."""
+    try:
+        _restore(engine, store)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        raise StoreError(f"{store.path}: unreadable endpoint state ({exc!r})") from exc
+
+
+def _restore(engine: Engine, store: Store) -> None:
     loaded = store.load()
     for restored in loaded.domains:
         engine.domains[restored.name] = restored

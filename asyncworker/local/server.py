@@ -48,7 +48,7 @@ from .operations import POLL_OPERATIONS, REGISTRY_WRITES, SYNC_OPERATIONS
 from .quotas import Quotas
 from .restore import restore
 from .state import Engine
-from .store import Store
+from .store import Store, StoreError
 from .validation import ModelValidator
 
 if TYPE_CHECKING:
@@ -116,7 +116,11 @@ class LocalEndpoint:
         self._store: Store | None = None
         if options.db is not None:
             self._store = Store(options.db, self._loop)
-            restore(self._engine, self._store)
+            try:
+                restore(self._engine, self._store)
+            except StoreError:
+                self._store.close()
+                raise
         self._faults = FaultInjector(options.fault_rate, options.seed)
         self._policy = options.iam_policy
         self._principals = dict(options.iam_principals)

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 APPLICATION_ID: Final = 0x41575346  # "AWSF", in the file header
 SCHEMA_VERSION: Final = 1
-_SCHEMA: Final = (
+SCHEMA: Final = (
     "CREATE TABLE domains (name TEXT PRIMARY KEY, body TEXT NOT NULL)",
     "CREATE TABLE events (domain TEXT NOT NULL, workflow_id TEXT NOT NULL,"
     " run_id TEXT NOT NULL, body TEXT NOT NULL)",
@@ -216,7 +216,7 @@ def _prepare(db: sqlite3.Connection, path: str) -> None:
     (version,) = db.execute("PRAGMA user_version").fetchone()
     if not tables and not application_id:
         with db:
-            for statement in _SCHEMA:
+            for statement in SCHEMA:
                 db.execute(statement)
         db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")

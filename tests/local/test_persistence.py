@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import sqlite3
 import subprocess
@@ -10,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from asyncworker.local import EndpointOptions, local_endpoint
+from asyncworker.local import EndpointOptions, local_endpoint, store
+from asyncworker.local.model import Domain
 from tests.helpers import (
     ACTIVITIES,
     DECISIONS,
@@ -171,7 +173,18 @@ def test_a_corrupt_or_foreign_file_is_refused_with_one_line(tmp_path: Path) -> N
         other.execute("CREATE TABLE notes (text TEXT)")
         other.execute("INSERT INTO notes VALUES ('mine')")
     other.close()
-    for path in (garbage, foreign):
+    # this endpoint's kind of file, holding an event that is not one
+    damaged = tmp_path / "damaged.db"
+    with sqlite3.connect(damaged) as ours:
+        for statement in store.SCHEMA:
+            ours.execute(statement)
+        body = json.dumps(store.domain_body(Domain("d", None, "1")))
+        ours.execute("INSERT INTO domains VALUES ('d', ?)", (body,))
+        ours.execute("INSERT INTO events VALUES ('d', 'w', 'r', '{\"eventId\": 1}')")
+        ours.execute(f"PRAGMA application_id = {store.APPLICATION_ID}")
+        ours.execute(f"PRAGMA user_version = {store.SCHEMA_VERSION}")
+    ours.close()
+    for path in (garbage, foreign, damaged):
         before = path.read_bytes()
         done = _refused(path)
         assert done.returncode == 2
@@ -180,7 +193,8 @@ def test_a_corrupt_or_foreign_file_is_refused_with_one_line(tmp_path: Path) -> N
         assert len(lines) == 1
         assert lines[0].startswith("asyncworker local: error: ")
         assert str(path) in lines[0]
-        assert path.read_bytes() == before  # nothing written to it
+        if path is not damaged:  # another program's file: not a byte written to it
+            assert path.read_bytes() == before
 
 
 async def test_a_restart_keeps_started_decisions_cancel_requests_and_overrides(
