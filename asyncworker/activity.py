@@ -168,6 +168,15 @@ class ActivityContext:
         if self._control.cancel_requested:
             raise ActivityCanceled(details)
 
+    @property
+    def control(self) -> TaskControl:
+        """The worker's side of the task (what `heartbeat` and `cancel_requested` reach)."""
+        return self._control
+
+    def with_control(self, control: TaskControl) -> ActivityContext:
+        """A context of the same task whose heartbeats and cancel flag go through `control`."""
+        return ActivityContext(self._task, self._deadline, control)
+
     def __repr__(self) -> str:
         return f"ActivityContext({self._task!r})"
 

@@ -13,7 +13,7 @@ A second `drain()` cuts the wait for running tasks short; in-flight polls are ne
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, nullcontext
 from functools import partial
 from typing import TYPE_CHECKING, NamedTuple
@@ -24,6 +24,7 @@ import structlog
 from asyncworker.claimcheck import ClaimCheck, PayloadStore
 from asyncworker.errors import ConfigError, OperationNotPermittedFault, SwfFault
 from asyncworker.health import Admin, HttpService, LoopMonitor
+from asyncworker.interceptors import Interceptor, Interceptors
 from asyncworker.metrics import InstrumentedApi, Metrics
 from asyncworker.pipeline.executor import Executor, ExecutorStatistics
 from asyncworker.pipeline.flow import CancelReason, Outcome
@@ -105,7 +106,8 @@ class Worker:
     `store_factory` likewise replaces the S3 client of claim checks, which the worker opens only
     when an activity uses a `ClaimCheck` codec and a payload bucket is configured.
     `backoff` bounds every retry wait of the worker (polls, answers, heartbeats, S3 calls, the
-    start-up checks); tests against an in-memory SWF shorten it.
+    start-up checks); tests against an in-memory SWF shorten it. `interceptors` run around every
+    handler and heartbeat, first one outermost (see `asyncworker.interceptors`).
     """
 
     def __init__(
@@ -116,8 +118,10 @@ class Worker:
         api_factory: ApiFactory | None = None,
         store_factory: StoreFactory | None = None,
         backoff: Backoff = WORKER_BACKOFF,
+        interceptors: Sequence[Interceptor] = (),
     ) -> None:
         self.registry = registry
+        self._interceptors = Interceptors.of(interceptors)
         self.settings = settings
         self.metrics = Metrics()
         self._api_factory = api_factory or open_activity_apis
@@ -291,6 +295,7 @@ class Worker:
             thread_limit=s.thread_limit,
             processes=processes,
             types=types,
+            interceptors=self._interceptors,
         )
         pollers = Pollers(
             poll_api,

@@ -13,6 +13,10 @@ CPU is read just before and after the measured phase (see ``Server.cpu_seconds``
 
     .venv/bin/python -m benchmarks.endpoint                  # defaults below
     .venv/bin/python -m benchmarks.endpoint --idle 0 --idle 100000 --moto-idle 0 --moto-idle 200
+    .venv/bin/python -m benchmarks.endpoint --db          # also the local endpoint with --db FILE
+
+``local-db`` is the local endpoint keeping its state in a SQLite file (``--db``, in a fresh
+temporary directory), measured the same way.
 
 The last line printed is a JSON summary.
 """
@@ -25,6 +29,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -136,6 +141,7 @@ class Server:
     process: subprocess.Popen[str]
     host: str
     port: int
+    workdir: tempfile.TemporaryDirectory[str] | None = None
 
     def cpu_seconds(self) -> float:
         """CPU time of the server process so far.
@@ -145,7 +151,7 @@ class Server:
         user + system time comes from ``/proc/<pid>/stat``, which keeps exited threads' time
         (in clock ticks: use enough pairs).
         """
-        if self.name == "local":
+        if self.name.startswith("local"):
             with open(f"/proc/{self.process.pid}/schedstat") as handle:
                 return int(handle.read().split()[0]) / 1e9
         with open(f"/proc/{self.process.pid}/stat") as handle:
@@ -167,6 +173,8 @@ class Server:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(10)
+        if self.workdir is not None:
+            self.workdir.cleanup()
 
 
 _MOTO_LAUNCHER = """
@@ -182,9 +190,14 @@ threading.Event().wait()
 
 
 def start_server(name: str) -> Server:
-    """Start ``local`` or ``moto`` on the server core and read the URL it prints."""
-    if name == "local":
+    """Start ``local``, ``local-db`` or ``moto`` on the server core and read the URL it
+    prints."""
+    workdir = None
+    if name.startswith("local"):
         argv = [sys.executable, "-m", "asyncworker.local", "--port", "0", "--poll-timeout", "1"]
+        if name == "local-db":
+            workdir = tempfile.TemporaryDirectory(prefix="endpoint-db-")
+            argv += ["--db", os.path.join(workdir.name, "swf.db")]
     else:
         argv = [sys.executable, "-c", _MOTO_LAUNCHER]
     process = subprocess.Popen(
@@ -197,7 +210,7 @@ def start_server(name: str) -> Server:
         raise RuntimeError(f"{name} did not start: {line!r}")
     address = line.rsplit("http://", 1)[1].strip()
     host, _, port = address.rpartition(":")
-    return Server(name, process, host, int(port))
+    return Server(name, process, host, int(port), workdir)
 
 
 def setup(conn: SwfConnection, idle: int, work_executions: int) -> None:
@@ -302,9 +315,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--idle", type=int, action="append", help="idle executions (local)")
     parser.add_argument("--moto-pairs", type=int, default=100, help="measured pairs (moto)")
     parser.add_argument("--moto-idle", type=int, action="append", help="idle executions (moto)")
+    parser.add_argument("--db", action="store_true", help="also the local endpoint with --db")
     args = parser.parse_args(argv)
     os.sched_setaffinity(0, {CLIENT_CORE})
     results = [run("local", idle, args.pairs) for idle in (args.idle or [0, 100_000])]
+    if args.db:
+        results += [run("local-db", 0, args.pairs)]
     results += [run("moto", idle, args.moto_pairs) for idle in (args.moto_idle or [0])]
     for result in results:
         print(
@@ -315,7 +331,12 @@ def main(argv: list[str] | None = None) -> None:
         )
     local = [r for r in results if r["server"] == "local"]
     moto = [r for r in results if r["server"] == "moto"]
+    with_db = [r for r in results if r["server"] == "local-db"]
     summary: dict[str, Any] = {"results": results}
+    if local and with_db and local[0]["server_cpu_us_per_pair"]:
+        summary["db_to_memory_ratio"] = round(
+            with_db[0]["server_cpu_us_per_pair"] / local[0]["server_cpu_us_per_pair"], 2
+        )
     if len(local) > 1 and local[0]["server_cpu_us_per_pair"]:
         summary["local_idle_ratio"] = round(
             local[-1]["server_cpu_us_per_pair"] / local[0]["server_cpu_us_per_pair"], 2

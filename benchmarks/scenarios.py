@@ -202,8 +202,9 @@ def endpoint(ctx: Context) -> Scenario:
     harness.pin_self(endpoint_bench.CLIENT_CORE)
     try:
         local = endpoint_bench.run("local", 0, ctx.pick(2000, 5000))
+        with_db = endpoint_bench.run("local-db", 0, ctx.pick(2000, 5000))
         moto = endpoint_bench.run("moto", 0, ctx.pick(60, 200))
-        results = [local, moto]
+        results = [local, moto, with_db]
         if not ctx.quick:
             results.append(endpoint_bench.run("local", 100_000, 5000))
     finally:
@@ -214,8 +215,14 @@ def endpoint(ctx: Context) -> Scenario:
         Row("e", "server CPU per pair, local endpoint (ratio: moto ÷ local)", local_us, "µs",
             "moto server", moto_us, ratio(moto_us, local_us))
     )  # fmt: skip
-    if len(results) > 2:
-        busy = results[2]["server_cpu_us_per_pair"]
+    db_us = with_db["server_cpu_us_per_pair"]
+    db_ratio = ratio(db_us, local_us)
+    scenario.rows.append(
+        Row("e", "server CPU per pair with --db FILE (SQLite)", db_us, "µs", "without --db",
+            local_us, db_ratio, "≤ 1.5×", db_ratio <= 1.5)
+    )  # fmt: skip
+    if len(results) > 3:
+        busy = results[3]["server_cpu_us_per_pair"]
         scenario.rows.append(
             Row("e", "... with 100,000 idle open executions", busy, "µs", "no idle executions",
                 local_us, ratio(busy, local_us))

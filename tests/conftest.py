@@ -13,6 +13,8 @@ from tests.helpers.aws import default_aws_environment
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+pytest_plugins = ["pytester"]  # tests/testing runs users' test files in temporary projects
+
 # botocore signs every request; the local endpoint and moto accept any credentials.
 default_aws_environment()
 logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto server's per-request lines

@@ -10,6 +10,7 @@ ranks, the graph of imports that run at import time must have no cycle.
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -35,6 +36,8 @@ LAYERS: dict[str, int] = {
     "asyncworker.swf.api": 1,
     # what users write
     "asyncworker.activity": 2,
+    "asyncworker.interceptors": 2,
+    "asyncworker.tracing": 2,
     # the SWF edge, then observation
     "asyncworker.swf": 3,
     "asyncworker.s3": 3,
@@ -149,11 +152,15 @@ def test_no_import_cycles() -> None:
 
 
 def test_run_imports_only_what_the_daemon_uses() -> None:
-    """`asyncworker run` never loads the rig's or the local endpoint's libraries.
+    """`asyncworker run` never loads the rig's or the local endpoint's libraries, nor
+    OpenTelemetry while tracing is off (no `OTEL_TRACES_EXPORTER`), even when it is installed.
 
     (rich is not in the list: structlog imports it by itself whenever it is installed.)
     """
-    heavy = ("hdrh", "httptools", "matplotlib", "asyncworker.loadtest", "asyncworker.local")
+    heavy = (
+        "hdrh", "httptools", "matplotlib", "asyncworker.loadtest", "asyncworker.local",
+        "opentelemetry",
+    )  # fmt: skip
     code = (
         "import atexit, sys\n"
         f"heavy = {heavy!r}\n"
@@ -161,8 +168,14 @@ def test_run_imports_only_what_the_daemon_uses() -> None:
         "from asyncworker.cli.main import main\n"
         "main(['run', 'no_such_module:app', '--domain', 'd', '--task-list', 't'])\n"
     )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=env,
     )
     assert done.returncode == 2, done.stderr  # the APP does not import: one line, exit 2
     assert "no_such_module" in done.stderr

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import sys
+import types
 from pathlib import Path
 from typing import Any
 
@@ -57,3 +59,20 @@ async def test_the_activity_example_works() -> None:
     assert fake.response_for(export).result == '{"pages":2}'
     assert fake.response_for(failing).reason == "export failed"
     assert fake.response_for(resize).result == "/img.png"
+
+
+@pytest.mark.anyio
+async def test_the_testing_example_works(monkeypatch: pytest.MonkeyPatch) -> None:
+    """'Testing your activities': its ActivityEnvironment tests, run on the activities of
+    'Writing activities'."""
+    activities = types.ModuleType("my_activities")
+    code = re.findall(r"```python\n(# my_activities.py\n.*?)```", README, re.S)[0]
+    exec(compile(code, "README.md", "exec"), activities.__dict__)
+    monkeypatch.setitem(sys.modules, "my_activities", activities)
+    tests = re.findall(r"```python\n(# test_my_activities.py\n.*?)```", README, re.S)[0]
+    namespace: dict[str, Any] = {}
+    exec(compile(tests, "README.md", "exec"), namespace)
+    found = [name for name in namespace if name.startswith("test_")]
+    assert len(found) == 2
+    for name in found:
+        await namespace[name]()

@@ -17,6 +17,7 @@ from asyncworker.activity import ActivityRegistry
 from asyncworker.cli.options import CONNECTION, settings_from_options, worker_options
 from asyncworker.daemon.logs import configure_logging
 from asyncworker.daemon.run import run_daemon
+from asyncworker.daemon.telemetry import tracing
 from asyncworker.errors import ConfigError, SwfFault
 from asyncworker.metrics import package_version
 from asyncworker.swf.admin import domain_exists, ensure_activity_types, ensure_domain
@@ -90,7 +91,8 @@ def run(app: str, **options: Any) -> None:
     settings = settings_from_options(options)
     configure_logging(settings.log_format, settings.log_level)
     registry = load_app(app)
-    run_async(run_daemon, Worker(registry, settings))
+    with tracing(settings.domain) as interceptors:
+        run_async(run_daemon, Worker(registry, settings, interceptors=interceptors))
 
 
 @cli.command()

@@ -28,12 +28,19 @@ def _redact_tokens(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableM
     return event
 
 
+LIBRARY_LOGGERS = ("aiobotocore", "aiohttp", "asyncio", "botocore", "urllib3")
+"""Libraries whose stdlib loggers log below WARNING only when asked to debug them."""
+
+
 def configure_logging(
     log_format: str | None = None, log_level: str = "INFO", stream: TextIO | None = None
 ) -> str:
-    """Configure structlog (and the stdlib loggers of libraries) once; returns the format used.
+    """Configure structlog and the stdlib `logging` module once; returns the format used.
 
-    Logs go to stderr; the format defaults to console on a terminal and JSON otherwise.
+    Logs go to stderr; the format defaults to console on a terminal and JSON otherwise. Lines of
+    the stdlib `logging` module (handlers' own loggers, libraries' warnings) go through the same
+    processors as structlog's, so both carry the running task's fields (`activity_type`,
+    `activity_id`, `workflow_id`, `task_token` as its tail) and render alike.
     """
     stream = stream or sys.stderr
     fmt = log_format or ("console" if stream.isatty() else "json")
@@ -46,19 +53,37 @@ def configure_logging(
         renderer = structlog.dev.ConsoleRenderer(
             colors=stream.isatty(), exception_formatter=structlog.dev.plain_traceback
         )
+    shared: list[structlog.typing.Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _redact_tokens,
+        structlog.processors.StackInfoRenderer(),
+        *([structlog.processors.format_exc_info] if fmt == "json" else []),
+    ]
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            _redact_tokens,
-            structlog.processors.StackInfoRenderer(),
-            *([structlog.processors.format_exc_info] if fmt == "json" else []),
-            renderer,
-        ],
+        processors=[*shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=structlog.WriteLoggerFactory(stream),
         cache_logger_on_first_use=True,
     )
-    logging.basicConfig(level=max(level, logging.WARNING), stream=stream, force=True)
+    _route_stdlib_logging(stream, level, shared, renderer)
     return fmt
+
+
+def _route_stdlib_logging(
+    stream: TextIO,
+    level: int,
+    shared: list[structlog.typing.Processor],
+    renderer: structlog.typing.Processor,
+) -> None:
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        )
+    )
+    logging.basicConfig(level=level, handlers=[handler], force=True)
+    for name in LIBRARY_LOGGERS:
+        logging.getLogger(name).setLevel(max(level, logging.WARNING))

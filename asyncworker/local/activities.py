@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from .model import ActivityTask, Domain
+    from .store import Store
     from .timers import TimerHeap
 
 MAX_CLOSED_ACTIVITY_TOKENS: Final = 100_000
@@ -48,6 +49,8 @@ class Activities:
         # Tokens of closed activity tasks (the newest ones) -> their scheduled event id.
         self.closed_tokens: OrderedDict[str, int] = OrderedDict()
         self._list_buckets: dict[tuple[str, str], TokenBucket] = {}
+        # With ``--db``: the store started tasks' tokens are written to.
+        self.journal: Store | None = None
 
     def scheduling_bucket(
         self, domain: Domain, task_list: str, spec: BucketSpec
@@ -84,6 +87,8 @@ class Activities:
         )
         task.token = token = self._issuer.new()
         self.tokens[token] = task
+        if self.journal is not None:
+            self.journal.token(token, execution, task.started_event_id)
         execution.latest_activity_task_timestamp = now_timestamp()
         if task.schedule_to_start_timer is not None:
             task.schedule_to_start_timer.cancel()
@@ -93,6 +98,31 @@ class Activities:
             task.start_to_close_timer = timers.call_later(
                 task.start_to_close, self._on_timeout, task, "START_TO_CLOSE"
             )
+        if task.heartbeat is not None:
+            task.last_heartbeat = timers.time()
+            task.heartbeat_timer = timers.call_later(task.heartbeat, self._heartbeat_due, task)
+
+    def resume(self, task: ActivityTask, scheduled_at: float, started_at: float | None) -> None:
+        """Re-arm a task restored from a store, from the (endpoint-clock) times it was
+        scheduled and started: queued for the next poll if it had not started, else indexed
+        by its token; the heartbeat clock starts afresh."""
+        timers = self.timers
+        timeout = self._on_timeout
+        if task.schedule_to_close is not None:
+            due = scheduled_at + task.schedule_to_close
+            task.schedule_to_close_timer = timers.call_at(due, timeout, task, "SCHEDULE_TO_CLOSE")
+        if started_at is None or task.token is None:
+            task.execution.domain.activity_list(task.task_list).push(task, task.priority)
+            if task.schedule_to_start is not None:
+                due = scheduled_at + task.schedule_to_start
+                task.schedule_to_start_timer = timers.call_at(
+                    due, timeout, task, "SCHEDULE_TO_START"
+                )
+            return
+        self.tokens[task.token] = task
+        if task.start_to_close is not None:
+            due = started_at + task.start_to_close
+            task.start_to_close_timer = timers.call_at(due, timeout, task, "START_TO_CLOSE")
         if task.heartbeat is not None:
             task.last_heartbeat = timers.time()
             task.heartbeat_timer = timers.call_later(task.heartbeat, self._heartbeat_due, task)

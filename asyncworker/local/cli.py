@@ -3,8 +3,9 @@
 On start it prints one line to stdout, flushed at once, holding the URL to use as
 ``endpoint_url`` (``asyncworker local: listening on http://127.0.0.1:8642``), so a parent process
 can read it to find the port when ``--port 0`` picked one. SIGTERM and SIGINT answer waiting polls
-empty, close the server and exit 0. A policy file given with ``--iam-policy`` that cannot be used
-stops the command before it listens, with one error line and exit code 2.
+empty, close the server and exit 0. A policy file given with ``--iam-policy``, or a database
+file given with ``--db``, that cannot be used stops the command before it listens, with one
+error line and exit code 2.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from asyncworker.settings import DEFAULT_GC_INTERVAL, check_gc_interval
 
 from .iam import Policy, PolicyError
 from .server import EndpointOptions, local_endpoint
+from .store import StoreError, check
 
 
 async def serve(options: EndpointOptions, gc_interval: float = DEFAULT_GC_INTERVAL) -> None:
@@ -112,6 +114,13 @@ def _gc_interval(value: float) -> float:
     " OperationNotPermittedFault: with ACCESS_KEY= the policy of the caller signing with that"
     " key, else of every caller without one of its own. Repeatable. Default: all allowed.",
 )
+@click.option(
+    "--db",
+    default=None,
+    metavar="FILE",
+    help="SQLite file keeping domains, types, executions, histories, open tasks and timers, so"
+    " that a restarted endpoint resumes (created if missing). Default: memory only.",
+)
 def command(
     host: str,
     port: int,
@@ -122,11 +131,14 @@ def command(
     seed: int | None,
     gc_interval: float,
     iam_policies: tuple[str, ...],
+    db: str | None,
 ) -> None:
     """Run a local Amazon SWF endpoint (JSON 1.0 protocol) for development, tests and load tests."""
     try:
         policy, principals = _policies(iam_policies)
-    except PolicyError as exc:
+        if db is not None:
+            check(db)
+    except (PolicyError, StoreError) as exc:
         click.echo(f"asyncworker local: error: {exc}", err=True)
         sys.exit(2)
     options = EndpointOptions(
@@ -139,5 +151,12 @@ def command(
         seed=seed,
         iam_policy=policy,
         iam_principals=principals,
+        db=db,
     )
-    anyio.run(serve, options, gc_interval, backend="asyncio", backend_options={"use_uvloop": True})
+    try:
+        anyio.run(
+            serve, options, gc_interval, backend="asyncio", backend_options={"use_uvloop": True}
+        )
+    except StoreError as exc:  # what the file holds cannot be replayed
+        click.echo(f"asyncworker local: error: {exc}", err=True)
+        sys.exit(2)

@@ -11,19 +11,22 @@ history. Close decisions (complete, fail, cancel, continue as new) fail with
 Newly scheduled activity tasks are handed to waiting polls only after every decision is
 recorded, as SWF's matching happens after the decision task is processed.
 
-Deviations, with their reasons: ``StartChildWorkflowExecution`` fails with
-``OPERATION_NOT_PERMITTED`` (child workflows are outside this endpoint's scope: an activity
-worker never sees them); ``ScheduleLambdaFunction`` fails with
+Decisions that act on other executions (signals, cancel requests, child workflows: see
+``children.py``) record their ``*Initiated`` event here; they are carried out once the call
+returned, as SWF carries them out asynchronously, and their outcome is recorded then.
+
+Deviation, with its reason: ``ScheduleLambdaFunction`` fails with
 ``LAMBDA_SERVICE_NOT_AVAILABLE_IN_REGION`` (there is no Lambda service locally).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
+from . import children
 from .errors import UnknownResourceFault, ValidationException
-from .executions import new_run_id, seconds
-from .model import ActivityTask, DecisionTask, Execution, RegisteredType, UserTimer
+from .executions import attribute_key, new_run_id, present, resolve_workflow_settings, seconds
+from .model import ActivityTask, DecisionTask, Event, Execution, RegisteredType, UserTimer
 from .quotas import EXECUTION_SCHEDULE_ACTIVITY, TASK_LIST_SCHEDULING
 
 if TYPE_CHECKING:
@@ -105,16 +108,29 @@ def _complete(engine: Engine, decision_task: DecisionTask, request: dict[str, An
         execution.latest_execution_context = context
     override = request.get("taskList")
     if override is not None:
-        # Later decision tasks go to this task list. The override is kept for good even with
-        # taskListScheduleToStartTimeout (recorded, not enforced): a simplification.
         attributes["taskList"] = {"name": override["name"]}
-        execution.task_list = override["name"]
-        if request.get("taskListScheduleToStartTimeout") is not None:
-            attributes["taskListScheduleToStartTimeout"] = request["taskListScheduleToStartTimeout"]
+        limit = request.get("taskListScheduleToStartTimeout")
+        if limit is not None:
+            attributes["taskListScheduleToStartTimeout"] = limit
+        override_task_list(execution, override["name"], limit)
     completed_id = engine.record(execution, "DecisionTaskCompleted", attributes)
     engine.finish_decision(decision_task)
     execution.decision_pending = False
     return completed_id
+
+
+def override_task_list(execution: Execution, name: str, limit: str | None) -> None:
+    """Send later decision tasks to ``name``: for good, or, with a schedule-to-start ``limit``,
+    until a decision task on it times out (the execution then reverts to its task list)."""
+    if limit is None or limit == "NONE":
+        execution.base_task_list = execution.task_list_timeout = None
+    else:
+        if execution.base_task_list is None:
+            execution.base_task_list = execution.task_list
+        execution.task_list_timeout = limit
+    if name == execution.base_task_list:
+        execution.base_task_list = execution.task_list_timeout = None
+    execution.task_list = name
 
 
 def _follow_up(engine: Engine, applier: _Applier) -> None:
@@ -346,7 +362,7 @@ class _Applier:
         engine.close(execution, "CONTINUED_AS_NEW", "WorkflowExecutionContinuedAsNew", event)
         settings["continuedExecutionRunId"] = execution.run_id
         engine.start_execution(
-            execution.domain, registered, execution.workflow_id, settings, run_id
+            execution.domain, registered, execution.workflow_id, settings, run_id, execution.parent
         )
         return None
 
@@ -365,9 +381,7 @@ class _Applier:
         event["startToFireTimeout"] = attributes["startToFireTimeout"]
         started_id = self._record("TimerStarted", event)
         delay = float(int(attributes["startToFireTimeout"]))
-        handle = self.engine.timers.call_later(
-            delay, _timer_fired, self.engine, execution, timer_id
-        )
+        handle = self.engine.timers.call_later(delay, timer_fired, self.engine, execution, timer_id)
         execution.timers[timer_id] = UserTimer(timer_id, started_id, handle)
 
     def _CancelTimer(self, attributes: dict[str, Any]) -> None:
@@ -386,61 +400,18 @@ class _Applier:
 
     # ------------------------------------------------------------------ other executions
 
-    def _external(
-        self, attributes: dict[str, Any], decision: str, initiated_id: int
-    ) -> Execution | None:
-        """The decision's target execution, or None after recording `<decision>Failed`."""
-        target = self._target(attributes)
-        if target is None:
-            failed = present(attributes, "workflowId", "runId", "control")
-            failed["initiatedEventId"] = initiated_id
-            self._fail(f"{decision}Failed", failed, "UNKNOWN_EXTERNAL_WORKFLOW_EXECUTION")
-        return target
-
     def _SignalExternalWorkflowExecution(self, attributes: dict[str, Any]) -> None:
         initiated = present(attributes, "workflowId", "runId", "signalName", "input", "control")
         initiated_id = self._record("SignalExternalWorkflowExecutionInitiated", initiated)
-        target = self._external(attributes, "SignalExternalWorkflowExecution", initiated_id)
-        if target is None:
-            return
-        signal = present(attributes, "signalName", "input")
-        signal["externalWorkflowExecution"] = self.execution.ref()
-        signal["externalInitiatedEventId"] = initiated_id
-        self.engine.signal(target, signal)
-        self.engine.record(
-            self.execution,
-            "ExternalWorkflowExecutionSignaled",
-            {"workflowExecution": target.ref(), "initiatedEventId": initiated_id},
-        )
-        self.needs_decision = True
+        self.engine.defer(_deliver_signal, self._external(attributes, initiated_id))
 
     def _RequestCancelExternalWorkflowExecution(self, attributes: dict[str, Any]) -> None:
         initiated = present(attributes, "workflowId", "runId", "control")
         initiated_id = self._record("RequestCancelExternalWorkflowExecutionInitiated", initiated)
-        target = self._external(attributes, "RequestCancelExternalWorkflowExecution", initiated_id)
-        if target is None:
-            return
-        self.engine.request_cancel(
-            target,
-            {
-                "externalWorkflowExecution": self.execution.ref(),
-                "externalInitiatedEventId": initiated_id,
-            },
-        )
-        self.engine.record(
-            self.execution,
-            "ExternalWorkflowExecutionCancelRequested",
-            {"workflowExecution": target.ref(), "initiatedEventId": initiated_id},
-        )
-        self.needs_decision = True
+        self.engine.defer(_deliver_cancel_request, self._external(attributes, initiated_id))
 
-    def _target(self, attributes: dict[str, Any]) -> Execution | None:
-        try:
-            return self.engine.open_execution(
-                self.execution.domain, attributes["workflowId"], attributes.get("runId")
-            )
-        except UnknownResourceFault:
-            return None
+    def _external(self, attributes: dict[str, Any], initiated_id: int) -> _External:
+        return _External(self.engine, self.execution, self.completed_id, initiated_id, attributes)
 
     def _StartChildWorkflowExecution(self, attributes: dict[str, Any]) -> None:
         failed = {
@@ -449,46 +420,104 @@ class _Applier:
             "initiatedEventId": 0,
             **present(attributes, "control"),
         }
-        self._fail("StartChildWorkflowExecutionFailed", failed, "OPERATION_NOT_PERMITTED")
+        resolved = children.resolve(self.execution, attributes)
+        if isinstance(resolved, str):
+            self._fail("StartChildWorkflowExecutionFailed", failed, resolved)
+            return
+        registered, settings = resolved
+        initiated = children.initiated_attributes(attributes, registered, settings)
+        initiated_id = self._record("StartChildWorkflowExecutionInitiated", initiated)
+        child = children.initiate(self.execution, attributes["workflowId"], initiated_id)
+        failed["initiatedEventId"] = initiated_id
+        failed["decisionTaskCompletedEventId"] = self.completed_id
+        self.engine.defer(children.start, self.engine, child, registered, settings, failed)
 
     def _ScheduleLambdaFunction(self, attributes: dict[str, Any]) -> None:
         failed = present(attributes, "id", "name")
         self._fail("ScheduleLambdaFunctionFailed", failed, "LAMBDA_SERVICE_NOT_AVAILABLE_IN_REGION")
 
 
-def resolve_workflow_settings(
-    given: dict[str, Any], defaults: dict[str, Any]
-) -> tuple[dict[str, Any], str | None]:
-    """Settings of a new run from the request, else the type's defaults.
+class _External(NamedTuple):
+    """A signal or cancel request one execution's decision sends to another, delivered after
+    the deciding call returned."""
 
-    Returns the settings and, when one has neither, the name of what is missing as used in
-    SWF's ``DEFAULT_<NAME>_UNDEFINED`` causes.
-    """
-    task_list = (given.get("taskList") or defaults.get("defaultTaskList") or {}).get("name")
-    settings: dict[str, Any] = {
-        "taskList": task_list,
-        "executionStartToCloseTimeout": given.get("executionStartToCloseTimeout")
-        or defaults.get("defaultExecutionStartToCloseTimeout"),
-        "taskStartToCloseTimeout": given.get("taskStartToCloseTimeout")
-        or defaults.get("defaultTaskStartToCloseTimeout"),
-        "childPolicy": given.get("childPolicy") or defaults.get("defaultChildPolicy"),
-        "taskPriority": given.get("taskPriority") or defaults.get("defaultTaskPriority"),
-        "lambdaRole": given.get("lambdaRole") or defaults.get("defaultLambdaRole"),
-        "input": given.get("input"),
-        "tagList": given.get("tagList"),
-    }
-    for member, name in (
-        ("executionStartToCloseTimeout", "EXECUTION_START_TO_CLOSE_TIMEOUT"),
-        ("taskList", "TASK_LIST"),
-        ("taskStartToCloseTimeout", "TASK_START_TO_CLOSE_TIMEOUT"),
-        ("childPolicy", "CHILD_POLICY"),
-    ):
-        if not settings[member]:
-            return settings, name
-    return settings, None
+    engine: Engine
+    source: Execution
+    completed_id: int
+    initiated_id: int
+    attributes: dict[str, Any]
+
+    def target(self, decision: str) -> Execution | None:
+        """The open target execution; None after reporting ``<decision>Failed``."""
+        attributes = self.attributes
+        try:
+            return self.engine.open_execution(
+                self.source.domain, attributes["workflowId"], attributes.get("runId")
+            )
+        except UnknownResourceFault:
+            failed = present(attributes, "workflowId", "runId")
+            failed["cause"] = "UNKNOWN_EXTERNAL_WORKFLOW_EXECUTION"
+            failed["initiatedEventId"] = self.initiated_id
+            failed["decisionTaskCompletedEventId"] = self.completed_id
+            failed.update(present(attributes, "control"))
+            self.report(f"{decision}Failed", failed)
+            return None
+
+    def delivered(self, event_type: str, target: Execution) -> None:
+        """Report the delivery to ``target`` in the source."""
+        self.report(
+            event_type, {"workflowExecution": target.ref(), "initiatedEventId": self.initiated_id}
+        )
+
+    def report(self, event_type: str, attributes: dict[str, Any]) -> None:
+        """Record the outcome in the source, if still open, and give it a decision task."""
+        source = self.source
+        if source.is_open:
+            engine = self.engine
+            engine.record(source, event_type, attributes)
+            engine.schedule_decision(source)
+            engine.enforce_history_limit(source)
 
 
-def _timer_fired(engine: Engine, execution: Execution, timer_id: str) -> None:
+def deliver_later(engine: Engine, source: Execution, initiated: Event) -> None:
+    """Deliver the signal or cancel request of a ``*Initiated`` event after this call."""
+    attributes = initiated[attribute_key(initiated["eventType"])]
+    external = _External(
+        engine,
+        source,
+        attributes["decisionTaskCompletedEventId"],
+        initiated["eventId"],
+        attributes,
+    )
+    if initiated["eventType"] == "SignalExternalWorkflowExecutionInitiated":
+        engine.defer(_deliver_signal, external)
+    else:
+        engine.defer(_deliver_cancel_request, external)
+
+
+def _deliver_signal(external: _External) -> None:
+    target = external.target("SignalExternalWorkflowExecution")
+    if target is not None:
+        signal = present(external.attributes, "signalName", "input")
+        signal["externalWorkflowExecution"] = external.source.ref()
+        signal["externalInitiatedEventId"] = external.initiated_id
+        external.engine.signal(target, signal)
+        external.delivered("ExternalWorkflowExecutionSignaled", target)
+
+
+def _deliver_cancel_request(external: _External) -> None:
+    target = external.target("RequestCancelExternalWorkflowExecution")
+    if target is not None:
+        request = {
+            "externalWorkflowExecution": external.source.ref(),
+            "externalInitiatedEventId": external.initiated_id,
+        }
+        external.engine.request_cancel(target, request)
+        external.delivered("ExternalWorkflowExecutionCancelRequested", target)
+
+
+def timer_fired(engine: Engine, execution: Execution, timer_id: str) -> None:
+    """A user timer fired: record ``TimerFired`` and schedule a decision task."""
     user_timer = execution.timers.pop(timer_id, None)
     if user_timer is None or not execution.is_open:
         return
@@ -499,8 +528,3 @@ def _timer_fired(engine: Engine, execution: Execution, timer_id: str) -> None:
     )
     engine.schedule_decision(execution)
     engine.enforce_history_limit(execution)
-
-
-def present(source: dict[str, Any], *members: str) -> dict[str, Any]:
-    """The members of ``source`` that are set, in the given order."""
-    return {member: source[member] for member in members if source.get(member) is not None}

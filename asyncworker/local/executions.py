@@ -5,8 +5,10 @@ History events are appended in their wire form, one dict per event, numbered fro
 * At most ``MAX_OPEN_EXECUTIONS`` executions are open per domain (``LimitExceededFault``), and
   a history reaching ``MAX_HISTORY_EVENTS`` events is terminated (``EVENT_LIMIT_EXCEEDED``, by
   the engine, at the end of the call that reached it).
-* Closed executions are retained up to ``MAX_CLOSED_EXECUTIONS`` per domain (oldest dropped
-  first), standing in for SWF's retention period so that long load tests keep bounded memory.
+* Closed executions are retained for the domain's retention period (days on the endpoint's
+  clock; 0 drops them as soon as the call that closed them is over), and at most
+  ``MAX_CLOSED_EXECUTIONS`` per domain (oldest dropped first), so that long load tests keep
+  bounded memory whatever the period.
 
 ``Executions`` changes only the domains' execution indexes and the executions themselves; what
 is open in a closing execution (tasks, the decision task) is dropped by the engine.
@@ -20,16 +22,19 @@ import time
 from typing import TYPE_CHECKING, Any, Final
 
 from .errors import LimitExceededFault, UnknownResourceFault
-from .model import Domain, Execution, RegisteredType
+from .model import ChildWorkflow, Domain, Execution, RegisteredType
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from .store import Store
     from .timers import TimerHeap
 
 MAX_OPEN_EXECUTIONS: Final = 100_000
 MAX_HISTORY_EVENTS: Final = 25_000
 MAX_CLOSED_EXECUTIONS: Final = 100_000
+RETENTION_DAY_SECONDS = 86_400.0
+"""A day of retention, in seconds of the endpoint's clock."""
 
 _ATTRIBUTE_KEYS: dict[str, str] = {}
 
@@ -69,6 +74,11 @@ def unknown_execution(workflow_id: str, run_id: str | None) -> UnknownResourceFa
     return UnknownResourceFault(message)
 
 
+def present(source: dict[str, Any], *members: str) -> dict[str, Any]:
+    """The members of ``source`` that are set, in the given order."""
+    return {member: source[member] for member in members if source.get(member) is not None}
+
+
 def record(
     execution: Execution,
     event_type: str,
@@ -100,6 +110,63 @@ def record_started(
     return record(execution, event_type, attributes)
 
 
+def resolve_workflow_settings(
+    given: dict[str, Any], defaults: dict[str, Any]
+) -> tuple[dict[str, Any], str | None]:
+    """Settings of a new run from the request, else the type's defaults.
+
+    Returns the settings and, when one has neither, the name of what is missing as used in
+    SWF's ``DEFAULT_<NAME>_UNDEFINED`` causes.
+    """
+    task_list = (given.get("taskList") or defaults.get("defaultTaskList") or {}).get("name")
+    settings: dict[str, Any] = {
+        "taskList": task_list,
+        "executionStartToCloseTimeout": given.get("executionStartToCloseTimeout")
+        or defaults.get("defaultExecutionStartToCloseTimeout"),
+        "taskStartToCloseTimeout": given.get("taskStartToCloseTimeout")
+        or defaults.get("defaultTaskStartToCloseTimeout"),
+        "childPolicy": given.get("childPolicy") or defaults.get("defaultChildPolicy"),
+        "taskPriority": given.get("taskPriority") or defaults.get("defaultTaskPriority"),
+        "lambdaRole": given.get("lambdaRole") or defaults.get("defaultLambdaRole"),
+        "input": given.get("input"),
+        "tagList": given.get("tagList"),
+    }
+    for member, name in (
+        ("executionStartToCloseTimeout", "EXECUTION_START_TO_CLOSE_TIMEOUT"),
+        ("taskList", "TASK_LIST"),
+        ("taskStartToCloseTimeout", "TASK_START_TO_CLOSE_TIMEOUT"),
+        ("childPolicy", "CHILD_POLICY"),
+    ):
+        if not settings[member]:
+            return settings, name
+    return settings, None
+
+
+def new_execution(
+    domain: Domain,
+    workflow_type: RegisteredType,
+    workflow_id: str,
+    run_id: str,
+    settings: dict[str, Any],
+    start_timestamp: float,
+) -> Execution:
+    """An execution's record from resolved ``settings`` (see ``Engine.start_execution``)."""
+    return Execution(
+        domain=domain,
+        workflow_id=workflow_id,
+        run_id=run_id,
+        workflow_type=workflow_type,
+        task_list=settings["taskList"],
+        task_priority=settings.get("taskPriority"),
+        execution_timeout=settings["executionStartToCloseTimeout"],
+        task_timeout=settings["taskStartToCloseTimeout"],
+        child_policy=settings["childPolicy"],
+        lambda_role=settings.get("lambdaRole"),
+        tag_list=list(settings.get("tagList") or ()),
+        start_timestamp=start_timestamp,
+    )
+
+
 class Executions:
     """The domains with their executions: lookups, starting, closing and retention."""
 
@@ -108,6 +175,8 @@ class Executions:
         # Called when an execution's start-to-close timeout passes.
         self._on_timeout = on_timeout
         self.domains: dict[str, Domain] = {}
+        # With ``--db``: the store new histories are written to.
+        self.journal: Store | None = None
 
     def domain(self, name: str) -> Domain:
         """The named domain, or ``UnknownResourceFault``."""
@@ -130,35 +199,31 @@ class Executions:
         workflow_id: str,
         settings: dict[str, Any],
         run_id: str | None = None,
+        parent: ChildWorkflow | None = None,
     ) -> Execution:
         """Open a new run with resolved ``settings``: record ``WorkflowExecutionStarted``,
-        index it and arm its timeout (its first decision task is the engine's)."""
+        index it and arm its timeout (its first decision task is the engine's). ``parent`` is
+        the parent's record of a child execution."""
         if len(domain.open_executions) >= MAX_OPEN_EXECUTIONS:
             raise LimitExceededFault("Limit of open workflow executions reached for this domain")
         run_id = run_id or new_run_id()
-        execution = Execution(
-            domain=domain,
-            workflow_id=workflow_id,
-            run_id=run_id,
-            workflow_type=workflow_type,
-            task_list=settings["taskList"],
-            task_priority=settings.get("taskPriority"),
-            execution_timeout=settings["executionStartToCloseTimeout"],
-            task_timeout=settings["taskStartToCloseTimeout"],
-            child_policy=settings["childPolicy"],
-            lambda_role=settings.get("lambdaRole"),
-            tag_list=list(settings.get("tagList") or ()),
-            start_timestamp=now_timestamp(),
+        execution = new_execution(
+            domain, workflow_type, workflow_id, run_id, settings, now_timestamp()
         )
+        execution.parent = parent
+        if self.journal is not None:
+            execution.events = self.journal.events(domain.name, workflow_id, run_id)
         attributes: dict[str, Any] = {
             "executionStartToCloseTimeout": execution.execution_timeout,
             "taskStartToCloseTimeout": execution.task_timeout,
             "childPolicy": execution.child_policy,
             "taskList": {"name": execution.task_list},
             "workflowType": workflow_type.key(),
-            # No child executions here: SWF sends 0 for an execution no parent started.
-            "parentInitiatedEventId": 0,
         }
+        if parent is not None:
+            attributes["parentWorkflowExecution"] = parent.parent.ref()
+        # SWF sends 0 for an execution no parent started.
+        attributes["parentInitiatedEventId"] = 0 if parent is None else parent.initiated_event_id
         for member in ("input", "taskPriority", "tagList", "lambdaRole", "continuedExecutionRunId"):
             value = settings.get(member)
             if value is not None:
@@ -192,11 +257,32 @@ class Executions:
         return event_id
 
     def _retain(self, domain: Domain, execution: Execution) -> None:
+        ends = self.timers.time() + int(domain.retention_days) * RETENTION_DAY_SECONDS
+        self.retain(domain, execution, ends)
+
+    def retain(self, domain: Domain, execution: Execution, ends: float) -> None:
+        """Keep a closed execution until ``ends`` (endpoint clock), within the count cap."""
         key = (execution.workflow_id, execution.run_id)
-        domain.closed_order[key] = None
-        while len(domain.closed_order) > MAX_CLOSED_EXECUTIONS:
-            oldest, _ = domain.closed_order.popitem(last=False)
+        closed = domain.closed_order
+        closed[key] = ends
+        while len(closed) > MAX_CLOSED_EXECUTIONS:
+            oldest, _ = closed.popitem(last=False)
             domain.executions.pop(oldest, None)
+        if domain.retention_timer is None:
+            domain.retention_timer = self.timers.call_at(ends, self._expire, domain)
+
+    def _expire(self, domain: Domain) -> None:
+        """Drop the closed executions whose retention ended; re-arm for the next one."""
+        domain.retention_timer = None
+        closed = domain.closed_order
+        now = self.timers.time()
+        while closed:
+            key, ends = next(iter(closed.items()))
+            if ends > now + 0.001:
+                domain.retention_timer = self.timers.call_at(ends, self._expire, domain)
+                return
+            del closed[key]
+            domain.executions.pop(key, None)
 
     def signal(self, execution: Execution, attributes: dict[str, Any]) -> None:
         """Record ``WorkflowExecutionSignaled`` (the execution then needs a decision)."""

@@ -51,6 +51,7 @@ class HttpRequest:
 
     method: bytes
     path: bytes
+    query: bytes
     target: str
     body: bytes
     too_large: bool
@@ -151,9 +152,11 @@ class HttpConnection(asyncio.Protocol):
             self._body.append(body)
 
     def on_message_complete(self) -> None:
+        path, _, query = self._url.partition(b"?")
         request = HttpRequest(
             method=self._parser.get_method(),
-            path=self._url.split(b"?", 1)[0],
+            path=path,
+            query=query,
             target=self._target,
             body=b"".join(self._body),
             too_large=self._body_size > MAX_BODY_BYTES,

@@ -77,8 +77,11 @@ class Domain:
     executions: dict[tuple[str, str], Execution] = field(default_factory=dict)
     # The open execution of each workflowId (at most one may be open).
     open_executions: dict[str, Execution] = field(default_factory=dict)
-    # Closed executions in close order, oldest first, for retention.
-    closed_order: OrderedDict[tuple[str, str], None] = field(default_factory=OrderedDict)
+    # Closed executions in close order, oldest first, with the endpoint-clock time each one's
+    # retention ends: the same period for all, so the first one always ends first.
+    closed_order: OrderedDict[tuple[str, str], float] = field(default_factory=OrderedDict)
+    # The timer dropping the first closed execution when its retention ends.
+    retention_timer: Timer | None = None
     activity_lists: dict[str, TaskList[ActivityTask]] = field(default_factory=dict)
     decision_lists: dict[str, TaskList[DecisionTask]] = field(default_factory=dict)
     # Decision tasks per task list scheduled behind a started one (pending, but not queued).
@@ -125,6 +128,16 @@ class Execution:
     cancel_requested: bool = False
     activities: dict[str, ActivityTask] = field(default_factory=dict)
     timers: dict[str, UserTimer] = field(default_factory=dict)
+    # Child executions this one started that are still open (or not yet started), by the id of
+    # their StartChildWorkflowExecutionInitiated event.
+    children: dict[int, ChildWorkflow] = field(default_factory=dict)
+    # The parent's record of this execution, when a StartChildWorkflowExecution decision
+    # started it (carried over to the next run by ContinueAsNew).
+    parent: ChildWorkflow | None = None
+    # The task list a temporary override (taskListScheduleToStartTimeout) reverts to, and
+    # the override's schedule-to-start timeout; both None without one.
+    base_task_list: str | None = None
+    task_list_timeout: str | None = None
     # The execution's decision task, scheduled or started.
     decision: DecisionTask | None = None
     # A decision task scheduled while ``decision`` is started (SWF records its
@@ -147,6 +160,21 @@ class Execution:
     def ref(self) -> dict[str, str]:
         """The ``WorkflowExecution`` structure ``{"workflowId", "runId"}``."""
         return {"workflowId": self.workflow_id, "runId": self.run_id}
+
+
+@dataclass(eq=False, slots=True)
+class ChildWorkflow:
+    """A child execution as its parent knows it: initiated, then started, until it closes."""
+
+    parent: Execution
+    workflow_id: str
+    initiated_event_id: int
+    # The ChildWorkflowExecutionStarted event in the parent; 0 until the child started.
+    started_event_id: int = 0
+    # The child's current run (the latest one after ContinueAsNew); None until started.
+    execution: Execution | None = None
+    # The policy the parent closed with, when it closed before the child started.
+    policy_on_start: str | None = None
 
 
 @dataclass(eq=False, slots=True)
@@ -186,11 +214,14 @@ class DecisionTask:
     scheduled_event_id: int
     priority: int
     task_list: str = ""
+    # Seconds it may wait for a poll: only on a temporarily overridden task list.
+    schedule_to_start: float | None = None
     started_event_id: int = 0
     previous_started_event_id: int = 0
     token: str | None = None
     closed: bool = False
     lost: bool = False
+    # The schedule-to-start timeout while queued, then the start-to-close timeout.
     timer: Timer | None = None
 
 

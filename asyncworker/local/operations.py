@@ -14,13 +14,14 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, Final
 
 from . import registry, visibility
-from .decisions import present, resolve_workflow_settings, respond_decision_task_completed
+from .decisions import respond_decision_task_completed
 from .errors import (
     DefaultUndefinedFault,
     TypeDeprecatedFault,
     ValidationException,
     WorkflowExecutionAlreadyStartedFault,
 )
+from .executions import present, resolve_workflow_settings
 from .state import Engine
 
 if TYPE_CHECKING:
@@ -230,6 +231,13 @@ SYNC_OPERATIONS: Final[dict[str, SyncHandler]] = {
     "RespondActivityTaskCanceled": respond_activity_task_canceled,
     "RecordActivityTaskHeartbeat": record_activity_task_heartbeat,
 }
+
+REGISTRY_WRITES: Final = frozenset(
+    name
+    for name in SYNC_OPERATIONS
+    if name.startswith(("Register", "Deprecate", "Undeprecate", "Delete", "Tag", "Untag"))
+)
+"""The calls that change domains or types (with ``--db``, the domains are written again)."""
 
 POLL_OPERATIONS: Final[dict[str, PollHandler]] = {
     "PollForActivityTask": poll_for_activity_task,

@@ -9,7 +9,8 @@ second half of the latency. Every failure becomes an AWS-shaped error response; 
 exception is logged and answered with HTTP 500 ``InternalFailure``, never a dropped connection
 or a crashed server.
 
-``GET /stats`` answers the endpoint's counters as JSON (the same dict as ``LocalEndpoint.stats()``).
+``GET /stats`` answers the endpoint's counters as JSON (the same dict as ``LocalEndpoint.stats()``);
+``GET /ui`` is a read-only web console over the same state (``console.py``).
 
 Nothing here spawns a task: calls are answered from the connection's ``data_received`` callback,
 a waiting long poll is a callback registered with the engine, and emulated latency is a loop
@@ -30,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 import anyio
 
+from . import console
 from .errors import (
     InternalFailure,
     SerializationException,
@@ -42,9 +44,11 @@ from .faults import Fault, FaultInjector
 from .http import HttpConnection, HttpRequest
 from .iam import Policy, not_permitted, resource_of
 from .model import DEFAULT_REGION
-from .operations import POLL_OPERATIONS, SYNC_OPERATIONS
+from .operations import POLL_OPERATIONS, REGISTRY_WRITES, SYNC_OPERATIONS
 from .quotas import Quotas
+from .restore import restore
 from .state import Engine
+from .store import Store, StoreError
 from .validation import ModelValidator
 
 if TYPE_CHECKING:
@@ -81,6 +85,8 @@ class EndpointOptions:
     allowed everything."""
     iam_principals: Mapping[str, Policy] = field(default_factory=dict)
     """Policies of single callers, by the access key id they sign with (a principal each)."""
+    db: str | None = None
+    """SQLite file the state is kept in and resumed from (``store.py``); None: memory only."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -107,6 +113,14 @@ class LocalEndpoint:
             quotas=Quotas(enabled=options.quotas == "aws", now=self._loop.time()),
         )
         self._validators = ModelValidator().operations
+        self._store: Store | None = None
+        if options.db is not None:
+            self._store = Store(options.db, self._loop)
+            try:
+                restore(self._engine, self._store)
+            except StoreError:
+                self._store.close()
+                raise
         self._faults = FaultInjector(options.fault_rate, options.seed)
         self._policy = options.iam_policy
         self._principals = dict(options.iam_principals)
@@ -148,6 +162,8 @@ class LocalEndpoint:
         if self._server is not None:
             await self._server.wait_closed()
         self._engine.timers.close()
+        if self._store is not None:
+            self._store.close()
 
     def stats(self) -> dict[str, Any]:
         """Counters of the endpoint: the body of ``GET /stats``."""
@@ -178,6 +194,9 @@ class LocalEndpoint:
         if request.method != b"POST":
             if request.method == b"GET" and request.path == b"/stats":
                 connection.respond(200, json.dumps(self.stats()).encode(), content_type=_STATS_TYPE)
+            elif request.method == b"GET" and request.path.startswith(b"/ui"):
+                status, page = console.page(self._engine, self.stats(), request.path, request.query)
+                connection.respond(status, page, content_type=console.CONTENT_TYPE)
             else:
                 connection.respond(
                     405, b"The local SWF endpoint accepts POST / only\n", content_type=b"text/plain"
@@ -220,6 +239,8 @@ class LocalEndpoint:
                 POLL_OPERATIONS[operation](engine, parsed, connection.is_connected, reply)
                 return
             result = handler(engine, parsed)
+            if self._store is not None and operation in REGISTRY_WRITES:
+                self._store.domains_changed(engine.domains.values())
         except Exception as exc:
             self._reply_failure(connection, fault, operation, exc)
             return

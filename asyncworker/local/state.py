@@ -20,10 +20,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from . import children
 from .activities import Activities
 from .decision_tasks import DecisionTasks
 from .executions import MAX_HISTORY_EVENTS, Executions, record
-from .model import DEFAULT_REGION, ActivityTask, DecisionTask, Domain, Execution, RegisteredType
+from .model import (
+    DEFAULT_REGION,
+    ActivityTask,
+    ChildWorkflow,
+    DecisionTask,
+    Domain,
+    Execution,
+    RegisteredType,
+)
 from .polls import Polls
 from .timers import TimerHeap
 from .tokens import TokenIssuer
@@ -43,11 +52,11 @@ class Engine:
         self.loop = loop
         self.quotas = quotas
         self.timers = timers = TimerHeap(loop)
-        issuer = TokenIssuer()
-        self.executions = executions = Executions(timers, self._execution_timed_out)
+        self.issuer = issuer = TokenIssuer()
+        self.executions = executions = Executions(timers, self.execution_timed_out)
         self.activities = activities = Activities(timers, quotas, issuer, self.activity_timed_out)
         self.decision_tasks = decision_tasks = DecisionTasks(
-            timers, issuer, self._decision_timed_out
+            timers, issuer, self.decision_timed_out
         )
         self.polls = polls = Polls(timers, poll_timeout, self._poll_expired)
         # The collaborators' state and the calls that need nothing of the others.
@@ -80,27 +89,41 @@ class Engine:
         workflow_id: str,
         settings: dict[str, Any],
         run_id: str | None = None,
+        parent: ChildWorkflow | None = None,
     ) -> Execution:
         """Open a new run with resolved ``settings`` and schedule its first decision task.
 
         ``settings`` holds the resolved ``taskList`` name, ``taskPriority``,
         ``executionStartToCloseTimeout``, ``taskStartToCloseTimeout``, ``childPolicy`` and the
         optional ``input``, ``tagList``, ``lambdaRole`` and ``continuedExecutionRunId``.
+        ``parent`` is the parent's record of a child (which then follows this run).
         """
-        execution = self.executions.start(domain, workflow_type, workflow_id, settings, run_id)
+        execution = self.executions.start(
+            domain, workflow_type, workflow_id, settings, run_id, parent
+        )
+        if parent is not None:
+            parent.execution = execution
         self.schedule_decision(execution)
         return execution
 
     def close(
         self, execution: Execution, status: str, event_type: str, attributes: dict[str, Any]
     ) -> int:
-        """Record the close event, then drop everything still open in the execution."""
+        """Record the close event, drop everything still open in the execution, then tell its
+        parent and apply its child policy to its children."""
         event_id = self.executions.close(execution, status, event_type, attributes)
         discard_activity = self.activities.discard
         for task in list(execution.activities.values()):
             discard_activity(task)
         self.decision_tasks.drop(execution)
+        if execution.parent is not None or execution.children:
+            children.closed(self, execution, status, attributes)
         return event_id
+
+    def defer(self, callback: Callable[..., None], *args: Any) -> None:
+        """Run ``callback(*args)`` once the current call is over, as SWF carries out what one
+        execution's decisions do to another asynchronously."""
+        self.loop.call_soon(callback, *args)
 
     def signal(self, execution: Execution, attributes: dict[str, Any]) -> None:
         """Record ``WorkflowExecutionSignaled`` and schedule a decision task."""
@@ -124,7 +147,7 @@ class Engine:
                 {"childPolicy": execution.child_policy, "cause": "EVENT_LIMIT_EXCEEDED"},
             )
 
-    def _execution_timed_out(self, execution: Execution) -> None:
+    def execution_timed_out(self, execution: Execution) -> None:
         execution.timeout = None
         if execution.is_open:
             self.close(
@@ -163,11 +186,13 @@ class Engine:
     def _offer_decision(self, decision: DecisionTask) -> None:
         task_list = decision.execution.domain.decision_list(decision.task_list)
         waiter = self.polls.offer(task_list, decision, decision.priority)
-        if waiter is not None:
+        if waiter is None:
+            self.decision_tasks.queued(decision)
+        else:
             self.decision_tasks.start(decision, waiter.identity)
             self.loop.call_soon(waiter.deliver, decision)
 
-    def _decision_timed_out(self, decision: DecisionTask) -> None:
+    def decision_timed_out(self, decision: DecisionTask) -> None:
         if self.decision_tasks.time_out(decision):
             execution = decision.execution
             if not self.release_decision(execution):

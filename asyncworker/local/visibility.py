@@ -35,6 +35,8 @@ def execution_info(execution: Execution) -> dict[str, Any]:
     if execution.close_status is not None:
         info["closeTimestamp"] = execution.close_timestamp
         info["closeStatus"] = execution.close_status
+    if execution.parent is not None:
+        info["parent"] = execution.parent.parent.ref()
     if execution.tag_list:
         info["tagList"] = list(execution.tag_list)
     return info
@@ -71,7 +73,7 @@ def describe_workflow_execution(engine: Engine, request: dict[str, Any]) -> dict
             "openActivityTasks": len(execution.activities),
             "openDecisionTasks": 1 if decision is not None else 0,
             "openTimers": len(execution.timers),
-            "openChildWorkflowExecutions": 0,
+            "openChildWorkflowExecutions": len(execution.children),
             "openLambdaFunctions": 0,
         },
     }
@@ -176,7 +178,8 @@ def decision_page(engine: Engine, request: dict[str, Any]) -> dict[str, Any]:
 # --------------------------------------------------------------------------- list and count
 
 
-def _filtered(engine: Engine, request: dict[str, Any], *, closed: bool) -> list[Execution]:
+def filtered(engine: Engine, request: dict[str, Any], *, closed: bool) -> list[Execution]:
+    """The executions a List/Count request selects, newest first unless ``reverseOrder``."""
     domain = engine.domain(request["domain"])
     _check_exclusive_filters(request, closed=closed)
     time_filter, by_close = _time_filter(request, closed=closed)
@@ -262,7 +265,7 @@ def _type_matches(execution: Execution, type_filter: dict[str, str]) -> bool:
 
 
 def _list(engine: Engine, request: dict[str, Any], *, closed: bool) -> dict[str, Any]:
-    found = _filtered(engine, request, closed=closed)
+    found = filtered(engine, request, closed=closed)
     kind = "closed" if closed else "open"
     page, token = slice_page(found, offset_from(request, kind), page_size(request), kind)
     response: dict[str, Any] = {"executionInfos": [execution_info(e) for e in page]}
@@ -283,12 +286,12 @@ def list_closed_workflow_executions(engine: Engine, request: dict[str, Any]) -> 
 
 def count_open_workflow_executions(engine: Engine, request: dict[str, Any]) -> dict[str, Any]:
     """CountOpenWorkflowExecutions."""
-    return {"count": len(_filtered(engine, request, closed=False)), "truncated": False}
+    return {"count": len(filtered(engine, request, closed=False)), "truncated": False}
 
 
 def count_closed_workflow_executions(engine: Engine, request: dict[str, Any]) -> dict[str, Any]:
     """CountClosedWorkflowExecutions."""
-    return {"count": len(_filtered(engine, request, closed=True)), "truncated": False}
+    return {"count": len(filtered(engine, request, closed=True)), "truncated": False}
 
 
 def count_pending_activity_tasks(engine: Engine, request: dict[str, Any]) -> dict[str, Any]:

@@ -6,13 +6,16 @@ deadline (a decider may have scheduled it with a longer one): if SWF says it is 
 cancelled and nothing is answered (`timed_out`). Async handlers run on the event loop;
 sync handlers in worker threads under the thread limit, or in worker processes (`processes`).
 `settle.settle()` is the one place that decides what SWF is told; nothing a handler does (any
-exception, BaseException subclasses included, bad results, ignoring cancellation) escapes it.
+exception, BaseException subclasses included, bad results, ignoring cancellation) escapes it. A
+worker's interceptors, if any, run around the handler call (so what they raise is settled the
+same way) and see each outcome.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+from functools import partial
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import anyio
@@ -27,17 +30,19 @@ from asyncworker.pipeline.flow import (
     OutcomeKind,
     Slot,
     TaskDeadline,
+    bind_task_context,
     redact,
 )
 from asyncworker.pipeline.settle import NOTHING, SHUTDOWN_REASON, failed, input_problem, settle
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Awaitable, Callable
 
     from anyio.abc import TaskGroup
     from anyio.streams.memory import MemoryObjectSendStream
 
     from asyncworker.claimcheck import Placement
+    from asyncworker.interceptors import Interceptors
     from asyncworker.metrics import Metrics
     from asyncworker.pipeline.heartbeat import HeartbeatHandle, Heartbeats
     from asyncworker.pipeline.limits import TypeLimit, TypeLimits
@@ -134,8 +139,11 @@ class Executor:
         thread_limit: int,
         processes: ProcessPool | None = None,
         types: TypeLimits | None = None,
+        interceptors: Interceptors | None = None,
     ) -> None:
         self._registry = registry
+        self._interceptors = interceptors
+        """What runs around each handler and sees each outcome (None: nothing, the fast path)."""
         self._payloads = payloads
         self._types = types
         self._heartbeats = heartbeats
@@ -216,6 +224,7 @@ class Executor:
                 self._idle.set()
 
     async def _run_task(self, task: ActivityTask, slot: Slot) -> None:
+        bind_task_context(task)  # this task's own context: its handler's log lines carry it
         definition = self._registry.get(task.activity_type)
         if definition is None:
             await self._finish(self._unknown_type(task, slot))
@@ -277,10 +286,10 @@ class Executor:
             if running.reason is not None and running.reason is not CancelReason.REQUESTED:
                 scope.cancel()
             try:
-                if definition.max_concurrent is None:
-                    value = await self._call(running, data, ctx)
+                if definition.max_concurrent is None and self._interceptors is None:
+                    value = await self._call(running, data, ctx)  # the common path, direct
                 else:
-                    value = await self._call_in_turn(running, data, ctx)
+                    value = await self._call_through(running, data, ctx)
             except anyio.get_cancelled_exc_class() as exc:
                 if scope.cancel_called or anyio.current_effective_deadline() == -math.inf:
                     raise  # ours, or an enclosing scope's (the worker itself is being cancelled)
@@ -316,8 +325,20 @@ class Executor:
             if not running.turn:
                 self._types.leave(self._types.get(running.definition.activity_type))
 
-    async def _call_in_turn(self, running: RunningTask, data: Any, ctx: ActivityContext) -> Any:
-        """Call the handler once its type has a free turn (`max_concurrent`)."""
+    async def _call_through(self, running: RunningTask, data: Any, ctx: ActivityContext) -> Any:
+        """The handler inside the interceptor chain, once its type has a free turn
+        (`max_concurrent`): interceptors see the handler's run, not the wait for its turn."""
+        definition = running.definition
+        call: Callable[[], Awaitable[Any]] = partial(self._call, running, data, ctx)
+        if self._interceptors is not None:
+            handler = partial(self._call, running, data)
+            call = partial(self._interceptors.execute, running.task, ctx, handler)
+        if definition.max_concurrent is None:
+            return await call()
+        return await self._call_in_turn(running, call)
+
+    async def _call_in_turn(self, running: RunningTask, call: Callable[[], Awaitable[Any]]) -> Any:
+        """`call()` once the task's type has a free turn (`max_concurrent`)."""
         assert self._types is not None
         limit = self._types.get(running.definition.activity_type)
         if not self._types.try_acquire(limit, running):
@@ -325,7 +346,7 @@ class Executor:
         running.turn = True
         self._types.leave(limit)
         try:
-            return await self._call(running, data, ctx)
+            return await call()
         finally:
             limit.limiter.release_on_behalf_of(running)
 
@@ -385,6 +406,8 @@ class Executor:
                 task_token=redact(outcome.task.token),
                 seconds=round(outcome.handler_seconds, 6),
             )
+        if self._interceptors is not None:
+            self._interceptors.ended(outcome)
         if not outcome.needs_response:
             outcome.settle()
             return

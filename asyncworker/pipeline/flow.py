@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import anyio
+import structlog
 from anyio.lowlevel import checkpoint_if_cancelled
 
 if TYPE_CHECKING:
@@ -28,6 +29,17 @@ class ActivityType(NamedTuple):
 def redact(token: str) -> str:
     """Return a log-safe reference to a task token: its tail only, never the whole secret."""
     return f"...{token[-8:]}" if len(token) > 8 else "..."
+
+
+def bind_task_context(task: ActivityTask) -> None:
+    """Bind the task to the current context (one per running task): every structlog line, and
+    every stdlib `logging` line once `configure_logging` routes it, carries these fields."""
+    structlog.contextvars.bind_contextvars(
+        activity_type=f"{task.activity_type.name}:{task.activity_type.version}",
+        activity_id=task.activity_id,
+        workflow_id=task.workflow_id,
+        task_token=redact(task.token),
+    )
 
 
 @dataclass(slots=True, eq=False)

@@ -12,16 +12,30 @@
 - `clock`: a clock the test moves by hand
 """
 
+from asyncworker.testing.endpoint import Endpoint
+from asyncworker.testing.endpoint import endpoint_process as local_endpoint_process
+from asyncworker.testing.swf import (
+    CLOSED,
+    DECISIONS,
+    SCRIPTED_WORKFLOW,
+    attributes,
+    closed_activities,
+    decision,
+    ensure_workflow_type,
+    history_events,
+    request_cancel,
+    start_activities,
+    swf_client,
+    wait_closed,
+)
 from tests.helpers.aws import aws_credentials, use_aws_credentials
 from tests.helpers.clock import ManualClock
 from tests.helpers.http import RawClient, http_get, http_post, metric, sync_call, wait_http
 from tests.helpers.processes import (
     Daemon,
-    Endpoint,
     cli,
     daemon,
     free_port,
-    local_endpoint_process,
     on_own_loop,
 )
 from tests.helpers.rig import CLOSING, history_truth, register_rig_types, scripted_worker
@@ -29,30 +43,18 @@ from tests.helpers.swf import (
     ACTIVITIES,
     ACTIVITY,
     ALL_NONE,
-    CLOSED,
-    DECISIONS,
     DOMAIN,
-    SCRIPTED_WORKFLOW,
     WORKFLOW,
     activity_events,
-    attributes,
-    closed_activities,
     decide,
-    decision,
-    ensure_workflow_type,
     error_code,
     error_message,
     history,
-    history_events,
     register,
-    request_cancel,
     schedule,
     start,
-    start_activities,
-    swf_client,
     type_registrations,
     types_of,
-    wait_closed,
 )
 from tests.helpers.waiting import poll_until
 from tests.helpers.worker import (

@@ -8,21 +8,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import pytest
 
-REGION = "us-east-1"
+from asyncworker.testing.swf import REGION, aws_credentials
 
-
-def aws_credentials(
-    access_key: str = "testing",
-    secret_key: str | None = "testing",
-    session_token: str | None = None,
-) -> dict[str, str]:
-    """The environment variables botocore reads credentials from (None: not set)."""
-    values = {
-        "AWS_ACCESS_KEY_ID": access_key,
-        "AWS_SECRET_ACCESS_KEY": secret_key,
-        "AWS_SESSION_TOKEN": session_token,
-    }
-    return {name: value for name, value in values.items() if value is not None}
+__all__ = ["REGION", "aws_credentials", "default_aws_environment", "use_aws_credentials"]
 
 
 def default_aws_environment() -> None:

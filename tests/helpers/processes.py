@@ -3,24 +3,19 @@
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import signal
 import socket
 import subprocess
 import sys
-from contextlib import AbstractContextManager, asynccontextmanager, contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-import anyio
 from anyio.from_thread import start_blocking_portal
 
-from tests.helpers.http import http_get
-
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterator, Sequence
+    from collections.abc import Iterator, Sequence
     from contextlib import AbstractAsyncContextManager
     from pathlib import Path
 
@@ -69,49 +64,6 @@ def daemon(args: Sequence[str], log: Path, env: dict[str, str] | None = None) ->
         if process.poll() is None:
             process.kill()
             process.wait(timeout=10)
-
-
-@dataclass
-class Endpoint:
-    """`asyncworker local` running as a subprocess."""
-
-    process: anyio.abc.Process
-    url: str
-
-    async def stats(self) -> dict[str, Any]:
-        status, body = await http_get(f"{self.url}/stats")
-        assert status == 200, body
-        result: dict[str, Any] = json.loads(body)
-        return result
-
-
-@asynccontextmanager
-async def local_endpoint_process(*flags: str, log: Path | None = None) -> AsyncIterator[Endpoint]:
-    """Start `asyncworker local --port 0 FLAGS` (or the `--port` given), its errors appended to
-    `log` (or dropped), and yield it once it printed its URL."""
-    port_flags = [] if "--port" in flags else ["--port", "0"]
-    command = [sys.executable, "-m", "asyncworker.local", *port_flags, *flags]
-    errors: AbstractContextManager[IO[bytes] | int] = (
-        log.open("ab") if log is not None else nullcontext(subprocess.DEVNULL)
-    )
-    with errors as stderr:
-        process = await anyio.open_process(command, stdout=subprocess.PIPE, stderr=stderr)
-    try:
-        assert process.stdout is not None
-        seen = b""
-        with anyio.fail_after(20):
-            while (match := re.search(rb"http://127\.0\.0\.1:\d+", seen)) is None:
-                seen += await process.stdout.receive()
-        yield Endpoint(process, match.group().decode())
-    finally:
-        if process.returncode is None:
-            process.terminate()
-            with anyio.move_on_after(10):
-                await process.wait()
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-        await process.aclose()
 
 
 @contextmanager

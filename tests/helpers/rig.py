@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from asyncworker.loadtest import rig
-from tests.helpers.swf import CLOSED
+from asyncworker.testing.swf import CLOSED
 
 if TYPE_CHECKING:
     from types_aiobotocore_swf import SWFClient

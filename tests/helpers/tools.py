@@ -46,3 +46,27 @@ def require_tool(name: str) -> Path:
             pytest.fail(reason)
         pytest.skip(reason)
     return path
+
+
+HEADLESS_CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+)
+"""Headless Chromium as root on a machine with no network: without the background-networking
+flags it keeps trying to reach Google's hosts."""
+
+
+def headless_chromium(*args: str, profile: Path) -> list[str]:
+    """The command line of headless Chromium (the install script's, or skip/fail as
+    `require_tool`) with a profile of its own, then `args`."""
+    return [
+        str(require_tool("chromium")),
+        *HEADLESS_CHROMIUM_FLAGS,
+        f"--user-data-dir={profile}",
+        *args,
+    ]

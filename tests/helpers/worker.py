@@ -10,15 +10,16 @@ from asyncworker import ActivityRegistry, WorkerSettings
 from asyncworker.local import EndpointOptions, local_endpoint
 from asyncworker.swf.admin import ensure_activity_types, ensure_domain
 from asyncworker.swf.faults import Backoff
+from asyncworker.testing.swf import swf_client
 from asyncworker.worker import Worker
-from tests.helpers.swf import swf_client
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterator
+    from collections.abc import AsyncIterator, Iterator, Sequence
 
     import anyio
     from types_aiobotocore_swf import SWFClient
 
+    from asyncworker.interceptors import Interceptor
     from asyncworker.local import LocalEndpoint
     from asyncworker.testing import FakeSwf
 
@@ -43,11 +44,19 @@ def settings(**overrides: Any) -> WorkerSettings:
 
 @asynccontextmanager
 async def running(
-    registry: ActivityRegistry, fake: FakeSwf, **overrides: Any
+    registry: ActivityRegistry,
+    fake: FakeSwf,
+    *,
+    interceptors: Sequence[Interceptor] = (),
+    **overrides: Any,
 ) -> AsyncIterator[Worker]:
     """A worker serving `registry` from `fake` with `FAST_BACKOFF`, drained when the block ends."""
     worker = Worker(
-        registry, settings(**overrides), api_factory=fake.factory(), backoff=FAST_BACKOFF
+        registry,
+        settings(**overrides),
+        api_factory=fake.factory(),
+        backoff=FAST_BACKOFF,
+        interceptors=interceptors,
     )
     async with worker:
         yield worker

@@ -20,24 +20,13 @@ from asyncworker.loadtest.htmlreport import ReportContext, write_html
 from asyncworker.loadtest.measure import LATENCIES, Measurements, Outcome, RunResult
 from asyncworker.loadtest.report import threshold_checks
 from tests.helpers import ManualClock
-from tests.helpers.tools import require_tool
+from tests.helpers.tools import headless_chromium
 
 if TYPE_CHECKING:
     from pathlib import Path
 
 INTERVALS = 12
 CHROMIUM_TIMEOUT = 90.0
-CHROMIUM_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--enable-logging=stderr",
-    "--v=0",
-)
 SERIES = {
     "throughput": ("offered", "completed", "failed"),
     **dict.fromkeys(LATENCIES, ("p50", "p90", "p99")),
@@ -94,9 +83,8 @@ class SeriesCounter(HTMLParser):
 
 
 def _chromium(*args: str, profile: Path) -> subprocess.CompletedProcess[str]:
-    chromium = require_tool("chromium")
     return subprocess.run(
-        [str(chromium), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args],
+        headless_chromium("--enable-logging=stderr", "--v=0", *args, profile=profile),
         capture_output=True,
         text=True,
         timeout=CHROMIUM_TIMEOUT,

@@ -34,6 +34,8 @@ NOT_COMPARED: dict[str, str] = {
     "cancellation": "moto implements neither the RequestCancelActivityTask decision nor "
     "RespondActivityTaskCanceled; its heartbeats always say cancelRequested false",
     "timeouts": "moto models only the heartbeat timeout, evaluated lazily on later calls",
+    "other executions": "moto implements none of the StartChildWorkflowExecution, "
+    "SignalExternalWorkflowExecution and RequestCancelExternalWorkflowExecution decisions",
 }
 
 Step = tuple[str, str, frozenset[str] | list[str]]

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 import pytest
+import structlog
+import structlog.testing
 
 from asyncworker import (
     JSON,
@@ -29,6 +31,7 @@ from asyncworker.claimcheck import (
 )
 from asyncworker.codec import MAX_DATA, utf16_length
 from asyncworker.examples.basic import registry as examples
+from asyncworker.pipeline import payloads
 from tests.helpers import poll_until, running
 from tests.helpers.s3 import fault_proxy, keys, new_bucket, read_object, s3_client
 
@@ -381,10 +384,15 @@ async def test_s3_faults_are_retried_until_the_value_moves(
 
 
 async def test_what_s3_refuses_until_the_deadline_is_answered_saying_so(
-    fake: FakeSwf, moto_url: str, bucket: str, capsys: pytest.CaptureFixture[str]
+    fake: FakeSwf, moto_url: str, bucket: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A result fails the task; failure details are cut behind a note. Never silently; and
     the log lines that say so hold neither the task token nor the value."""
+    # The stage's own logger, rendered as the daemon renders it; not the process's structlog
+    # configuration, which an earlier test may have pointed elsewhere.
+    captured = structlog.testing.CapturingLogger()
+    rendered = structlog.wrap_logger(captured, processors=[structlog.processors.JSONRenderer()])
+    monkeypatch.setattr(payloads, "log", rendered)
     reg = ActivityRegistry()
 
     @reg.activity(version="1", codec=ClaimCheck(RAW), start_to_close=4)
@@ -417,7 +425,7 @@ async def test_what_s3_refuses_until_the_deadline_is_answered_saying_so(
     assert proxy.seen["PUT"] >= 4  # each retried, within its task's deadline
     assert worker.statistics().payloads.failed == 2
     assert await keys(moto_url, bucket) == []
-    logs = capsys.readouterr().out
+    logs = "\n".join(str(call.args) for call in captured.calls)
     assert logs.count("claim-check value not stored") == 2
     for answer in answers:
         assert answer.token not in logs

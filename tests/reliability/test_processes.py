@@ -34,7 +34,8 @@ if TYPE_CHECKING:
     from types_aiobotocore_swf import SWFClient
     from types_aiobotocore_swf.type_defs import WorkflowExecutionTypeDef
 
-    from tests.helpers.processes import Daemon, Endpoint
+    from asyncworker.testing.endpoint import Endpoint
+    from tests.helpers.processes import Daemon
 
 pytestmark = pytest.mark.anyio
 

@@ -1,5 +1,8 @@
 """The worker over real HTTP (aiobotocore) against the local endpoint, with SWF's real
-semantics: a decider's cancellation, real timeouts, and polls that drain never aborts."""
+semantics: a decider's cancellation, real timeouts, and polls that drain never aborts.
+
+Most tests use the pytest plugin's fixtures (`activity_worker` on the session's endpoint); the
+drain test runs an endpoint of its own, whose polls hold long enough to race a drain."""
 
 from __future__ import annotations
 
@@ -26,6 +29,7 @@ if TYPE_CHECKING:
 
     from asyncworker import Worker
     from asyncworker.local import LocalEndpoint
+    from asyncworker.testing.swf import ActivityScheduler
 
 pytestmark = pytest.mark.anyio
 DOMAIN = "integration"
@@ -66,35 +70,42 @@ def count(worker: Worker, name: str, **labels: str) -> float:
     return worker.metrics.registry.get_sample_value(name, labels) or 0.0
 
 
-async def test_a_deciders_cancel_request_reaches_the_handler() -> None:
-    async with stack() as (_, client, worker):
-        execution = await start_activities(client, DOMAIN, [("beating", "")])
-
-        async def started() -> bool | None:
-            timeline = activity_events(await history_events(client, DOMAIN, execution))["a0"]
-            return True if "ActivityTaskStarted" in timeline else None
-
-        await poll_until(started, within=10)
-        await request_cancel(client, DOMAIN, execution, "a0")
-        closed = await wait_closed(client, DOMAIN, execution, 1, within=10)
-        assert closed["a0"][0] == "canceled"
-        assert count(worker, "asyncworker_heartbeats_total", outcome="cancel_requested") >= 1
-        assert count(worker, "asyncworker_activity_tasks_total", activity_type="beating:1",
-                     outcome="canceled") == 1  # fmt: skip
+@pytest.fixture
+def activity_registry() -> ActivityRegistry:
+    return registry()
 
 
-async def test_start_to_close_timeout_is_enforced_locally_and_never_answered() -> None:
-    async with stack() as (_, client, worker):
-        execution = await start_activities(client, DOMAIN, [("overrun", "")])
-        closed = await wait_closed(client, DOMAIN, execution, 1, within=10)
+async def test_a_deciders_cancel_request_reaches_the_handler(
+    activity_worker: Worker, swf_client: SWFClient, swf_domain: str
+) -> None:
+    client, domain, worker = swf_client, swf_domain, activity_worker
+    execution = await start_activities(client, domain, [("beating", "")])
 
-        async def counted() -> bool | None:
-            labels = {"activity_type": "overrun:1", "outcome": "timed_out"}
-            return True if count(worker, "asyncworker_activity_tasks_total", **labels) else None
+    async def started() -> bool | None:
+        timeline = activity_events(await history_events(client, domain, execution))["a0"]
+        return True if "ActivityTaskStarted" in timeline else None
 
-        await poll_until(counted, within=10)
-    kind, attributes = closed["a0"]
-    assert (kind, attributes["timeoutType"]) == ("timed_out", "START_TO_CLOSE")
+    await poll_until(started, within=10)
+    await request_cancel(client, domain, execution, "a0")
+    closed = await wait_closed(client, domain, execution, 1, within=10)
+    assert closed["a0"][0] == "canceled"
+    assert count(worker, "asyncworker_heartbeats_total", outcome="cancel_requested") >= 1
+    assert count(worker, "asyncworker_activity_tasks_total", activity_type="beating:1",
+                 outcome="canceled") == 1  # fmt: skip
+
+
+async def test_start_to_close_timeout_is_enforced_locally_and_never_answered(
+    activity_worker: Worker, swf_scheduler: ActivityScheduler
+) -> None:
+    worker = activity_worker
+    outcome = await swf_scheduler.run("overrun")
+
+    async def counted() -> bool | None:
+        labels = {"activity_type": "overrun:1", "outcome": "timed_out"}
+        return True if count(worker, "asyncworker_activity_tasks_total", **labels) else None
+
+    await poll_until(counted, within=10)
+    assert (outcome.kind, outcome.reason) == ("timed_out", "START_TO_CLOSE")
     for operation in ("RespondActivityTaskCompleted", "RespondActivityTaskFailed"):
         assert (
             count(worker, "asyncworker_api_requests_total", operation=operation, outcome="ok") == 0
@@ -103,13 +114,12 @@ async def test_start_to_close_timeout_is_enforced_locally_and_never_answered() -
                      outcome="unknown_resource") == 0  # fmt: skip
 
 
-async def test_auto_heartbeats_keep_a_quiet_handler_alive() -> None:
-    async with stack() as (_, client, worker):
-        execution = await start_activities(client, DOMAIN, [("quiet", "")])
-        closed = await wait_closed(client, DOMAIN, execution, 1, within=15)
-    assert closed["a0"][0] == "completed"
-    assert closed["a0"][1]["result"] == "kept alive"
-    assert count(worker, "asyncworker_heartbeats_total", outcome="ok") >= 2
+async def test_auto_heartbeats_keep_a_quiet_handler_alive(
+    activity_worker: Worker, swf_scheduler: ActivityScheduler
+) -> None:
+    outcome = await swf_scheduler.run("quiet")
+    assert (outcome.kind, outcome.result) == ("completed", "kept alive")
+    assert count(activity_worker, "asyncworker_heartbeats_total", outcome="ok") >= 2
 
 
 async def test_drain_runs_what_in_flight_polls_bring() -> None:

@@ -1,4 +1,6 @@
-"""An in-memory SWF for unit tests: real long-poll semantics, scripted faults, full records."""
+"""An in-memory SWF for pipeline-level tests: real long-poll semantics, scripted faults, full
+records of every answer and heartbeat. `Worker(registry, settings, api_factory=fake.factory())`
+runs a whole worker on it, without HTTP."""
 
 from __future__ import annotations
 
