@@ -290,8 +290,18 @@ class Executor:
         elapsed = anyio.current_time() - started - running.waited
         outcome = settle(running, value, error, elapsed)
         if outcome.offload is not None:
-            return await self._payloads.offload(outcome)
+            return await self._offload(running, outcome)
         return outcome
+
+    async def _offload(self, running: RunningTask, outcome: Outcome) -> Outcome:
+        """`outcome` with its large value stored on S3, under the task's own cancel scope like
+        the handler (so the drain, SWF dropping the task or a cancel request stop the S3
+        retries, and the task is answered as for a stopped handler rather than left stuck)."""
+        with anyio.CancelScope() as running.scope:
+            if running.reason is not None and running.reason is not CancelReason.REQUESTED:
+                running.scope.cancel()
+            return await self._payloads.offload(outcome)
+        return settle(running, NOTHING, None, outcome.handler_seconds)
 
     async def _load(self, running: RunningTask, placement: Placement) -> Any:
         """The input a claim-check reference names, fetched under the task's own cancel scope

@@ -457,3 +457,31 @@ async def test_the_drain_stops_an_input_fetch_that_s3_keeps_failing(
     assert answer.kind == "failed"
     assert answer.reason == "worker shutdown"
     assert worker.stuck == 0
+
+
+async def test_the_drain_stops_a_result_store_that_s3_keeps_failing(
+    fake: FakeSwf, moto_url: str, bucket: str
+) -> None:
+    """The store of a large result runs under the task's cancel scope too: the drain stops its
+    retries and answers Failed `worker shutdown`, instead of waiting out the stuck-handler grace
+    and reporting a handler that ignored cancellation (which makes the daemon exit hard)."""
+    reg = ActivityRegistry()
+
+    @reg.activity(version="1", codec=ClaimCheck(RAW))  # no deadline: retries for minutes
+    async def echo(text: str) -> str:
+        return text
+
+    token = fake.add_task("echo", "r" * (MAX_DATA + 1))
+    async with fault_proxy(moto_url) as proxy:
+        proxy.fail("PUT", *ALWAYS_500)
+        async with running(
+            reg, fake, payload_bucket=bucket, s3_endpoint_url=proxy.url, drain_timeout=0.2
+        ) as worker:
+            await poll_until(lambda: proxy.seen.get("PUT", 0) >= 2, within=10, every=0.02)
+            worker.drain()
+            await fake.wait_for(lambda: len(fake.responses) == 1, within=30)
+    answer = fake.response_for(token)
+    assert answer.kind == "failed"
+    assert answer.reason == "worker shutdown"
+    assert worker.stuck == 0
+    assert worker.statistics().slots_used == 0
