@@ -323,12 +323,14 @@ class WorkerSettings(BaseSettings):
 
 
 def parse_pairs(text: str) -> dict[str, str]:
-    """`a=1,b=2.5` as `{"a": "1", "b": "2.5"}` (values are converted by the field's type)."""
+    """`a=1,b=2.5` as `{"a": "1", "b": "2.5"}` (values are converted by the field's type).
+
+    A pair splits at its last `=`: SWF allows `=` in a task list's name, never in a number."""
     pairs: dict[str, str] = {}
     for part in text.split(","):
         if not part.strip():
             continue
-        name, sep, value = part.partition("=")
+        name, sep, value = part.rpartition("=")
         if not sep or not name.strip() or not value.strip():
             raise ValueError(f"expected task_list=value pairs separated by commas, got {part!r}")
         pairs[name.strip()] = value.strip()

@@ -162,3 +162,14 @@ def test_flow_control_settings_from_flags_env_and_toml(
     assert not s.admin_endpoints
     monkeypatch.delenv("ASYNCWORKER_MAX_ACTIVITIES_PER_SECOND")
     assert load_settings({"domain": "d"}).max_activities_per_second is None
+
+
+def test_a_task_list_whose_name_holds_an_equals_sign_takes_a_rate_and_slots(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """SWF takes `=` in a task list's name: its flag and env pairs split at the last `=`."""
+    s = load_settings({"domain": "d", "task_lists": "k=v,plain", "task_list_rates": "k=v=5"})
+    assert s.task_list_rates == {"k=v": 5.0}
+    monkeypatch.setenv("ASYNCWORKER_TASK_LIST_CONCURRENCY", "k=v=2, plain=3")
+    s = load_settings({"domain": "d", "task_lists": "k=v,plain"})
+    assert s.task_list_concurrency == {"k=v": 2, "plain": 3}
