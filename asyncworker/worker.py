@@ -280,6 +280,8 @@ class Worker:
             backoff=self._backoff,
         )
         payloads = Payloads(store, s, self.metrics, backoff=self._backoff)
+        # Built now, not in __init__: a type registered since then gets its limit too.
+        self._types = TypeLimits(self.registry, self.metrics.type_wait)
         types = self._types or None
         executor = Executor(
             self.registry,

@@ -72,7 +72,7 @@ class RunningTask:
     """One running handler: its scope, why it was cancelled, and its context's control side."""
 
     __slots__ = (
-        "answered", "beats", "deadline", "definition", "placement", "reason",
+        "answered", "beats", "deadline", "definition", "limit", "placement", "reason",
         "requested", "scope", "slot", "task", "turn", "waited", "waiting",
     )  # fmt: skip
 
@@ -90,6 +90,9 @@ class RunningTask:
         self.beats: HeartbeatHandle | None = None
         self.placement: Placement | None = None
         """Where large values go when the codec is a claim check and the worker has a store."""
+        self.limit: TypeLimit | None = None
+        """Its type's `max_concurrent` limit, if the executor has one for it (a type that was
+        admitted as waiting for its turn has one, and only such a type)."""
         self.waiting = False
         """Waiting for its turn under its type's `max_concurrent`: any cancel stops the wait."""
         self.waited = 0.0
@@ -221,6 +224,8 @@ class Executor:
             await self._finish(self._unknown_type(task, slot))
             return
         running = RunningTask(task, slot, definition)
+        if self._types is not None:
+            running.limit = self._types.get(task.activity_type)
         if isinstance(definition.codec, ClaimCheck):
             running.placement = self._payloads.placement(definition.codec)
         running.beats = self._heartbeats.track(
@@ -233,10 +238,10 @@ class Executor:
         self._running.add(running)
         beats, handed_over = running.beats, False
         try:
-            if definition.max_concurrent is None:
+            if running.limit is None:
                 outcome = await self._execute(running)
             else:
-                outcome = await self._execute_limited(running)
+                outcome = await self._execute_limited(running, running.limit)
             if not running.answered:  # answer_stuck() may have answered for a stuck handler
                 running.answered = True
                 if outcome.needs_response and (definition.heartbeat_timeout or beats.extended):
@@ -277,7 +282,7 @@ class Executor:
             if running.reason is not None and running.reason is not CancelReason.REQUESTED:
                 scope.cancel()
             try:
-                if definition.max_concurrent is None and self._interceptors is None:
+                if running.limit is None and self._interceptors is None:
                     value = await self._call(definition, data, ctx)  # the common path, direct
                 else:
                     value = await self._call_through(running, data, ctx)
@@ -316,7 +321,7 @@ class Executor:
             return await self._payloads.load(text, codec, placement, running.deadline)
         return NOTHING
 
-    async def _execute_limited(self, running: RunningTask) -> Outcome:
+    async def _execute_limited(self, running: RunningTask, limit: TypeLimit) -> Outcome:
         """`_execute` for a type with `max_concurrent`: however the task ends, it stops counting
         as waiting."""
         assert self._types is not None
@@ -324,7 +329,7 @@ class Executor:
             return await self._execute(running)
         finally:
             if not running.turn:
-                self._types.leave(self._types.get(running.definition.activity_type))
+                self._types.leave(limit)
 
     async def _call_through(self, running: RunningTask, data: Any, ctx: ActivityContext) -> Any:
         """The handler inside the interceptor chain, once its type has a free turn
@@ -334,14 +339,15 @@ class Executor:
         if self._interceptors is not None:
             handler = partial(self._call, definition, data)
             call = partial(self._interceptors.execute, running.task, ctx, handler)
-        if definition.max_concurrent is None:
+        if running.limit is None:
             return await call()
-        return await self._call_in_turn(running, call)
+        return await self._call_in_turn(running, running.limit, call)
 
-    async def _call_in_turn(self, running: RunningTask, call: Callable[[], Awaitable[Any]]) -> Any:
+    async def _call_in_turn(
+        self, running: RunningTask, limit: TypeLimit, call: Callable[[], Awaitable[Any]]
+    ) -> Any:
         """`call()` once the task's type has a free turn (`max_concurrent`)."""
         assert self._types is not None
-        limit = self._types.get(running.definition.activity_type)
         if not self._types.try_acquire(limit, running):
             await self._wait_turn(running, limit)
         running.turn = True
