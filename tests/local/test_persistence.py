@@ -7,6 +7,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -237,3 +238,38 @@ async def test_a_restart_keeps_started_decisions_cancel_requests_and_overrides(
         timed_out = [attributes(e) for e in events if e["eventType"] == "DecisionTaskTimedOut"]
         assert timed_out[-1]["timeoutType"] == "SCHEDULE_TO_START"
         assert "ActivityTaskCanceled" in types_of(events)
+
+
+async def test_a_closed_execution_has_nothing_open_after_a_restart(tmp_path: Path) -> None:
+    """A history replayed up to its close event leaves nothing open, as closing did: describe's
+    open counts are the same before and after the restart (they showed the decision task,
+    activity task and child that were open when the execution was terminated)."""
+    options = EndpointOptions(poll_timeout=2, db=str(tmp_path / "swf.db"))
+    child: Any = {"name": "wf", "version": "1"}
+    async with local_endpoint(options) as endpoint, swf_client(endpoint.url) as swf:
+        await register(swf)
+        run_id = await start(swf, "closing")
+        kid = decision(
+            "StartChildWorkflowExecution",
+            workflowType=child,
+            workflowId="abandoned-kid",
+            taskList={"name": "kids"},
+        )
+        await decide(swf, [kid, schedule("open-activity")])
+        # the child starts after the deciding call returned, before this next call
+        await swf.signal_workflow_execution(domain=DOMAIN, workflowId="closing", signalName="s")
+        await swf.terminate_workflow_execution(
+            domain=DOMAIN, workflowId="closing", childPolicy="ABANDON"
+        )
+        execution: Any = {"workflowId": "closing", "runId": run_id}
+        before = await swf.describe_workflow_execution(domain=DOMAIN, execution=execution)
+    async with local_endpoint(options) as endpoint, swf_client(endpoint.url) as swf:
+        after = await swf.describe_workflow_execution(domain=DOMAIN, execution=execution)
+        kid_info = await swf.list_open_workflow_executions(
+            domain=DOMAIN,
+            startTimeFilter={"oldestDate": datetime.fromtimestamp(0, UTC)},
+            executionFilter={"workflowId": "abandoned-kid"},
+        )
+    assert set(before["openCounts"].values()) == {0}
+    assert after["openCounts"] == before["openCounts"]
+    assert len(kid_info["executionInfos"]) == 1  # ABANDON: the child runs on
