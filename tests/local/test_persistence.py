@@ -10,6 +10,7 @@ import sys
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import anyio
 import pytest
 
 from asyncworker.local import EndpointOptions, local_endpoint, store
@@ -273,3 +274,29 @@ async def test_a_closed_execution_has_nothing_open_after_a_restart(tmp_path: Pat
     assert set(before["openCounts"].values()) == {0}
     assert after["openCounts"] == before["openCounts"]
     assert len(kid_info["executionInfos"]) == 1  # ABANDON: the child runs on
+
+
+async def test_a_file_another_endpoint_runs_on_is_refused_with_one_line(tmp_path: Path) -> None:
+    """One endpoint per file: a second one, in this process or another, is refused (both were
+    accepted, and each appended its own events: a history with two events numbered 3)."""
+    db = str(tmp_path / "swf.db")
+    options = EndpointOptions(poll_timeout=2, db=db)
+    async with local_endpoint(options) as endpoint, swf_client(endpoint.url) as swf:
+        await register(swf)
+        run_id = await start(swf, "w")
+        with pytest.raises(store.StoreError, match="in use by another running endpoint"):
+            async with local_endpoint(options):
+                pass
+        done = await anyio.run_process(
+            [sys.executable, "-m", "asyncworker.local", "--port", "0", "--db", db], check=False
+        )
+        assert done.returncode == 2
+        lines = done.stderr.decode().strip().splitlines()
+        assert len(lines) == 1
+        assert lines[0].startswith("asyncworker local: error: ")
+        assert "in use by another running endpoint" in lines[0]
+        await swf.signal_workflow_execution(domain=DOMAIN, workflowId="w", signalName="s")
+        before = await history(swf, "w", run_id)
+    # the first endpoint's file is whole, and free again once it stopped
+    async with local_endpoint(options) as endpoint, swf_client(endpoint.url) as swf:
+        assert await history(swf, "w", run_id) == before
