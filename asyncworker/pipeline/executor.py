@@ -73,7 +73,7 @@ class RunningTask:
 
     __slots__ = (
         "answered", "beats", "deadline", "definition", "limit", "placement", "reason",
-        "requested", "scope", "slot", "task", "turn", "waited", "waiting",
+        "requested", "scope", "slot", "storing", "task", "turn", "waited", "waiting",
     )  # fmt: skip
 
     def __init__(self, task: ActivityTask, slot: Slot, definition: ActivityDefinition) -> None:
@@ -99,6 +99,9 @@ class RunningTask:
         """Seconds it waited for that turn (not handler time)."""
         self.turn = False
         """It had its turn (it is no longer counted as waiting)."""
+        self.storing = False
+        """Its handler has ended and its large value is being stored: a cancel request no
+        longer stops anything (the work is done), the drain and SWF dropping the task do."""
 
     @property
     def cancel_requested(self) -> bool:
@@ -116,7 +119,8 @@ class RunningTask:
             self.reason = reason
         self.requested = True
         if self.scope is not None and (
-            reason is not CancelReason.REQUESTED or self.definition.is_async or self.waiting
+            reason is not CancelReason.REQUESTED
+            or (not self.storing and (self.definition.is_async or self.waiting))
         ):
             self.scope.cancel()
 
@@ -300,8 +304,9 @@ class Executor:
 
     async def _offload(self, running: RunningTask, outcome: Outcome) -> Outcome:
         """`outcome` with its large value stored on S3, under the task's own cancel scope like
-        the handler (so the drain, SWF dropping the task or a cancel request stop the S3
-        retries, and the task is answered as for a stopped handler rather than left stuck)."""
+        the handler (so the drain or SWF dropping the task stop the S3 retries, and the task is
+        answered as for a stopped handler rather than left stuck)."""
+        running.storing = True
         with anyio.CancelScope() as running.scope:
             if running.reason is not None and running.reason is not CancelReason.REQUESTED:
                 running.scope.cancel()

@@ -485,3 +485,27 @@ async def test_the_drain_stops_a_result_store_that_s3_keeps_failing(
     assert answer.reason == "worker shutdown"
     assert worker.stuck == 0
     assert worker.statistics().slots_used == 0
+
+
+async def test_a_cancel_request_during_a_result_store_keeps_the_result(
+    fake: FakeSwf, moto_url: str, bucket: str
+) -> None:
+    """The handler's work is done once its value is being stored: a cancel request arriving
+    meanwhile (through the task's heartbeats) does not throw the result away."""
+    reg = ActivityRegistry()
+
+    @reg.activity(version="1", codec=ClaimCheck(RAW), heartbeat_timeout=1, auto_heartbeat=True)
+    async def echo(text: str) -> str:
+        return text
+
+    token = fake.add_task("echo", "c" * (MAX_DATA + 1))
+    fake.cancel_requested.add(token)
+    async with fault_proxy(moto_url) as proxy:
+        proxy.fail("PUT", *ALWAYS_500)
+        async with running(reg, fake, payload_bucket=bucket, s3_endpoint_url=proxy.url):
+            await fake.wait_for(lambda: any(t == token for t, _ in fake.heartbeats), within=10)
+            proxy.script["PUT"].clear()  # S3 recovers after the cancel request came
+            await fake.wait_for(lambda: len(fake.responses) == 1, within=30)
+    answer = fake.response_for(token)
+    assert answer.kind == "completed"
+    assert await stored(moto_url, answer.result) == "c" * (MAX_DATA + 1)
