@@ -192,6 +192,19 @@ class WorkerSettings(BaseSettings):
         default=None, description="S3 endpoint URL (moto, MinIO); default: AWS."
     )
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_booleans_for_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        """TOML's `true`/`false` is no number, though pydantic would take it as 1/0 (so
+        `drain_timeout = false` would drain at once, `task_list_rates = {a = true}` allow 1/s):
+        a boolean goes only to a boolean setting."""
+        if info.field_name is None or info.field_name in _BOOLEAN_FIELDS:
+            return value
+        values = value.values() if isinstance(value, dict) else (value,)
+        if any(isinstance(item, bool) for item in values):
+            raise ValueError("must not be true or false")
+        return value
+
     @field_validator("domain")
     @classmethod
     def _check_domain(cls, value: str) -> str:
@@ -320,6 +333,11 @@ class WorkerSettings(BaseSettings):
             return (init_settings, env_settings)
         file_source = TomlConfigSettingsSource(settings_cls, path, toml_table_header=("worker",))
         return (init_settings, env_settings, file_source)
+
+
+_BOOLEAN_FIELDS = frozenset(
+    name for name, field in WorkerSettings.model_fields.items() if field.annotation is bool
+)
 
 
 def parse_pairs(text: str) -> dict[str, str]:
