@@ -197,6 +197,8 @@ def check(path: str) -> None:
 
 
 def _connect(path: str) -> sqlite3.Connection:
+    if path in ("", ":memory:"):  # sqlite3's names of a database that no file keeps
+        raise StoreError(f"{path!r}: not a file (the state would be gone at the next start)")
     try:
         db = sqlite3.connect(path, isolation_level="DEFERRED", timeout=LOCK_TIMEOUT)
     except sqlite3.Error as exc:

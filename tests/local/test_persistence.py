@@ -300,3 +300,21 @@ async def test_a_file_another_endpoint_runs_on_is_refused_with_one_line(tmp_path
     # the first endpoint's file is whole, and free again once it stopped
     async with local_endpoint(options) as endpoint, swf_client(endpoint.url) as swf:
         assert await history(swf, "w", run_id) == before
+
+
+def test_a_db_name_that_no_file_keeps_is_refused() -> None:
+    """sqlite3 reads '' as a temporary database and ':memory:' as one in memory: an endpoint
+    started with `--db ""` (an unset variable) persisted nothing while it said it did."""
+    for name in ("", ":memory:"):
+        done = subprocess.run(
+            [sys.executable, "-m", "asyncworker.local", "--port", "0", "--db", name],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 2
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1
+        assert lines[0].startswith("asyncworker local: error: ")
+        assert "not a file" in lines[0]
