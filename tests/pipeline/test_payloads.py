@@ -444,19 +444,28 @@ async def test_the_drain_stops_an_input_fetch_that_s3_keeps_failing(
     async def echo(text: str) -> str:
         return text
 
-    token = fake.add_task("echo", str(Reference(bucket, "in/slow", 5)))
-    async with fault_proxy(moto_url) as proxy:
-        proxy.fail("GET", *ALWAYS_500)
-        async with running(
-            reg, fake, payload_bucket=bucket, s3_endpoint_url=proxy.url, drain_timeout=0.2
-        ) as worker:
-            await poll_until(lambda: proxy.seen.get("GET", 0) >= 2, within=10, every=0.02)
-            worker.drain()
-            await fake.wait_for(lambda: len(fake.responses) == 1, within=30)
-    answer = fake.response_for(token)
+    data = str(Reference(bucket, "in/slow", 5))
+    answer, worker = await drained_while_s3_fails(fake, moto_url, bucket, reg, "GET", data)
     assert answer.kind == "failed"
     assert answer.reason == "worker shutdown"
     assert worker.stuck == 0
+
+
+async def drained_while_s3_fails(
+    fake: FakeSwf, moto_url: str, bucket: str, reg: ActivityRegistry, method: str, data: str
+) -> tuple[Response, Worker]:
+    """Run an `echo` task of `data` while S3 fails every `method` request; drain the worker
+    once two of them failed; returns the task's answer and the worker."""
+    token = fake.add_task("echo", data)
+    async with fault_proxy(moto_url) as proxy:
+        proxy.fail(method, *ALWAYS_500)
+        async with running(
+            reg, fake, payload_bucket=bucket, s3_endpoint_url=proxy.url, drain_timeout=0.2
+        ) as worker:
+            await poll_until(lambda: proxy.seen.get(method, 0) >= 2, within=10, every=0.02)
+            worker.drain()
+            await fake.wait_for(lambda: len(fake.responses) == 1, within=30)
+    return fake.response_for(token), worker
 
 
 async def test_the_drain_stops_a_result_store_that_s3_keeps_failing(
@@ -471,16 +480,8 @@ async def test_the_drain_stops_a_result_store_that_s3_keeps_failing(
     async def echo(text: str) -> str:
         return text
 
-    token = fake.add_task("echo", "r" * (MAX_DATA + 1))
-    async with fault_proxy(moto_url) as proxy:
-        proxy.fail("PUT", *ALWAYS_500)
-        async with running(
-            reg, fake, payload_bucket=bucket, s3_endpoint_url=proxy.url, drain_timeout=0.2
-        ) as worker:
-            await poll_until(lambda: proxy.seen.get("PUT", 0) >= 2, within=10, every=0.02)
-            worker.drain()
-            await fake.wait_for(lambda: len(fake.responses) == 1, within=30)
-    answer = fake.response_for(token)
+    data = "r" * (MAX_DATA + 1)
+    answer, worker = await drained_while_s3_fails(fake, moto_url, bucket, reg, "PUT", data)
     assert answer.kind == "failed"
     assert answer.reason == "worker shutdown"
     assert worker.stuck == 0
