@@ -266,6 +266,19 @@ class WorkerSettings(BaseSettings):
         default=None, description="S3 endpoint URL (moto, MinIO); default: AWS."
     )
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_booleans_for_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        """TOML's `true`/`false` is no number, though pydantic would take it as 1/0 (so
+        `drain_timeout = false` would drain at once, `task_list_rates = {a = true}` allow 1/s):
+        a boolean goes only to a boolean setting."""
+        if info.field_name is None or info.field_name in _BOOLEAN_FIELDS:
+            return value
+        values = value.values() if isinstance(value, dict) else (value,)
+        if any(isinstance(item, bool) for item in values):
+            raise ValueError("must not be true or false")
+        return value
+
     @field_validator("domain")
     @classmethod
     def _check_domain(cls, value: str) -> str:
@@ -396,13 +409,20 @@ class WorkerSettings(BaseSettings):
         return (init_settings, env_settings, file_source)
 
 
+_BOOLEAN_FIELDS = frozenset(
+    name for name, field in WorkerSettings.model_fields.items() if field.annotation is bool
+)
+
+
 def parse_pairs(text: str) -> dict[str, str]:
-    """`a=1,b=2.5` as `{"a": "1", "b": "2.5"}` (values are converted by the field's type)."""
+    """`a=1,b=2.5` as `{"a": "1", "b": "2.5"}` (values are converted by the field's type).
+
+    A pair splits at its last `=`: SWF allows `=` in a task list's name, never in a number."""
     pairs: dict[str, str] = {}
     for part in text.split(","):
         if not part.strip():
             continue
-        name, sep, value = part.partition("=")
+        name, sep, value = part.rpartition("=")
         if not sep or not name.strip() or not value.strip():
             raise ValueError(f"expected task_list=value pairs separated by commas, got {part!r}")
         pairs[name.strip()] = value.strip()

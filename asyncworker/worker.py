@@ -285,6 +285,8 @@ class Worker:
         )
         processes = self._process_pool()
         payloads = Payloads(store, s, self.metrics, backoff=self._backoff)
+        # Built now, not in __init__: a type registered since then gets its limit too.
+        self._types = TypeLimits(self.registry, self.metrics.type_wait)
         types = self._types or None
         executor = Executor(
             self.registry,

@@ -177,3 +177,38 @@ def test_flow_control_settings_from_flags_env_and_toml(
     assert not s.admin_endpoints
     monkeypatch.delenv("ASYNCWORKER_MAX_ACTIVITIES_PER_SECOND")
     assert load_settings({"domain": "d"}).max_activities_per_second is None
+
+
+def test_a_task_list_whose_name_holds_an_equals_sign_takes_a_rate_and_slots(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """SWF takes `=` in a task list's name: its flag and env pairs split at the last `=`."""
+    s = load_settings({"domain": "d", "task_lists": "k=v,plain", "task_list_rates": "k=v=5"})
+    assert s.task_list_rates == {"k=v": 5.0}
+    monkeypatch.setenv("ASYNCWORKER_TASK_LIST_CONCURRENCY", "k=v=2, plain=3")
+    s = load_settings({"domain": "d", "task_lists": "k=v,plain"})
+    assert s.task_list_concurrency == {"k=v": 2, "plain": 3}
+
+
+@pytest.mark.parametrize(
+    ("line", "name"),
+    [
+        ("drain_timeout = false", "drain_timeout"),
+        ("pollers = true", "pollers"),
+        ("max_activities_per_second = true", "max_activities_per_second"),
+        ("task_list_rates = { default = true }", "task_list_rates"),
+        ("task_list_concurrency = { default = true }", "task_list_concurrency"),
+        ("metrics_port = true", "metrics_port"),
+    ],
+)
+def test_a_toml_boolean_is_no_number(tmp_path: Path, line: str, name: str) -> None:
+    """pydantic takes `true`/`false` as 1/0: `drain_timeout = false` drained at once and
+    `task_list_rates = {default = true}` allowed 1/s. Only boolean settings take booleans."""
+    config = tmp_path / "worker.toml"
+    config.write_text(f'[worker]\ndomain = "d"\n{line}\nadmin_endpoints = true\n')
+    with pytest.raises(ConfigError, match=f"invalid setting '{name}'.*must not be true or false"):
+        load_settings({}, config)
+    config.write_text('[worker]\ndomain = "d"\nadmin_endpoints = true\nfast_client = false\n')
+    s = load_settings({}, config)
+    assert s.admin_endpoints
+    assert not s.fast_client

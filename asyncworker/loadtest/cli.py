@@ -462,7 +462,6 @@ def loadtest_command(
             arrivals=arrivals,
             seed=seed,
         )
-        rig.starter_config()  # validates rate, duration and count
     except (ConfigError, PlanError, ValueError) as exc:
         _fail(command, str(exc))
     configure_logging(settings.log_format, settings.log_level)
@@ -555,13 +554,16 @@ def demo_command(
         )
     except ValueError as exc:  # pydantic: an ASYNCWORKER_* variable conflicts
         _fail("demo", str(exc).splitlines()[0])
-    rig = RigConfig(
-        domain=DEMO_DOMAIN,
-        workload=Workload(mix, fan_out=10, task_list="default"),
-        rate=rate,
-        duration=duration,
-        tail_timeout=15.0,
-    )
+    try:
+        rig = RigConfig(
+            domain=DEMO_DOMAIN,
+            workload=Workload(mix, fan_out=10, task_list="default"),
+            rate=rate,
+            duration=duration,
+            tail_timeout=15.0,
+        )
+    except ValueError as exc:  # a rate or duration that is no number (nan, inf)
+        _fail("demo", str(exc))
     session = Session(
         rig=rig,
         region="us-east-1",

@@ -79,8 +79,9 @@ class RigConfig:
     def __post_init__(self) -> None:
         if self.deciders < 1 or self.start_concurrency < 1:
             raise ValueError("--deciders and --start-concurrency must be at least 1")
-        if self.tail_timeout < 0 or self.interval <= 0:
-            raise ValueError("--tail-timeout must be >= 0 and --interval > 0")
+        if not (0 <= self.tail_timeout < math.inf) or self.interval <= 0:
+            raise ValueError("--tail-timeout must be a number >= 0 and --interval > 0")
+        self.starter_config()  # rate, duration and count: refused here, before anything starts
 
     @property
     def tag(self) -> str:
@@ -98,7 +99,9 @@ class RigConfig:
         if self.count is not None:
             by_count = self.count / self.rate
             span = min(span, by_count) if self.duration is not None else by_count
-        timeout = math.ceil(span + self.tail_timeout) + EXECUTION_TIMEOUT_MARGIN
+        # Not a number for a bad rate or duration: the starter's config says which.
+        timeout = math.ceil(span + self.tail_timeout) if math.isfinite(span) else 0
+        timeout += EXECUTION_TIMEOUT_MARGIN
         return StarterConfig(
             domain=self.domain,
             workflow_name=WORKFLOW_NAME,

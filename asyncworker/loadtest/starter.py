@@ -70,12 +70,12 @@ class StarterConfig:
     """A tag put on every workflow, so the run's leftovers can be listed and closed."""
 
     def __post_init__(self) -> None:
-        if not self.rate > 0:
-            raise ValueError(f"--rate must be positive, got {self.rate}")
+        if not (self.rate > 0 and math.isfinite(self.rate)):  # inf: arrivals that never end
+            raise ValueError(f"--rate must be a positive number, got {self.rate}")
         if self.duration is None and self.count is None:
             raise ValueError("give --duration or --count")
-        if self.duration is not None and self.duration <= 0:
-            raise ValueError(f"--duration must be positive, got {self.duration}")
+        if self.duration is not None and not (self.duration > 0 and math.isfinite(self.duration)):
+            raise ValueError(f"--duration must be a positive number, got {self.duration}")
         if self.count is not None and self.count <= 0:
             raise ValueError(f"--count must be positive, got {self.count}")
 

@@ -355,6 +355,12 @@ def _time(stamp: float | None) -> str:
 
 
 def _offset(given: str | None, total: int) -> int:
-    if given is None or not given.isdigit():
+    """The first event of the history page that holds event ``given`` (0-based), clamped to the
+    last page. Only ASCII digits count (``str.isdigit`` accepts ``²``, which ``int`` refuses),
+    and a number longer than the last event's is the last page, so a huge one costs nothing
+    (``int`` refuses more than 4,300 digits)."""
+    if given is None or not (given.isascii() and given.isdigit()):
         return 0
-    return min(int(given), max(total - 1, 0)) // MAX_EVENTS * MAX_EVENTS
+    last = max(total - 1, 0)
+    wanted = int(given) if len(given) <= len(str(last)) else last
+    return min(wanted, last) // MAX_EVENTS * MAX_EVENTS

@@ -161,9 +161,20 @@ class _Replay:
                 handler(self, event, event[attribute_key(event["eventType"])])
             status = _CLOSE_STATUS.get(event["eventType"])
             if status is not None:
-                self.execution.close_status = status
-                self.execution.close_timestamp = event["eventTimestamp"]
+                self.closed(status, event["eventTimestamp"])
                 break
+
+    def closed(self, status: str, timestamp: float) -> None:
+        """The execution closed: nothing in it is open any more, as `Engine.close` leaves a
+        closed execution (describe's open counts and the console read these)."""
+        execution = self.execution
+        execution.close_status = status
+        execution.close_timestamp = timestamp
+        execution.activities.clear()
+        execution.decision = execution.next_decision = None
+        execution.children.clear()
+        for pending in (self.scheduled, self.timers, self.initiated, self.externals):
+            pending.clear()
 
     # ------------------------------------------------------------------ decision tasks
 

@@ -13,7 +13,8 @@ Executions dropped by retention while running stay in the file until the next st
 deletes them.
 
 A file that is not SQLite, is damaged, or is another program's database is refused with
-``StoreError`` before anything is written to it.
+``StoreError`` before anything is written to it, and so is a file another endpoint runs on (an
+endpoint holds its file's exclusive lock until it stops).
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
     from .model import Event, Execution
 
 APPLICATION_ID: Final = 0x41575346  # "AWSF", in the file header
+LOCK_TIMEOUT: Final = 1.0
+"""Seconds to wait for a file another endpoint holds before refusing it."""
 SCHEMA_VERSION: Final = 1
 SCHEMA: Final = (
     "CREATE TABLE domains (name TEXT PRIMARY KEY, body TEXT NOT NULL)",
@@ -194,11 +197,14 @@ def check(path: str) -> None:
 
 
 def _connect(path: str) -> sqlite3.Connection:
+    if path in ("", ":memory:"):  # sqlite3's names of a database that no file keeps
+        raise StoreError(f"{path!r}: not a file (the state would be gone at the next start)")
     try:
-        db = sqlite3.connect(path, isolation_level="DEFERRED")
+        db = sqlite3.connect(path, isolation_level="DEFERRED", timeout=LOCK_TIMEOUT)
     except sqlite3.Error as exc:
         raise StoreError(f"{path}: cannot open ({exc})") from exc
     try:
+        _lock(db, path)
         _prepare(db, path)
     except sqlite3.DatabaseError as exc:
         db.close()
@@ -207,6 +213,20 @@ def _connect(path: str) -> sqlite3.Connection:
         db.close()
         raise
     return db
+
+
+def _lock(db: sqlite3.Connection, path: str) -> None:
+    """Hold the file's exclusive lock for as long as ``db`` is open: two endpoints on one file
+    would each append their own events (histories with duplicate event ids). The kernel drops
+    the lock when the process dies, so a killed endpoint's file opens again at once."""
+    db.execute("PRAGMA locking_mode = EXCLUSIVE")
+    try:
+        db.execute("BEGIN EXCLUSIVE")
+    except sqlite3.OperationalError as exc:
+        if "locked" not in str(exc):
+            raise
+        raise StoreError(f"{path}: in use by another running endpoint") from exc
+    db.execute("COMMIT")
 
 
 def _prepare(db: sqlite3.Connection, path: str) -> None:

@@ -74,8 +74,8 @@ class RunningTask:
     """One running handler: its scope, why it was cancelled, and its context's control side."""
 
     __slots__ = (
-        "answered", "beats", "deadline", "definition", "on_request", "placement", "reason",
-        "requested", "scope", "slot", "task", "turn", "waited", "waiting",
+        "answered", "beats", "deadline", "definition", "limit", "on_request", "placement",
+        "reason", "requested", "scope", "slot", "storing", "task", "turn", "waited", "waiting",
     )  # fmt: skip
 
     def __init__(self, task: ActivityTask, slot: Slot, definition: ActivityDefinition) -> None:
@@ -94,12 +94,18 @@ class RunningTask:
         """Set while the handler runs in a worker process: forwards a cancel request to it."""
         self.placement: Placement | None = None
         """Where large values go when the codec is a claim check and the worker has a store."""
+        self.limit: TypeLimit | None = None
+        """Its type's `max_concurrent` limit, if the executor has one for it (a type that was
+        admitted as waiting for its turn has one, and only such a type)."""
         self.waiting = False
         """Waiting for its turn under its type's `max_concurrent`: any cancel stops the wait."""
         self.waited = 0.0
         """Seconds it waited for that turn (not handler time)."""
         self.turn = False
         """It had its turn (it is no longer counted as waiting)."""
+        self.storing = False
+        """Its handler has ended and its large value is being stored: a cancel request no
+        longer stops anything (the work is done), the drain and SWF dropping the task do."""
 
     @property
     def cancel_requested(self) -> bool:
@@ -118,7 +124,8 @@ class RunningTask:
             self.reason = reason
         self.requested = True
         if self.scope is not None and (
-            reason is not CancelReason.REQUESTED or self.definition.is_async or self.waiting
+            reason is not CancelReason.REQUESTED
+            or (not self.storing and (self.definition.is_async or self.waiting))
         ):
             self.scope.cancel()
         elif self.on_request is not None:
@@ -230,6 +237,8 @@ class Executor:
             await self._finish(self._unknown_type(task, slot))
             return
         running = RunningTask(task, slot, definition)
+        if self._types is not None:
+            running.limit = self._types.get(task.activity_type)
         if isinstance(definition.codec, ClaimCheck):
             running.placement = self._payloads.placement(definition.codec)
         running.beats = self._heartbeats.track(
@@ -242,10 +251,10 @@ class Executor:
         self._running.add(running)
         beats, handed_over = running.beats, False
         try:
-            if definition.max_concurrent is None:
+            if running.limit is None:
                 outcome = await self._execute(running)
             else:
-                outcome = await self._execute_limited(running)
+                outcome = await self._execute_limited(running, running.limit)
             if not running.answered:  # answer_stuck() may have answered for a stuck handler
                 running.answered = True
                 if outcome.needs_response and (definition.heartbeat_timeout or beats.extended):
@@ -286,7 +295,7 @@ class Executor:
             if running.reason is not None and running.reason is not CancelReason.REQUESTED:
                 scope.cancel()
             try:
-                if definition.max_concurrent is None and self._interceptors is None:
+                if running.limit is None and self._interceptors is None:
                     value = await self._call(running, data, ctx)  # the common path, direct
                 else:
                     value = await self._call_through(running, data, ctx)
@@ -299,8 +308,19 @@ class Executor:
         elapsed = anyio.current_time() - started - running.waited
         outcome = settle(running, value, error, elapsed)
         if outcome.offload is not None:
-            return await self._payloads.offload(outcome)
+            return await self._offload(running, outcome)
         return outcome
+
+    async def _offload(self, running: RunningTask, outcome: Outcome) -> Outcome:
+        """`outcome` with its large value stored on S3, under the task's own cancel scope like
+        the handler (so the drain or SWF dropping the task stop the S3 retries, and the task is
+        answered as for a stopped handler rather than left stuck)."""
+        running.storing = True
+        with anyio.CancelScope() as running.scope:
+            if running.reason is not None and running.reason is not CancelReason.REQUESTED:
+                running.scope.cancel()
+            return await self._payloads.offload(outcome)
+        return settle(running, NOTHING, None, outcome.handler_seconds)
 
     async def _load(self, running: RunningTask, placement: Placement) -> Any:
         """The input a claim-check reference names, fetched under the task's own cancel scope
@@ -315,7 +335,7 @@ class Executor:
             return await self._payloads.load(text, codec, placement, running.deadline)
         return NOTHING
 
-    async def _execute_limited(self, running: RunningTask) -> Outcome:
+    async def _execute_limited(self, running: RunningTask, limit: TypeLimit) -> Outcome:
         """`_execute` for a type with `max_concurrent`: however the task ends, it stops counting
         as waiting."""
         assert self._types is not None
@@ -323,24 +343,24 @@ class Executor:
             return await self._execute(running)
         finally:
             if not running.turn:
-                self._types.leave(self._types.get(running.definition.activity_type))
+                self._types.leave(limit)
 
     async def _call_through(self, running: RunningTask, data: Any, ctx: ActivityContext) -> Any:
         """The handler inside the interceptor chain, once its type has a free turn
         (`max_concurrent`): interceptors see the handler's run, not the wait for its turn."""
-        definition = running.definition
         call: Callable[[], Awaitable[Any]] = partial(self._call, running, data, ctx)
         if self._interceptors is not None:
             handler = partial(self._call, running, data)
             call = partial(self._interceptors.execute, running.task, ctx, handler)
-        if definition.max_concurrent is None:
+        if running.limit is None:
             return await call()
-        return await self._call_in_turn(running, call)
+        return await self._call_in_turn(running, running.limit, call)
 
-    async def _call_in_turn(self, running: RunningTask, call: Callable[[], Awaitable[Any]]) -> Any:
+    async def _call_in_turn(
+        self, running: RunningTask, limit: TypeLimit, call: Callable[[], Awaitable[Any]]
+    ) -> Any:
         """`call()` once the task's type has a free turn (`max_concurrent`)."""
         assert self._types is not None
-        limit = self._types.get(running.definition.activity_type)
         if not self._types.try_acquire(limit, running):
             await self._wait_turn(running, limit)
         running.turn = True

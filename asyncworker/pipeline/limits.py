@@ -210,8 +210,10 @@ class TypeLimits:
             for limit in self._limits.values()
         }
 
-    def get(self, activity_type: ActivityType) -> TypeLimit:
-        return self._limits[activity_type]
+    def get(self, activity_type: ActivityType) -> TypeLimit | None:
+        """The limit of `activity_type`; None when it has none (here: a type registered after
+        the limits were built runs unlimited rather than without a turn to take)."""
+        return self._limits.get(activity_type)
 
     def blocks(self, task_list: str) -> bool:
         """A full type came from `task_list`: its pollers must not poll."""
@@ -224,7 +226,7 @@ class TypeLimits:
     def admit(self, activity_type: ActivityType, task_list: str) -> None:
         """A task was handed to the executor: count it as waiting until it has its turn (called
         synchronously at the hand-off, so the poller sees it before it polls again)."""
-        limit = self._limits.get(activity_type)
+        limit = self.get(activity_type)
         if limit is not None:
             limit.task_lists.add(task_list)
             limit.waiting += 1

@@ -7,12 +7,12 @@ and the answer carries the reference instead. A value under the threshold never 
 
 Failures have one answer each. S3 throttling, 5xx and network faults are retried with the
 worker's backoff until shortly before the task's deadline (or `NO_DEADLINE_RETRY` seconds when
-the type has none); an input is fetched under the task's cancel scope, so the drain or the task's
-end stops those retries as it would stop the handler. A missing, unreadable or corrupt input
-object, or one over `payload_max_bytes`, is the input's fault: `PayloadError`, and the task fails
-`bad input: ...`. A result that cannot be stored fails the task `result not stored: ...`; details
-that cannot be stored are cut to SWF's limit behind a note that says so. Nothing is ever
-truncated silently, and no value's content is logged.
+the type has none); an input is fetched and a value stored under the task's cancel scope, so the
+drain or the task's end stops those retries as it would stop the handler. A missing, unreadable
+or corrupt input object, or one over `payload_max_bytes`, is the input's fault: `PayloadError`,
+and the task fails `bad input: ...`. A result that cannot be stored fails the task
+`result not stored: ...`; details that cannot be stored are cut to SWF's limit behind a note
+that says so. Nothing is ever truncated silently, and no value's content is logged.
 """
 
 from __future__ import annotations

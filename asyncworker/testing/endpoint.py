@@ -6,7 +6,8 @@ import json
 import re
 import subprocess
 import sys
-from contextlib import AbstractContextManager, asynccontextmanager, nullcontext
+import tempfile
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any
 
@@ -44,27 +45,44 @@ class Endpoint:
 @asynccontextmanager
 async def endpoint_process(*flags: str, log: Path | None = None) -> AsyncIterator[Endpoint]:
     """Start `asyncworker local --port 0 FLAGS` (or the `--port` given), its errors appended to
-    `log` (or dropped), and yield it once it printed its URL; stop it when the block ends."""
+    `log` (or to a temporary file), and yield it once it printed its URL; stop it when the block
+    ends. An endpoint that exits before it listens (a bad flag, a refused `--db` file) raises
+    RuntimeError with its exit code and its last error line."""
     port_flags = [] if "--port" in flags else ["--port", "0"]
     command = [sys.executable, "-m", "asyncworker.local", *port_flags, *flags]
-    errors: AbstractContextManager[IO[bytes] | int] = (
-        log.open("ab") if log is not None else nullcontext(subprocess.DEVNULL)
-    )
-    with errors as stderr:
+    # A file, not a pipe: nobody reads the endpoint's errors while it runs, and a full pipe
+    # would stop it. Read back only when it exits before listening.
+    with log.open("a+b") if log is not None else tempfile.TemporaryFile() as stderr:
         process = await anyio.open_process(command, stdout=subprocess.PIPE, stderr=stderr)
-    try:
-        assert process.stdout is not None
-        seen = b""
-        with anyio.fail_after(START_TIMEOUT):
-            while (match := re.search(rb"http://127\.0\.0\.1:\d+", seen)) is None:
-                seen += await process.stdout.receive()
-        yield Endpoint(process, match.group().decode())
-    finally:
-        if process.returncode is None:
-            process.terminate()
-            with anyio.move_on_after(10):
-                await process.wait()
-        if process.returncode is None:
-            process.kill()
+        try:
+            assert process.stdout is not None
+            seen = b""
+            with anyio.fail_after(START_TIMEOUT):
+                while (match := re.search(rb"http://127\.0\.0\.1:\d+", seen)) is None:
+                    try:
+                        seen += await process.stdout.receive()
+                    except anyio.EndOfStream:
+                        code = await process.wait()
+                        raise RuntimeError(_exited(code, stderr)) from None
+            yield Endpoint(process, match.group().decode())
+        finally:
+            await _stop(process)
+
+
+def _exited(code: int, stderr: IO[bytes]) -> str:
+    """Why the endpoint exited before it listened: its exit code and last error line."""
+    stderr.seek(0)
+    lines = stderr.read().decode(errors="replace").strip().splitlines()
+    said = f": {lines[-1]}" if lines else ""
+    return f"asyncworker local exited with code {code} before it listened{said}"
+
+
+async def _stop(process: anyio.abc.Process) -> None:
+    if process.returncode is None:
+        process.terminate()
+        with anyio.move_on_after(10):
             await process.wait()
-        await process.aclose()
+    if process.returncode is None:
+        process.kill()
+        await process.wait()
+    await process.aclose()

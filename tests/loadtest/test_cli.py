@@ -186,3 +186,18 @@ def test_html_without_the_report_extra_exits_2_naming_it(
     )
     assert out == ""
     assert not (tmp_path / "r.html").exists()
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("command", ["loadtest", "demo"])
+def test_an_infinite_rate_is_refused_before_anything_starts(
+    capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    """`--rate inf` passed click's `x>0` and made arrivals due at offset 0 for ever: the run
+    never ended, whatever `--duration` said."""
+    extra = ["--local"] if command == "loadtest" else []
+    code, out, err = _main(capsys, command, *extra, "--rate", "inf", "--duration", "1")
+    assert code == 2, (out, err)
+    assert "--rate must be a positive number, got inf" in err
+    assert len(err.strip().splitlines()) == 1, err
+    assert out == ""

@@ -164,3 +164,16 @@ async def _rendered(url: str, tmp_path: Path) -> str:
     with anyio.fail_after(60):
         done = await anyio.run_process(command, check=True)
     return done.stdout.decode()
+
+
+async def test_a_history_page_number_of_any_shape_is_a_page(
+    endpoint: LocalEndpoint, swf: SWFClient
+) -> None:
+    """`from` is the caller's text: a digit `int()` refuses (`²`), a number longer than Python
+    converts, or no number at all gives a history page, never an internal failure."""
+    run_id = await start(swf, "paged")
+    for given in ("\u00b2", "9" * 5_000, "-1", "", "0", "12"):
+        query = urlencode({"domain": DOMAIN, "workflowId": "paged", "runId": run_id, "from": given})
+        status, body = await http_get(f"{endpoint.url}/ui/execution?{query}")
+        assert status == 200, (given[:10], body[:200])
+        assert "WorkflowExecutionStarted" in body

@@ -7,8 +7,10 @@ import signal
 import sqlite3
 import subprocess
 import sys
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import anyio
 import pytest
 
 from asyncworker.local import EndpointOptions, local_endpoint, store
@@ -237,3 +239,82 @@ async def test_a_restart_keeps_started_decisions_cancel_requests_and_overrides(
         timed_out = [attributes(e) for e in events if e["eventType"] == "DecisionTaskTimedOut"]
         assert timed_out[-1]["timeoutType"] == "SCHEDULE_TO_START"
         assert "ActivityTaskCanceled" in types_of(events)
+
+
+async def test_a_closed_execution_has_nothing_open_after_a_restart(tmp_path: Path) -> None:
+    """A history replayed up to its close event leaves nothing open, as closing did: describe's
+    open counts are the same before and after the restart (they showed the decision task,
+    activity task and child that were open when the execution was terminated)."""
+    options = EndpointOptions(poll_timeout=2, db=str(tmp_path / "swf.db"))
+    child: Any = {"name": "wf", "version": "1"}
+    async with local_endpoint(options) as endpoint, swf_client(endpoint.url) as swf:
+        await register(swf)
+        run_id = await start(swf, "closing")
+        kid = decision(
+            "StartChildWorkflowExecution",
+            workflowType=child,
+            workflowId="abandoned-kid",
+            taskList={"name": "kids"},
+        )
+        await decide(swf, [kid, schedule("open-activity")])
+        # the child starts after the deciding call returned, before this next call
+        await swf.signal_workflow_execution(domain=DOMAIN, workflowId="closing", signalName="s")
+        await swf.terminate_workflow_execution(
+            domain=DOMAIN, workflowId="closing", childPolicy="ABANDON"
+        )
+        execution: Any = {"workflowId": "closing", "runId": run_id}
+        before = await swf.describe_workflow_execution(domain=DOMAIN, execution=execution)
+    async with local_endpoint(options) as endpoint, swf_client(endpoint.url) as swf:
+        after = await swf.describe_workflow_execution(domain=DOMAIN, execution=execution)
+        kid_info = await swf.list_open_workflow_executions(
+            domain=DOMAIN,
+            startTimeFilter={"oldestDate": datetime.fromtimestamp(0, UTC)},
+            executionFilter={"workflowId": "abandoned-kid"},
+        )
+    assert set(before["openCounts"].values()) == {0}
+    assert after["openCounts"] == before["openCounts"]
+    assert len(kid_info["executionInfos"]) == 1  # ABANDON: the child runs on
+
+
+async def test_a_file_another_endpoint_runs_on_is_refused_with_one_line(tmp_path: Path) -> None:
+    """One endpoint per file: a second one, in this process or another, is refused (both were
+    accepted, and each appended its own events: a history with two events numbered 3)."""
+    db = str(tmp_path / "swf.db")
+    options = EndpointOptions(poll_timeout=2, db=db)
+    async with local_endpoint(options) as endpoint, swf_client(endpoint.url) as swf:
+        await register(swf)
+        run_id = await start(swf, "w")
+        with pytest.raises(store.StoreError, match="in use by another running endpoint"):
+            async with local_endpoint(options):
+                pass
+        done = await anyio.run_process(
+            [sys.executable, "-m", "asyncworker.local", "--port", "0", "--db", db], check=False
+        )
+        assert done.returncode == 2
+        lines = done.stderr.decode().strip().splitlines()
+        assert len(lines) == 1
+        assert lines[0].startswith("asyncworker local: error: ")
+        assert "in use by another running endpoint" in lines[0]
+        await swf.signal_workflow_execution(domain=DOMAIN, workflowId="w", signalName="s")
+        before = await history(swf, "w", run_id)
+    # the first endpoint's file is whole, and free again once it stopped
+    async with local_endpoint(options) as endpoint, swf_client(endpoint.url) as swf:
+        assert await history(swf, "w", run_id) == before
+
+
+def test_a_db_name_that_no_file_keeps_is_refused() -> None:
+    """sqlite3 reads '' as a temporary database and ':memory:' as one in memory: an endpoint
+    started with `--db ""` (an unset variable) persisted nothing while it said it did."""
+    for name in ("", ":memory:"):
+        done = subprocess.run(
+            [sys.executable, "-m", "asyncworker.local", "--port", "0", "--db", name],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 2
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1
+        assert lines[0].startswith("asyncworker local: error: ")
+        assert "not a file" in lines[0]

@@ -11,7 +11,9 @@ from asyncworker import ActivityContext, ActivityRegistry
 from asyncworker.examples.basic import registry as examples
 from asyncworker.pipeline.limits import TokenBucket
 from asyncworker.testing import FakeSwf
-from tests.helpers import SLOW_LIST_SLOTS, Peak, poll_until, running, slow_and_fast
+from asyncworker.worker import Worker
+from tests.helpers import SLOW_LIST_SLOTS, Peak, poll_until, running, settings, slow_and_fast
+from tests.helpers.worker import FAST_BACKOFF
 
 pytestmark = pytest.mark.anyio
 
@@ -266,3 +268,27 @@ async def test_the_heartbeat_of_a_limited_type_is_measured(fake: FakeSwf) -> Non
     async with running(registry, fake):
         await fake.wait_for(lambda: len(fake.responses) == 1)
     assert fake.response_for(token).result == "beating"
+
+
+async def test_a_type_registered_after_the_worker_was_built_keeps_its_limit(
+    fake: FakeSwf,
+) -> None:
+    """The registry stays open until the worker runs: a limited type added after `Worker()`
+    runs within its limit (it crashed the worker's task group: no limit to take a turn of)."""
+    peak = Peak()
+    registry = ActivityRegistry()
+    tokens = [fake.add_task("late", str(i)) for i in range(6)]
+    worker = Worker(registry, settings(), api_factory=fake.factory(), backoff=FAST_BACKOFF)
+
+    @registry.activity(version="1", max_concurrent=1)
+    async def late(data: str) -> str:
+        with peak.inside():
+            await anyio.sleep(0.02)
+        return data
+
+    async with worker:
+        await fake.wait_for(lambda: len(fake.responses) == 6)
+    assert {fake.response_for(t).result for t in tokens} == {str(i) for i in range(6)}
+    assert peak.most == 1
+    assert worker.statistics().types["late:1"] == (0, 0)
+    assert worker.statistics().slots_used == 0

@@ -444,16 +444,69 @@ async def test_the_drain_stops_an_input_fetch_that_s3_keeps_failing(
     async def echo(text: str) -> str:
         return text
 
-    token = fake.add_task("echo", str(Reference(bucket, "in/slow", 5)))
-    async with fault_proxy(moto_url) as proxy:
-        proxy.fail("GET", *ALWAYS_500)
-        async with running(
-            reg, fake, payload_bucket=bucket, s3_endpoint_url=proxy.url, drain_timeout=0.2
-        ) as worker:
-            await poll_until(lambda: proxy.seen.get("GET", 0) >= 2, within=10, every=0.02)
-            worker.drain()
-            await fake.wait_for(lambda: len(fake.responses) == 1, within=30)
-    answer = fake.response_for(token)
+    data = str(Reference(bucket, "in/slow", 5))
+    answer, worker = await drained_while_s3_fails(fake, moto_url, bucket, reg, "GET", data)
     assert answer.kind == "failed"
     assert answer.reason == "worker shutdown"
     assert worker.stuck == 0
+
+
+async def drained_while_s3_fails(
+    fake: FakeSwf, moto_url: str, bucket: str, reg: ActivityRegistry, method: str, data: str
+) -> tuple[Response, Worker]:
+    """Run an `echo` task of `data` while S3 fails every `method` request; drain the worker
+    once two of them failed; returns the task's answer and the worker."""
+    token = fake.add_task("echo", data)
+    async with fault_proxy(moto_url) as proxy:
+        proxy.fail(method, *ALWAYS_500)
+        async with running(
+            reg, fake, payload_bucket=bucket, s3_endpoint_url=proxy.url, drain_timeout=0.2
+        ) as worker:
+            await poll_until(lambda: proxy.seen.get(method, 0) >= 2, within=10, every=0.02)
+            worker.drain()
+            await fake.wait_for(lambda: len(fake.responses) == 1, within=30)
+    return fake.response_for(token), worker
+
+
+async def test_the_drain_stops_a_result_store_that_s3_keeps_failing(
+    fake: FakeSwf, moto_url: str, bucket: str
+) -> None:
+    """The store of a large result runs under the task's cancel scope too: the drain stops its
+    retries and answers Failed `worker shutdown`, instead of waiting out the stuck-handler grace
+    and reporting a handler that ignored cancellation (which makes the daemon exit hard)."""
+    reg = ActivityRegistry()
+
+    @reg.activity(version="1", codec=ClaimCheck(RAW))  # no deadline: retries for minutes
+    async def echo(text: str) -> str:
+        return text
+
+    data = "r" * (MAX_DATA + 1)
+    answer, worker = await drained_while_s3_fails(fake, moto_url, bucket, reg, "PUT", data)
+    assert answer.kind == "failed"
+    assert answer.reason == "worker shutdown"
+    assert worker.stuck == 0
+    assert worker.statistics().slots_used == 0
+
+
+async def test_a_cancel_request_during_a_result_store_keeps_the_result(
+    fake: FakeSwf, moto_url: str, bucket: str
+) -> None:
+    """The handler's work is done once its value is being stored: a cancel request arriving
+    meanwhile (through the task's heartbeats) does not throw the result away."""
+    reg = ActivityRegistry()
+
+    @reg.activity(version="1", codec=ClaimCheck(RAW), heartbeat_timeout=1, auto_heartbeat=True)
+    async def echo(text: str) -> str:
+        return text
+
+    token = fake.add_task("echo", "c" * (MAX_DATA + 1))
+    fake.cancel_requested.add(token)
+    async with fault_proxy(moto_url) as proxy:
+        proxy.fail("PUT", *ALWAYS_500)
+        async with running(reg, fake, payload_bucket=bucket, s3_endpoint_url=proxy.url):
+            await fake.wait_for(lambda: any(t == token for t, _ in fake.heartbeats), within=10)
+            proxy.script["PUT"].clear()  # S3 recovers after the cancel request came
+            await fake.wait_for(lambda: len(fake.responses) == 1, within=30)
+    answer = fake.response_for(token)
+    assert answer.kind == "completed"
+    assert await stored(moto_url, answer.result) == "c" * (MAX_DATA + 1)

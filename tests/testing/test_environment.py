@@ -203,3 +203,17 @@ def test_importing_asyncworker_testing_needs_no_pytest() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert done.stdout.strip() == "False"
+
+
+async def test_a_type_with_max_concurrent_runs_in_the_environment() -> None:
+    """`max_concurrent` is the worker's business across tasks: one task in the environment
+    runs as any other (it failed an assertion: the environment's executor has no type limits)."""
+    registry = ActivityRegistry()
+
+    @registry.activity(version="1", max_concurrent=2)
+    async def limited(data: str) -> str:
+        return data.upper()
+
+    outcome = await ActivityEnvironment(registry).run(limited, '"abc"')
+    assert outcome.kind == "completed"
+    assert outcome.result == '"ABC"'
