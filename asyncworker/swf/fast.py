@@ -9,8 +9,10 @@ would be sent), and keeps its URL and headers. A call then only
 
 - serializes its parameters with ``json.dumps``, as botocore's JSON serializer does;
 - adds the per-request headers botocore adds (``amz-sdk-invocation-id``, ``Content-Length``);
-- signs with botocore's `SigV4Auth`, using the client's own credentials object, frozen per call
-  as aiobotocore's signer does (so refreshing credentials keep working);
+- signs as botocore's `SigV4Auth` does (`asyncworker.swf.sigv4`: the same Authorization header,
+  from parts prepared once per operation and a signing key derived once per credentials and
+  day), with the client's own credentials object, frozen per call as aiobotocore's signer does
+  (so refreshing credentials keep working);
 - sends through the client's own aiobotocore HTTP session (`AIOHTTPSession.send`: its connection
   pool, timeouts, proxy settings and the mapping of network errors to botocore's exceptions);
 - reads a 2xx body with ``json.loads`` (a body that is not a JSON object is a `ServerFault`,
@@ -25,24 +27,21 @@ event hooks registered on the client after start.
 
 from __future__ import annotations
 
-import functools
-import hmac
 import json
 import re
+import time
 import uuid
 from dataclasses import dataclass
-from hashlib import sha256
 from typing import TYPE_CHECKING, Any
 
-import botocore.auth
-from botocore.auth import SIGNED_HEADERS_BLACKLIST, SigV4Auth
 from botocore.parsers import JSONParser
 
 from asyncworker.swf.api import CANCEL, COMPLETE, FAIL, HEARTBEAT, POLL
 from asyncworker.swf.faults import answer_object, translated
+from asyncworker.swf.sigv4 import Clock, OperationSigner
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
     from types_aiobotocore_swf import SWFClient
 
@@ -140,57 +139,6 @@ def _text(value: str | bytes | int) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-class _SignedHeaders(dict[str, str]):
-    """The headers to sign, as `SigV4Auth.canonical_headers()` reads them (one value each)."""
-
-    def get_all(self, name: str) -> list[str]:
-        return [self[name]]
-
-
-_host = functools.lru_cache(maxsize=64)(botocore.auth._host_from_url)  # type: ignore[attr-defined]
-"""botocore's Host header value for a URL, remembered."""
-
-
-@functools.lru_cache(maxsize=16)
-def _signing_key(secret: str, date: str, region: str, service: str) -> bytes:
-    """SigV4's derived key: the same for every request of a day (the HMAC chain of
-    `SigV4Auth.signature()`)."""
-    key = f"AWS4{secret}".encode()
-    for part in (date, region, service, "aws4_request"):
-        key = hmac.new(key, part.encode("utf-8"), sha256).digest()
-    return key
-
-
-class _SigV4(SigV4Auth):
-    """botocore's SigV4 signer, minus work that repeats: its header selection without the
-    e-mail-message header map, the host of a URL, and the derived signing key are remembered."""
-
-    def __init__(self, credentials: Any, service_name: str, region_name: str) -> None:
-        super().__init__(credentials, service_name, region_name)
-        self._service = service_name
-        self._region = region_name
-
-    def headers_to_sign(self, request: Any) -> Any:
-        selected = _SignedHeaders()
-        for name, value in request.headers.items():
-            lname = name.lower()
-            if lname not in SIGNED_HEADERS_BLACKLIST:
-                selected[lname] = value
-        if "host" not in selected:
-            selected["host"] = _host(request.url)
-        return selected
-
-    def signature(self, string_to_sign: str, request: Any) -> str:
-        credentials: Any = self.credentials
-        key = _signing_key(
-            credentials.secret_key,
-            request.context["timestamp"][0:8],
-            self._region,
-            self._service,
-        )
-        return hmac.new(key, string_to_sign.encode("utf-8"), sha256).hexdigest()
-
-
 class _Request:
     """The request as botocore's signer and aiobotocore's HTTP session read it."""
 
@@ -222,10 +170,21 @@ class FastActivityApi:
     """`ActivityApi` over an aiobotocore SWF client, without botocore's per-call rebuilding."""
 
     def __init__(
-        self, client: SWFClient, templates: Mapping[str, Template], domain: str, identity: str
+        self,
+        client: SWFClient,
+        templates: Mapping[str, Template],
+        domain: str,
+        identity: str,
+        *,
+        now: Callable[[], float] = time.time,
     ) -> None:
         self._client = client
         self._templates = dict(templates)
+        self._signers = {
+            operation: OperationSigner(t.method, t.url, t.signed, t.region, t.service)
+            for operation, t in templates.items()
+        }
+        self._clock = Clock(now)
         self._domain = domain
         self._identity = identity
         signer: Any = client._request_signer  # type: ignore[attr-defined]
@@ -244,8 +203,9 @@ class FastActivityApi:
         frozen: Any = None
         if self._credentials is not None:
             frozen = await self._credentials.get_frozen_credentials()
-        auth: Any = _SigV4(frozen, template.service, template.region)
-        auth.add_auth(request)  # None credentials: NoCredentialsError, as a plain call raises
+        signer = self._signers[operation]
+        # None credentials: NoCredentialsError, as a plain call raises
+        signer.sign(request.headers, request.body, frozen, self._clock.timestamp())
         request.add_unsigned(template)
         response = await self._http.send(request)
         body: bytes = await response.content
