@@ -13,16 +13,17 @@ would be sent), and keeps its URL and headers. A call then only
   from parts prepared once per operation and a signing key derived once per credentials and
   day), with the client's own credentials object, frozen per call as aiobotocore's signer does
   (so refreshing credentials keep working);
-- sends through the client's own aiobotocore HTTP session (`AIOHTTPSession.send`: its connection
-  pool, timeouts, proxy settings and the mapping of network errors to botocore's exceptions);
+- sends on the client's own aiobotocore HTTP session (`asyncworker.swf.transport`: its aiohttp
+  session, connection pool and timeouts, with the URL parsed once and network errors raised as
+  the botocore exceptions `AIOHTTPSession.send` raises; through a proxy, `send` itself);
 - reads a 2xx body with ``json.loads`` (a body that is not a JSON object is a `ServerFault`,
   as on plain calls); an error body goes through botocore's JSON parser and becomes the client's
   modeled `ClientError`, exactly as the plain call raises it.
 
-So the bytes on the wire are those of plain aiobotocore (the tests compare them, and check the
-signature); what the fast path skips is botocore's client-side parameter validation (the worker
-sends only values it has already fitted to SWF's limits; the service validates anyway) and any
-event hooks registered on the client after start.
+So the bytes on the wire are those of plain aiobotocore (the tests compare them byte for byte,
+and the signatures with botocore's signer); what the fast path skips is botocore's client-side
+parameter validation (the worker sends only values it has already fitted to SWF's limits; the
+service validates anyway) and any event hooks registered on the client after start.
 """
 
 from __future__ import annotations
@@ -35,10 +36,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from botocore.parsers import JSONParser
+from multidict import CIMultiDict
 
 from asyncworker.swf.api import CANCEL, COMPLETE, FAIL, HEARTBEAT, POLL
 from asyncworker.swf.faults import answer_object, translated
 from asyncworker.swf.sigv4 import Clock, OperationSigner
+from asyncworker.swf.transport import Request, Transport
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -139,31 +142,11 @@ def _text(value: str | bytes | int) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-class _Request:
-    """The request as botocore's signer and aiobotocore's HTTP session read it."""
-
-    __slots__ = ("body", "context", "headers", "method", "params", "stream_output", "url")
-
-    def __init__(self, template: Template, body: bytes) -> None:
-        self.method = template.method
-        self.url = template.url
-        self.body = body
-        self.headers = dict(template.signed)
-        self.params: dict[str, str] = {}
-        self.context: dict[str, Any] = {}
-        self.stream_output = False
-
-    def add_unsigned(self, template: Template) -> None:
-        """Append the headers botocore adds after signing, the per-request ones filled in."""
-        headers = self.headers
-        for name, value in template.unsigned:
-            lname = name.lower()
-            if lname == "amz-sdk-invocation-id":
-                headers[name] = str(uuid.uuid4())
-            elif lname == "content-length":
-                headers[name] = str(len(self.body))
-            else:
-                headers[name] = value
+def _unsigned(template: Template) -> tuple[tuple[str, str, int], ...]:
+    """The headers botocore adds after signing: (name, value, kind), kind 0 for a fixed value,
+    1 for the invocation id and 2 for Content-Length, computed per request."""
+    kinds = {"amz-sdk-invocation-id": 1, "content-length": 2}
+    return tuple((name, value, kinds.get(name.lower(), 0)) for name, value in template.unsigned)
 
 
 class FastActivityApi:
@@ -185,11 +168,13 @@ class FastActivityApi:
             for operation, t in templates.items()
         }
         self._clock = Clock(now)
+        self._unsigned = {operation: _unsigned(t) for operation, t in templates.items()}
         self._domain = domain
         self._identity = identity
         signer: Any = client._request_signer  # type: ignore[attr-defined]
         self._credentials = signer._credentials
-        self._http: Any = client._endpoint.http_session  # type: ignore[attr-defined]
+        http: Any = client._endpoint.http_session  # type: ignore[attr-defined]
+        self._transports = {operation: Transport(http, t.url) for operation, t in templates.items()}
         self._parser = JSONParser()
 
     @classmethod
@@ -199,19 +184,25 @@ class FastActivityApi:
     async def call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
         """One SWF call; raises the same botocore exceptions a plain aiobotocore call raises."""
         template = self._templates[operation]
-        request = _Request(template, json.dumps(params).encode("utf-8"))
+        body = json.dumps(params).encode("utf-8")
         frozen: Any = None
         if self._credentials is not None:
             frozen = await self._credentials.get_frozen_credentials()
-        signer = self._signers[operation]
+        headers = CIMultiDict(template.signed)
         # None credentials: NoCredentialsError, as a plain call raises
-        signer.sign(request.headers, request.body, frozen, self._clock.timestamp())
-        request.add_unsigned(template)
-        response = await self._http.send(request)
-        body: bytes = await response.content
-        if response.status_code < 300:
-            return answer_object(operation, body)
-        raise self._error(operation, response.status_code, response.headers, body)
+        self._signers[operation].sign(headers, body, frozen, self._clock.timestamp())
+        for name, value, kind in self._unsigned[operation]:
+            if kind == 0:
+                headers[name] = value
+            elif kind == 1:
+                headers[name] = str(uuid.uuid4())
+            else:
+                headers[name] = str(len(body))
+        request = Request(template.method, template.url, headers, body)
+        answer = await self._transports[operation].send(request)
+        if answer.status < 300:
+            return answer_object(operation, answer.body)
+        raise self._error(operation, answer.status, answer.headers, answer.body)
 
     def _error(
         self, operation: str, status: int, headers: Mapping[str, str], body: bytes
