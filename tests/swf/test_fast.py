@@ -342,3 +342,19 @@ async def test_network_errors_are_the_plain_clients(behaviour: str, cause: type)
     assert [type(fault) for fault in raised] == [type(raised[0])] * 2
     assert [type(fault.__cause__) for fault in raised] == [cause] * 2
     assert str(raised[0]) == str(raised[1])
+
+
+async def test_through_a_proxy_the_same_bytes_reach_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With an HTTP proxy (here from the environment), both clients hand the proxy the same
+    request for the endpoint, which the worker itself never resolves nor connects to."""
+    use_aws_credentials(monkeypatch, "AKIDTEST", "secret-test")
+    for name in ("NO_PROXY", "no_proxy", "HTTPS_PROXY", "https_proxy", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    async with raw_server() as (server, proxy):
+        monkeypatch.setenv("HTTP_PROXY", proxy)
+        async with client("http://swf.test:8080") as swf:
+            await CALLS["heartbeat"](AioActivityApi(swf, "domain-1", "worker-1"))
+            await CALLS["heartbeat"](await FastActivityApi.create(swf, "domain-1", "worker-1"))
+    plain, fast = server.requests
+    assert plain.startswith(b"POST http://swf.test:8080/ HTTP/1.1\r\n")
+    assert masked(fast) == masked(plain)
