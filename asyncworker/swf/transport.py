@@ -87,7 +87,7 @@ class Transport:
         """Send `request` (its URL is this transport's) and read the whole answer."""
         if not self.direct:
             response = await self._http.send(request)
-            return Answer(response.status_code, response.headers, await response.content)
+            return Answer(response.status_code, dict(response.headers), await response.content)
         headers = request.headers
         headers["Accept-Encoding"] = "identity"  # as `send` sets it (botocore issue 1255)
         try:

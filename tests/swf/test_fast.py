@@ -248,7 +248,8 @@ async def test_refreshing_credentials_keep_working() -> None:
 @dataclass
 class RawServer:
     """A TCP server on 127.0.0.1 that records each request's bytes as received and answers
-    `behaviour`: "answer" (a JSON 200), "close" (hang up unanswered) or "silent" (never answer)."""
+    `behaviour`: "answer" (a JSON 200), "throttle" (a 400 ThrottlingException), "close" (hang
+    up unanswered) or "silent" (never answer)."""
 
     behaviour: str = "answer"
     requests: list[bytes] = field(default_factory=list)
@@ -269,8 +270,8 @@ class RawServer:
                     if self.behaviour == "silent":
                         await self.done.wait()
                         return
-                    answer = b'{"cancelRequested": false}'
-                    await stream.send(ANSWER % (len(answer), answer))
+                    status, answer = ANSWERS[self.behaviour]
+                    await stream.send(ANSWER % (status, len(answer), answer))
                     continue
                 try:
                     buffer += await stream.receive()
@@ -292,9 +293,12 @@ async def raw_server(behaviour: str = "answer") -> AsyncIterator[tuple[RawServer
             group.cancel_scope.cancel()
 
 
-ANSWER = (
-    b"HTTP/1.1 200 OK\r\nContent-Type: application/x-amz-json-1.0\r\nContent-Length: %d\r\n\r\n%s"
-)
+ANSWER = b"HTTP/1.1 %s\r\nContent-Type: application/x-amz-json-1.0\r\nContent-Length: %d\r\n\r\n%s"
+THROTTLED = b'{"__type": "com.amazon.coral.availability#ThrottlingException", "message": "Slow"}'
+ANSWERS = {
+    "answer": (b"200 OK", b'{"cancelRequested": false}'),
+    "throttle": (b"400 Bad Request", THROTTLED),
+}
 
 
 def masked(raw: bytes) -> bytes:
@@ -344,17 +348,27 @@ async def test_network_errors_are_the_plain_clients(behaviour: str, cause: type)
     assert str(raised[0]) == str(raised[1])
 
 
-async def test_through_a_proxy_the_same_bytes_reach_it(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("behaviour", ["answer", "throttle"])
+async def test_through_a_proxy_the_same_bytes_reach_it(
+    behaviour: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """With an HTTP proxy (here from the environment), both clients hand the proxy the same
-    request for the endpoint, which the worker itself never resolves nor connects to."""
+    request for the endpoint, which the worker itself never resolves nor connects to, and read
+    its answer alike (an error answer becomes the same fault)."""
     use_aws_credentials(monkeypatch, "AKIDTEST", "secret-test")
     for name in ("NO_PROXY", "no_proxy", "HTTPS_PROXY", "https_proxy", "http_proxy"):
         monkeypatch.delenv(name, raising=False)
-    async with raw_server() as (server, proxy):
+    results = []
+    async with raw_server(behaviour) as (server, proxy):
         monkeypatch.setenv("HTTP_PROXY", proxy)
         async with client("http://swf.test:8080") as swf:
-            await CALLS["heartbeat"](AioActivityApi(swf, "domain-1", "worker-1"))
-            await CALLS["heartbeat"](await FastActivityApi.create(swf, "domain-1", "worker-1"))
+            for api in (AioActivityApi(swf, "d", "w"), await FastActivityApi.create(swf, "d", "w")):
+                try:
+                    results.append(await CALLS["heartbeat"](api))
+                except SwfFault as fault:
+                    results.append((type(fault), str(fault)))
     plain, fast = server.requests
     assert plain.startswith(b"POST http://swf.test:8080/ HTTP/1.1\r\n")
     assert masked(fast) == masked(plain)
+    assert results[0] == results[1]
+    assert results[0] == (False if behaviour == "answer" else (ThrottledFault, results[0][1]))
