@@ -8,7 +8,15 @@ async def echo(text: str, ctx: ActivityContext) -> str:
     return text
 ```
 Handlers may be `async def` (run on the event loop) or plain `def` (run in a worker thread under
-the worker's thread limit), and take `(input)` or `(input, ctx)`.
+the worker's thread limit, or with `executor="process"` in a worker process), and take `(input)`
+or `(input, ctx)`.
+
+Process execution is for CPU-bound sync handlers: they run in parallel on every core, never
+make the event loop late, and a cancel request that the handler ignores still ends the work (its
+process is killed after `cancel_grace`). The handler crosses to the process by reference
+(module and qualified name, so it must be a module-level function), and its input and result
+are pickled. `async def` handlers are refused for it: a coroutine waiting on I/O gains nothing
+from a process, and one burning CPU should be a sync function.
 """
 
 from __future__ import annotations
@@ -16,7 +24,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol, TypedDict, TypeVar, Unpack
+from typing import Any, Literal, Protocol, TypedDict, TypeVar, Unpack
 
 from asyncworker.codec import RAW, Codec
 from asyncworker.errors import ActivityCanceled
@@ -27,6 +35,8 @@ DEFAULT_HEARTBEAT_INTERVAL = 10.0
 
 Handler = Callable[..., Any]
 F = TypeVar("F", bound=Handler)
+Execution = Literal["thread", "process"]
+"""Where a sync handler runs: a worker thread, or a worker process."""
 
 
 def _check_timeout(name: str, value: int | None) -> int | None:
@@ -55,6 +65,8 @@ class ActivityDefinition:
     heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL
     """At most one heartbeat per interval; a third of the heartbeat timeout when one is declared."""
     description: str | None = None
+    process: bool = False
+    """A sync handler that runs in a worker process (`executor="process"`)."""
     max_concurrent: int | None = None
     """At most this many handlers of the type run at once in a worker (None: no limit)."""
 
@@ -78,6 +90,8 @@ class ActivityOptions(TypedDict, total=False):
     codec: Codec
     """Input/result codec (default RAW; JSON opt-in)."""
     description: str
+    executor: Execution
+    """Where a sync handler runs: "thread" or "process" (default: the registry's)."""
     max_concurrent: int
     """At most this many handlers of the type run at once in a worker; a task polled while they
     all run waits for its turn, holding its slot (see the README's flow control section)."""
@@ -170,8 +184,13 @@ class ActivityContext:
 class ActivityRegistry:
     """Activity handlers by SWF activity type `(name, version)`."""
 
-    def __init__(self, *, task_list: str = "default") -> None:
+    def __init__(self, *, task_list: str = "default", executor: Execution = "thread") -> None:
+        """`executor` is where sync handlers run unless they say otherwise (async handlers
+        always run on the event loop)."""
+        if executor not in ("thread", "process"):
+            raise ValueError(f'executor must be "thread" or "process", got {executor!r}')
         self.task_list = task_list
+        self.executor = executor
         self._definitions: dict[ActivityType, ActivityDefinition] = {}
 
     def activity(
@@ -213,11 +232,12 @@ class ActivityRegistry:
                 f" than heartbeat_timeout ({heartbeat_timeout} s), or SWF times the task out"
                 " between two heartbeats"
             )
+        is_async = inspect.iscoroutinefunction(handler)
         max_concurrent = _check_limit(activity_type, options.get("max_concurrent"))
         definition = ActivityDefinition(
             activity_type=activity_type,
             handler=handler,
-            is_async=inspect.iscoroutinefunction(handler),
+            is_async=is_async,
             takes_context=_takes_context(handler),
             codec=options.get("codec", RAW),
             task_list=options.get("task_list") or self.task_list,
@@ -228,6 +248,9 @@ class ActivityRegistry:
             auto_heartbeat=auto_heartbeat,
             heartbeat_interval=heartbeat_interval,
             description=options.get("description") or inspect.getdoc(handler),
+            process=_in_process(
+                activity_type, handler, is_async, options.get("executor"), self.executor
+            ),
             max_concurrent=max_concurrent,
         )
         self._definitions[activity_type] = definition
@@ -245,6 +268,34 @@ class ActivityRegistry:
     def names(self) -> list[str]:
         """The registered types as `name:version`, sorted."""
         return sorted(str(t) for t in self._definitions)
+
+
+def _in_process(
+    activity_type: ActivityType,
+    handler: Handler,
+    is_async: bool,
+    asked: Execution | None,
+    default: Execution,
+) -> bool:
+    """Whether `handler` runs in a worker process; ValueError if it cannot."""
+    if asked not in (None, "thread", "process"):
+        raise ValueError(f'{activity_type}: executor must be "thread" or "process", got {asked!r}')
+    if asked is None:  # the registry's default is for sync handlers
+        asked = "thread" if is_async else default
+    if asked == "thread":
+        return False
+    if is_async:
+        raise ValueError(
+            f"{activity_type}: an async def handler runs on the event loop; only sync handlers"
+            ' take executor="process" (make a CPU-bound handler a plain def)'
+        )
+    qualname = getattr(handler, "__qualname__", "")
+    if "<locals>" in qualname or "<lambda>" in qualname or not getattr(handler, "__module__", ""):
+        raise ValueError(
+            f"{activity_type}: a process handler crosses to the process by reference, so it must"
+            f" be a module-level function (got {qualname or handler!r})"
+        )
+    return True
 
 
 def _check_limit(activity_type: ActivityType, value: object) -> int | None:

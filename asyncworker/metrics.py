@@ -53,6 +53,15 @@ POLLER_STATES = (
 )  # fmt: skip
 """The `state` values of `asyncworker_pollers` (a stopped poller is not exported)."""
 RESPONSE_OPERATIONS = (COMPLETE, FAIL, CANCEL)
+PROCESS_STATES = ("starting", "idle", "busy", "retiring")
+"""The `state` values of `asyncworker_processes` (worker processes of process execution)."""
+PROCESS_DEATH_CAUSES = ("crashed", "memory", "cancel_grace", "stopped")
+"""`crashed`: a signal or an exit of its own (segfault, `os._exit`, the OOM killer); `memory`:
+over `max_process_memory` while running a task; `cancel_grace`: ignored a cancel request for
+`cancel_grace` seconds; `stopped`: killed because the worker stopped its task (local deadline,
+abandoned, the drain's forced stop) or itself."""
+PROCESS_RECYCLE_CAUSES = ("tasks", "memory")
+"""Why a process was retired after a task: `max_tasks_per_process`, `max_process_memory`."""
 PAYLOAD_DIRECTIONS = ("input", "result", "details")
 """The `direction` values of the claim-check series: inputs fetched, results and details stored."""
 
@@ -90,6 +99,14 @@ class TypeSeries(NamedTuple):
     label: str
     duration: Histogram
     outcomes: Mapping[OutcomeKind, Counter]
+
+
+class ProcessSeries(NamedTuple):
+    """The worker processes' event series: deaths and recycles by cause, relayed heartbeats."""
+
+    deaths: Mapping[str, Counter]
+    recycles: Mapping[str, Counter]
+    relayed: Counter
 
 
 class ApiSeries(NamedTuple):
@@ -187,6 +204,23 @@ class Metrics:
             ["task_list"],
             registry=r,
         )
+        self.process_deaths = Counter(
+            "asyncworker_process_deaths",
+            "Worker processes (process execution) that died or were killed, by cause.",
+            ["cause"],
+            registry=r,
+        )
+        self.process_recycles = Counter(
+            "asyncworker_process_recycles",
+            "Worker processes retired after a task, by cause.",
+            ["cause"],
+            registry=r,
+        )
+        self.process_heartbeats = Counter(
+            "asyncworker_process_heartbeats_relayed",
+            "Heartbeats relayed from worker processes to the heartbeat service.",
+            registry=r,
+        )
         self.payloads = Counter(
             "asyncworker_payloads_offloaded",
             "Claim-check values moved through S3: inputs fetched, results and details stored.",
@@ -253,6 +287,7 @@ class Metrics:
         for operation in RESPONSE_OPERATIONS:
             self.response_retries.labels(operation)
         self.heartbeat_series()
+        self.process_series()
         self.payload_series()
         for operation in S3_OPERATIONS:
             self.s3_series(operation)
@@ -316,6 +351,14 @@ class Metrics:
     def heartbeat_series(self) -> Mapping[str, Counter]:
         """A counter per heartbeat outcome (`HEARTBEAT_OUTCOMES`)."""
         return {outcome: self.heartbeats.labels(outcome) for outcome in HEARTBEAT_OUTCOMES}
+
+    def process_series(self) -> ProcessSeries:
+        """The counters of the worker processes, by cause."""
+        return ProcessSeries(
+            {cause: self.process_deaths.labels(cause) for cause in PROCESS_DEATH_CAUSES},
+            {cause: self.process_recycles.labels(cause) for cause in PROCESS_RECYCLE_CAUSES},
+            self.process_heartbeats,
+        )
 
     def instrument(self, api: ActivityApi) -> InstrumentedApi:
         """`api` with every call counted and timed by operation and outcome."""
@@ -444,6 +487,13 @@ class StatisticsCollector(Collector):
         for task_list, stamp in sorted(s.pollers.last_poll.items()):
             last.add_metric([task_list], stamp)
         yield last
+        if s.processes is not None:
+            processes = GaugeMetricFamily(
+                "asyncworker_processes", "Worker processes by state.", labels=["state"]
+            )
+            for state in PROCESS_STATES:
+                processes.add_metric([state], getattr(s.processes, state))
+            yield processes
         if s.backlog:
             backlog = GaugeMetricFamily(
                 "asyncworker_task_list_backlog",

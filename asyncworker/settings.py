@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, ValidationInfo, field_validator
+from pydantic import ByteSize, Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -61,6 +61,54 @@ def check_gc_interval(value: float) -> float:
     return value
 
 
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+def cpu_quota(
+    cgroup_root: Path = CGROUP_ROOT, proc_cgroup: Path = Path("/proc/self/cgroup")
+) -> int | None:
+    """The CPUs a cgroup CPU quota allows this process (rounded up), if one is set and readable:
+    a container limited to 1.5 CPUs gets 2 processes, not one per host core. cgroup v2's
+    `cpu.max` first, then v1's `cpu.cfs_quota_us` / `cpu.cfs_period_us`."""
+    v2 = [cgroup_root / "cpu.max"]
+    try:
+        for line in proc_cgroup.read_text().splitlines():
+            if line.startswith("0::"):
+                v2.insert(0, cgroup_root / line[3:].lstrip("/") / "cpu.max")
+    except OSError:
+        pass
+    for path in v2:
+        try:
+            quota, period = path.read_text().split()[:2]
+        except (OSError, ValueError):
+            continue
+        return _cpus(quota, period)
+    for v1 in (cgroup_root / "cpu", cgroup_root / "cpu,cpuacct"):
+        try:
+            quota = (v1 / "cpu.cfs_quota_us").read_text().strip()
+            period = (v1 / "cpu.cfs_period_us").read_text().strip()
+        except OSError:
+            continue
+        return _cpus(quota, period)
+    return None
+
+
+def _cpus(quota: str, period: str) -> int | None:
+    """CPUs of a quota per period, rounded up; None for no quota ("max", -1) or nonsense."""
+    try:
+        cpus = int(quota) / int(period)
+    except (ValueError, ZeroDivisionError):
+        return None
+    return max(1, math.ceil(cpus)) if cpus > 0 else None
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity), capped by a cgroup v2 CPU quota."""
+    cpus = len(os.sched_getaffinity(0))
+    quota = cpu_quota()
+    return max(1, min(cpus, quota) if quota is not None else cpus)
+
+
 def default_identity() -> str:
     """`host:pid`, as SWF shows it in ActivityTaskStarted events."""
     return f"{socket.gethostname()}:{os.getpid()}"[:256]
@@ -89,6 +137,32 @@ class WorkerSettings(BaseSettings):
         description="Slots: tasks held from poll to acknowledged response.",
     )
     thread_limit: int = Field(default=40, ge=1, le=10_000, description="Threads for sync handlers.")
+    process_limit: int = Field(
+        default_factory=usable_cpus,
+        ge=1,
+        le=1_024,
+        description='Worker processes for handlers registered with executor="process"'
+        " (default: the usable CPUs, honouring a cgroup CPU quota).",
+    )
+    cancel_grace: float = Field(
+        default=10.0,
+        ge=0,
+        le=3_600,
+        description="Seconds a process handler gets to stop after a cancel request before its"
+        " process is killed (SIGTERM, then SIGKILL) and the task answered Canceled.",
+    )
+    max_tasks_per_process: int = Field(
+        default=0,
+        ge=0,
+        le=10_000_000,
+        description="Retire a worker process after this many tasks (0: never).",
+    )
+    max_process_memory: ByteSize = Field(
+        default=ByteSize(0),
+        ge=0,
+        description="Resident memory a worker process may use (e.g. 1.5GiB; 0: no limit): over"
+        " it while running, the process is killed and its task failed; between tasks, retired.",
+    )
     response_concurrency: int = Field(
         default=32, ge=1, le=1_000, description="Respond* calls in flight at once."
     )

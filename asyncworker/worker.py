@@ -32,6 +32,7 @@ from asyncworker.pipeline.heartbeat import Heartbeats, HeartbeatStatistics
 from asyncworker.pipeline.limits import Pause, PollRate, TokenBucket, TypeLimits, TypeStatistics
 from asyncworker.pipeline.payloads import Payloads, PayloadStatistics
 from asyncworker.pipeline.poller import FlowControl, Pollers, PollerStatistics
+from asyncworker.pipeline.processes import ProcessPool, ProcessStatistics
 from asyncworker.pipeline.responder import Responder, ResponderStatistics
 from asyncworker.s3 import open_store
 from asyncworker.settings import WorkerSettings
@@ -72,6 +73,8 @@ class WorkerStatistics(NamedTuple):
     payloads: PayloadStatistics = PayloadStatistics(0, 0, 0)
     backlog: Mapping[str, int] = {}
     """task_list → pending activity tasks, when backlog sampling is on."""
+    processes: ProcessStatistics | None = None
+    """The worker processes, when some handler runs in one."""
     api_calls: int = 0
     """SWF calls answered so far (polls, responses, heartbeats), faults included."""
     api_errors: int = 0
@@ -90,6 +93,7 @@ class _Pipeline(NamedTuple):
     executor: Executor
     responder: Responder
     heartbeats: Heartbeats
+    processes: ProcessPool | None
     apis: tuple[InstrumentedApi, ...]
     payloads: Payloads
 
@@ -279,6 +283,7 @@ class Worker:
             concurrency=s.response_concurrency,
             backoff=self._backoff,
         )
+        processes = self._process_pool()
         payloads = Payloads(store, s, self.metrics, backoff=self._backoff)
         types = self._types or None
         executor = Executor(
@@ -288,6 +293,7 @@ class Worker:
             self.metrics,
             payloads,
             thread_limit=s.thread_limit,
+            processes=processes,
             types=types,
             interceptors=self._interceptors,
         )
@@ -302,10 +308,26 @@ class Worker:
             flow=FlowControl(self._pause, self._list_slots, self._poll_rates(), types),
         )
         self._pipeline = pipeline = _Pipeline(
-            pollers, executor, responder, heartbeats, (poll_api, respond_api), payloads
+            pollers, executor, responder, heartbeats, processes, (poll_api, respond_api), payloads
         )
         with send, receive:  # closed on every way out, not only after a full drain
             await self._supervise(pipeline, apis.domain, task_status)
+
+    def _process_pool(self) -> ProcessPool | None:
+        """The worker processes, if any handler runs in one; the forkserver preloads the
+        handlers' modules, so a replacement process starts with them imported."""
+        modules = sorted({d.handler.__module__ for d in self.registry if d.process})
+        if not modules:
+            return None
+        s = self.settings
+        return ProcessPool(
+            self.metrics.process_series(),
+            limit=s.process_limit,
+            cancel_grace=s.cancel_grace,
+            max_tasks=s.max_tasks_per_process,
+            max_memory=int(s.max_process_memory),
+            preload=modules,
+        )
 
     def _poll_rates(self) -> dict[str, PollRate]:
         """The token buckets of each task list with a rate: its own and the worker's (one
@@ -346,6 +368,8 @@ class Worker:
                 self._backlog = BacklogSampler(domain, s.task_lists, s.backlog_interval)
                 tg.start_soon(self._backlog.run)
             await tg.start(heartbeats.run)
+            if pipeline.processes is not None:
+                await tg.start(pipeline.processes.run)
             await tg.start(responder.run)
             await tg.start(pollers.run)
             self._ready = True
@@ -449,6 +473,7 @@ class Worker:
             heartbeats=p.heartbeats.statistics(),
             payloads=p.payloads.statistics(),
             backlog=dict(self._backlog.counts) if self._backlog else {},
+            processes=p.processes.statistics() if p.processes else None,
             api_calls=sum(api.calls for api in p.apis),
             api_errors=sum(api.errors for api in p.apis),
             loop_lag=self._monitor.last_lag,

@@ -27,7 +27,8 @@ from asyncworker.swf.api import Apis
 from asyncworker.worker import Worker
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Callable
+    from contextlib import AbstractAsyncContextManager
 
 POLLERS = 16
 
@@ -89,15 +90,20 @@ LIMITS: dict[str, Any] = {
 """Flow control switched on but never binding: what its steps cost (`--limits`)."""
 
 
-async def run_worker(tasks: int, limits: bool = False) -> float:
-    """CPU seconds per task of a Worker over `InstantApi` (with `limits`: a rate and per-list
-    slots that never bind, so the token and list-slot steps run on every poll)."""
-    api = InstantApi(tasks)
+def instant_apis(api: InstantApi) -> Callable[[WorkerSettings], AbstractAsyncContextManager[Apis]]:
+    """A Worker's `api_factory` that hands it `api` for polls and answers."""
 
     @asynccontextmanager
     async def apis(settings: WorkerSettings) -> AsyncIterator[Apis]:
         yield Apis(api, api)
 
+    return apis
+
+
+async def run_worker(tasks: int, limits: bool = False) -> float:
+    """CPU seconds per task of a Worker over `InstantApi` (with `limits`: a rate and per-list
+    slots that never bind, so the token and list-slot steps run on every poll)."""
+    api = InstantApi(tasks)
     settings = WorkerSettings(
         domain="bench",
         metrics_port=None,
@@ -106,7 +112,7 @@ async def run_worker(tasks: int, limits: bool = False) -> float:
         log_level="WARNING",
         **(LIMITS if limits else {}),
     )
-    async with Worker(registry, settings, api_factory=apis):
+    async with Worker(registry, settings, api_factory=instant_apis(api)):
         begun = time.process_time()
         await api.done.wait()
         return (time.process_time() - begun) / tasks

@@ -612,6 +612,54 @@ def event_loop_row() -> list[Json]:
     ]
 
 
+def worker_processes_row() -> list[Json]:
+    return [
+        panel(
+            "Worker processes by state",
+            "Processes running process-executed handlers: busy (a task), idle, starting (a "
+            "replacement or a recycle), retiring. Busy at the limit means process tasks wait.",
+            "none",
+            [
+                (
+                    f"sum by (state) (asyncworker_processes{{{TARGET}}})",
+                    "{{state}}",
+                )
+            ],
+            stack=True,
+        ),
+        panel(
+            "Worker process deaths by cause",
+            "Processes lost per second: crashed (a segfault, os._exit, the OOM killer), memory "
+            "(over max_process_memory), cancel_grace (ignored a cancel request), stopped (the "
+            "worker stopped its task: deadline, abandoned, drain). Each is replaced.",
+            "ops",
+            [
+                (
+                    f"sum by (cause) ({rate('asyncworker_process_deaths_total', TARGET)})",
+                    "{{cause}}",
+                )
+            ],
+            stack=True,
+        ),
+        panel(
+            "Worker process recycles and relayed heartbeats",
+            "Processes retired per second after max_tasks_per_process tasks or over "
+            "max_process_memory between tasks, and heartbeats relayed from processes.",
+            "ops",
+            [
+                (
+                    f"sum by (cause) ({rate('asyncworker_process_recycles_total', TARGET)})",
+                    "recycled: {{cause}}",
+                ),
+                (
+                    f"sum({rate('asyncworker_process_heartbeats_relayed_total', TARGET)})",
+                    "heartbeats relayed",
+                ),
+            ],
+        ),
+    ]
+
+
 def process_row() -> list[Json]:
     return [
         panel(
@@ -662,6 +710,7 @@ ROWS: Final = (
     ("Claim checks (S3)", claim_checks_row),
     ("Heartbeats and cancellations", heartbeats_row),
     ("Event loop", event_loop_row),
+    ("Worker processes (process execution)", worker_processes_row),
     ("Process", process_row),
 )
 

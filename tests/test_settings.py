@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 import pytest
@@ -64,6 +65,11 @@ def test_config_file_from_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
         ({"domain": "d", "gc_interval": "-1"}, "invalid setting 'gc_interval'"),
         ({"domain": "d", "gc_interval": "0.1"}, "invalid setting 'gc_interval'"),
         ({"domain": "d", "gc_interval": "inf"}, "invalid setting 'gc_interval'"),
+        ({"domain": "d", "process_limit": "0"}, "invalid setting 'process_limit'"),
+        ({"domain": "d", "cancel_grace": "-1"}, "invalid setting 'cancel_grace'"),
+        ({"domain": "d", "max_tasks_per_process": "-1"}, "invalid setting 'max_tasks_per_process'"),
+        ({"domain": "d", "max_process_memory": "lots"}, "invalid setting 'max_process_memory'"),
+        ({"domain": "d", "max_process_memory": "-1MiB"}, "invalid setting 'max_process_memory'"),
         ({"domain": "d", "max_activities_per_second": "-5"}, "'max_activities_per_second'"),
         ({"domain": "d", "max_activities_per_second": "0"}, "'max_activities_per_second'"),
         ({"domain": "d", "task_list_rates": "default=-1"}, "must be a positive number"),
@@ -144,6 +150,15 @@ def test_a_heartbeat_interval_not_shorter_than_the_timeout_is_refused(interval: 
             return data
 
     assert len(registry) == 0
+
+
+def test_process_settings_from_flags_env_and_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ASYNCWORKER_MAX_PROCESS_MEMORY", "1.5GiB")
+    s = load_settings({"domain": "d", "process_limit": "3", "max_tasks_per_process": "100"})
+    assert (s.process_limit, s.max_tasks_per_process) == (3, 100)
+    assert s.max_process_memory == 1536 << 20
+    assert s.cancel_grace == 10.0
+    assert 1 <= load_settings({"domain": "d"}).process_limit <= len(os.sched_getaffinity(0))
 
 
 def test_flow_control_settings_from_flags_env_and_toml(

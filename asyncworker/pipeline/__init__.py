@@ -9,7 +9,8 @@
                  │ task + its slot                                  (flow: task, slot, outcome)
                  ▼
           executor: one child task per activity under its own cancel scope (after its turn
-                 │  under a type's max_concurrent); sync handlers in a thread limiter
+                 │  under a type's max_concurrent); sync handlers in a thread limiter or in
+                 │  worker processes (processes ⇄ child, one task per process)
                  │                                 ▲ cancel: cancelRequested, deadline, shutdown
                  │                                 │
                  │               heartbeat: coalesced details, rate budget, cancellation

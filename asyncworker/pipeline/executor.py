@@ -4,10 +4,11 @@ Each task runs in the worker's task group under its own cancel scope. When the a
 declares a start-to-close timeout, the heartbeat service asks SWF about the task at that local
 deadline (a decider may have scheduled it with a longer one): if SWF says it is gone, the handler is
 cancelled and nothing is answered (`timed_out`). Async handlers run on the event loop;
-sync handlers in worker threads under the thread limit. `settle.settle()` is the one place that
-decides what SWF is told; nothing a handler does (any exception, BaseException subclasses
-included, bad results, ignoring cancellation) escapes it. A worker's interceptors, if any, run
-around the handler call (so what they raise is settled the same way) and see each outcome.
+sync handlers in worker threads under the thread limit, or in worker processes (`processes`).
+`settle.settle()` is the one place that decides what SWF is told; nothing a handler does (any
+exception, BaseException subclasses included, bad results, ignoring cancellation) escapes it. A
+worker's interceptors, if any, run around the handler call (so what they raise is settled the
+same way) and see each outcome.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
     from asyncworker.pipeline.heartbeat import HeartbeatHandle, Heartbeats
     from asyncworker.pipeline.limits import TypeLimit, TypeLimits
     from asyncworker.pipeline.payloads import Payloads
+    from asyncworker.pipeline.processes import ProcessPool
 
 log = structlog.get_logger(__name__)
 
@@ -72,7 +74,7 @@ class RunningTask:
     """One running handler: its scope, why it was cancelled, and its context's control side."""
 
     __slots__ = (
-        "answered", "beats", "deadline", "definition", "placement", "reason",
+        "answered", "beats", "deadline", "definition", "on_request", "placement", "reason",
         "requested", "scope", "slot", "task", "turn", "waited", "waiting",
     )  # fmt: skip
 
@@ -88,6 +90,8 @@ class RunningTask:
         self.requested = False
         self.answered = False
         self.beats: HeartbeatHandle | None = None
+        self.on_request: Callable[[], None] | None = None
+        """Set while the handler runs in a worker process: forwards a cancel request to it."""
         self.placement: Placement | None = None
         """Where large values go when the codec is a claim check and the worker has a store."""
         self.waiting = False
@@ -107,8 +111,9 @@ class RunningTask:
 
     def cancel(self, reason: CancelReason) -> None:
         """Stop the handler. A sync handler asked to cancel only sees the flag (threads can't be
-        interrupted); otherwise the scope is cancelled too (for a sync handler, the task then
-        waits for its thread: `ctx.cancel_requested` is true)."""
+        interrupted; a process handler gets `cancel_grace` before its process is killed);
+        otherwise the scope is cancelled too (for a thread handler, the task then waits for its
+        thread: `ctx.cancel_requested` is true; a process handler's process is killed)."""
         if self.reason is None or reason in _FINAL:
             self.reason = reason
         self.requested = True
@@ -116,6 +121,8 @@ class RunningTask:
             reason is not CancelReason.REQUESTED or self.definition.is_async or self.waiting
         ):
             self.scope.cancel()
+        elif self.on_request is not None:
+            self.on_request()
 
 
 class Executor:
@@ -130,6 +137,7 @@ class Executor:
         payloads: Payloads,
         *,
         thread_limit: int,
+        processes: ProcessPool | None = None,
         types: TypeLimits | None = None,
         interceptors: Interceptors | None = None,
     ) -> None:
@@ -142,6 +150,7 @@ class Executor:
         self._outcomes = outcomes
         self._metrics = metrics
         self._threads = anyio.CapacityLimiter(thread_limit)
+        self._processes = processes
         self._tg: TaskGroup | None = None
         self._running: set[RunningTask] = set()
         self._active = 0
@@ -278,7 +287,7 @@ class Executor:
                 scope.cancel()
             try:
                 if definition.max_concurrent is None and self._interceptors is None:
-                    value = await self._call(definition, data, ctx)  # the common path, direct
+                    value = await self._call(running, data, ctx)  # the common path, direct
                 else:
                     value = await self._call_through(running, data, ctx)
             except anyio.get_cancelled_exc_class() as exc:
@@ -320,9 +329,9 @@ class Executor:
         """The handler inside the interceptor chain, once its type has a free turn
         (`max_concurrent`): interceptors see the handler's run, not the wait for its turn."""
         definition = running.definition
-        call: Callable[[], Awaitable[Any]] = partial(self._call, definition, data, ctx)
+        call: Callable[[], Awaitable[Any]] = partial(self._call, running, data, ctx)
         if self._interceptors is not None:
-            handler = partial(self._call, definition, data)
+            handler = partial(self._call, running, data)
             call = partial(self._interceptors.execute, running.task, ctx, handler)
         if definition.max_concurrent is None:
             return await call()
@@ -359,10 +368,15 @@ class Executor:
             if beats is not None:
                 beats.auto = definition.auto_heartbeat
 
-    async def _call(self, definition: ActivityDefinition, data: Any, ctx: ActivityContext) -> Any:
+    async def _call(self, running: RunningTask, data: Any, ctx: ActivityContext) -> Any:
+        definition = running.definition
         args = (data, ctx) if definition.takes_context else (data,)
         if definition.is_async:
             return await definition.handler(*args)
+        if definition.process:
+            if self._processes is None:
+                raise RuntimeError("a process handler, and no process pool: a bug")
+            return await self._processes.execute(running, data)
         # Never abandoned: a cancelled sync handler sees `ctx.cancel_requested` and is waited
         # for, so `thread_limit` bounds the threads really running.
         return await anyio.to_thread.run_sync(definition.handler, *args, limiter=self._threads)

@@ -13,6 +13,11 @@
 | returned a value its codec cannot encode, or one over SWF's 32,768 characters | Failed |
 | returned | Completed |
 
+A handler run in a worker process ends in the same rows: `processes.py` turns what happened to
+its process into one of the exceptions above. Its process died: `ActivityFailed("worker process
+died: SIGSEGV")`; it went over `max_process_memory`: `ActivityFailed("worker process exceeded
+1.5GiB RSS")`; it ignored a cancel request for `cancel_grace`: `ActivityCanceled` (the decider
+asked, so: Canceled); what could not be pickled: `ActivityFailed` naming the type.
 With a claim-check codec and a payload bucket (`asyncworker.claimcheck`), a result, or the details
 of `ActivityFailed` or `ActivityCanceled`, over the threshold is not cut or refused here: the
 outcome is marked `offload`, and `pipeline/payloads.py` stores the text on S3 and puts its

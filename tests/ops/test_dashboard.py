@@ -21,6 +21,7 @@ REQUIRED_ROWS = {
     "Claim checks (S3)",
     "Heartbeats and cancellations",
     "Event loop",
+    "Worker processes (process execution)",
     "Process",
 }
 VARIABLES = {"datasource", "job", "instance", "task_list", "activity_type"}

@@ -16,7 +16,8 @@ from tests.ops.promql import metric_names_used
 pytestmark = pytest.mark.anyio
 
 OPT_IN = {
-    "asyncworker_task_list_backlog": "only with backlog_interval (tests/e2e/test_backlog_moto.py)"
+    "asyncworker_task_list_backlog": "only with backlog_interval (tests/e2e/test_backlog_moto.py)",
+    "asyncworker_processes": "only with process handlers (tests/pipeline/test_processes.py)",
 }
 
 
