@@ -9,40 +9,42 @@ would be sent), and keeps its URL and headers. A call then only
 
 - serializes its parameters with ``json.dumps``, as botocore's JSON serializer does;
 - adds the per-request headers botocore adds (``amz-sdk-invocation-id``, ``Content-Length``);
-- signs with botocore's `SigV4Auth`, using the client's own credentials object, frozen per call
-  as aiobotocore's signer does (so refreshing credentials keep working);
-- sends through the client's own aiobotocore HTTP session (`AIOHTTPSession.send`: its connection
-  pool, timeouts, proxy settings and the mapping of network errors to botocore's exceptions);
+- signs as botocore's `SigV4Auth` does (`asyncworker.swf.sigv4`: the same Authorization header,
+  from parts prepared once per operation and a signing key derived once per credentials and
+  day), with the client's own credentials object, frozen per call as aiobotocore's signer does
+  (so refreshing credentials keep working);
+- sends on the client's own aiobotocore HTTP session (`asyncworker.swf.transport`: its aiohttp
+  session, connection pool and timeouts, with the URL parsed once and network errors raised as
+  the botocore exceptions `AIOHTTPSession.send` raises; through a proxy, `send` itself);
 - reads a 2xx body with ``json.loads`` (a body that is not a JSON object is a `ServerFault`,
   as on plain calls); an error body goes through botocore's JSON parser and becomes the client's
   modeled `ClientError`, exactly as the plain call raises it.
 
-So the bytes on the wire are those of plain aiobotocore (the tests compare them, and check the
-signature); what the fast path skips is botocore's client-side parameter validation (the worker
-sends only values it has already fitted to SWF's limits; the service validates anyway) and any
-event hooks registered on the client after start.
+So the bytes on the wire are those of plain aiobotocore (the tests compare them byte for byte,
+and the signatures with botocore's signer); what the fast path skips is botocore's client-side
+parameter validation (the worker sends only values it has already fitted to SWF's limits; the
+service validates anyway) and any event hooks registered on the client after start.
 """
 
 from __future__ import annotations
 
-import functools
-import hmac
 import json
 import re
+import time
 import uuid
 from dataclasses import dataclass
-from hashlib import sha256
 from typing import TYPE_CHECKING, Any
 
-import botocore.auth
-from botocore.auth import SIGNED_HEADERS_BLACKLIST, SigV4Auth
 from botocore.parsers import JSONParser
+from multidict import CIMultiDict
 
 from asyncworker.swf.api import CANCEL, COMPLETE, FAIL, HEARTBEAT, POLL
 from asyncworker.swf.faults import answer_object, translated
+from asyncworker.swf.sigv4 import Clock, OperationSigner
+from asyncworker.swf.transport import Request, Transport
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
     from types_aiobotocore_swf import SWFClient
 
@@ -140,97 +142,39 @@ def _text(value: str | bytes | int) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-class _SignedHeaders(dict[str, str]):
-    """The headers to sign, as `SigV4Auth.canonical_headers()` reads them (one value each)."""
-
-    def get_all(self, name: str) -> list[str]:
-        return [self[name]]
-
-
-_host = functools.lru_cache(maxsize=64)(botocore.auth._host_from_url)  # type: ignore[attr-defined]
-"""botocore's Host header value for a URL, remembered."""
-
-
-@functools.lru_cache(maxsize=16)
-def _signing_key(secret: str, date: str, region: str, service: str) -> bytes:
-    """SigV4's derived key: the same for every request of a day (the HMAC chain of
-    `SigV4Auth.signature()`)."""
-    key = f"AWS4{secret}".encode()
-    for part in (date, region, service, "aws4_request"):
-        key = hmac.new(key, part.encode("utf-8"), sha256).digest()
-    return key
-
-
-class _SigV4(SigV4Auth):
-    """botocore's SigV4 signer, minus work that repeats: its header selection without the
-    e-mail-message header map, the host of a URL, and the derived signing key are remembered."""
-
-    def __init__(self, credentials: Any, service_name: str, region_name: str) -> None:
-        super().__init__(credentials, service_name, region_name)
-        self._service = service_name
-        self._region = region_name
-
-    def headers_to_sign(self, request: Any) -> Any:
-        selected = _SignedHeaders()
-        for name, value in request.headers.items():
-            lname = name.lower()
-            if lname not in SIGNED_HEADERS_BLACKLIST:
-                selected[lname] = value
-        if "host" not in selected:
-            selected["host"] = _host(request.url)
-        return selected
-
-    def signature(self, string_to_sign: str, request: Any) -> str:
-        credentials: Any = self.credentials
-        key = _signing_key(
-            credentials.secret_key,
-            request.context["timestamp"][0:8],
-            self._region,
-            self._service,
-        )
-        return hmac.new(key, string_to_sign.encode("utf-8"), sha256).hexdigest()
-
-
-class _Request:
-    """The request as botocore's signer and aiobotocore's HTTP session read it."""
-
-    __slots__ = ("body", "context", "headers", "method", "params", "stream_output", "url")
-
-    def __init__(self, template: Template, body: bytes) -> None:
-        self.method = template.method
-        self.url = template.url
-        self.body = body
-        self.headers = dict(template.signed)
-        self.params: dict[str, str] = {}
-        self.context: dict[str, Any] = {}
-        self.stream_output = False
-
-    def add_unsigned(self, template: Template) -> None:
-        """Append the headers botocore adds after signing, the per-request ones filled in."""
-        headers = self.headers
-        for name, value in template.unsigned:
-            lname = name.lower()
-            if lname == "amz-sdk-invocation-id":
-                headers[name] = str(uuid.uuid4())
-            elif lname == "content-length":
-                headers[name] = str(len(self.body))
-            else:
-                headers[name] = value
+def _unsigned(template: Template) -> tuple[tuple[str, str, int], ...]:
+    """The headers botocore adds after signing: (name, value, kind), kind 0 for a fixed value,
+    1 for the invocation id and 2 for Content-Length, computed per request."""
+    kinds = {"amz-sdk-invocation-id": 1, "content-length": 2}
+    return tuple((name, value, kinds.get(name.lower(), 0)) for name, value in template.unsigned)
 
 
 class FastActivityApi:
     """`ActivityApi` over an aiobotocore SWF client, without botocore's per-call rebuilding."""
 
     def __init__(
-        self, client: SWFClient, templates: Mapping[str, Template], domain: str, identity: str
+        self,
+        client: SWFClient,
+        templates: Mapping[str, Template],
+        domain: str,
+        identity: str,
+        *,
+        now: Callable[[], float] = time.time,
     ) -> None:
         self._client = client
         self._templates = dict(templates)
+        self._signers = {
+            operation: OperationSigner(t.method, t.url, t.signed, t.region, t.service)
+            for operation, t in templates.items()
+        }
+        self._clock = Clock(now)
+        self._unsigned = {operation: _unsigned(t) for operation, t in templates.items()}
         self._domain = domain
         self._identity = identity
         signer: Any = client._request_signer  # type: ignore[attr-defined]
         self._credentials = signer._credentials
-        self._http: Any = client._endpoint.http_session  # type: ignore[attr-defined]
+        http: Any = client._endpoint.http_session  # type: ignore[attr-defined]
+        self._transports = {operation: Transport(http, t.url) for operation, t in templates.items()}
         self._parser = JSONParser()
 
     @classmethod
@@ -240,18 +184,25 @@ class FastActivityApi:
     async def call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
         """One SWF call; raises the same botocore exceptions a plain aiobotocore call raises."""
         template = self._templates[operation]
-        request = _Request(template, json.dumps(params).encode("utf-8"))
+        body = json.dumps(params).encode("utf-8")
         frozen: Any = None
         if self._credentials is not None:
             frozen = await self._credentials.get_frozen_credentials()
-        auth: Any = _SigV4(frozen, template.service, template.region)
-        auth.add_auth(request)  # None credentials: NoCredentialsError, as a plain call raises
-        request.add_unsigned(template)
-        response = await self._http.send(request)
-        body: bytes = await response.content
-        if response.status_code < 300:
-            return answer_object(operation, body)
-        raise self._error(operation, response.status_code, response.headers, body)
+        headers = CIMultiDict(template.signed)
+        # None credentials: NoCredentialsError, as a plain call raises
+        self._signers[operation].sign(headers, body, frozen, self._clock.timestamp())
+        for name, value, kind in self._unsigned[operation]:
+            if kind == 0:
+                headers[name] = value
+            elif kind == 1:
+                headers[name] = str(uuid.uuid4())
+            else:
+                headers[name] = str(len(body))
+        request = Request(template.method, template.url, headers, body)
+        answer = await self._transports[operation].send(request)
+        if answer.status < 300:
+            return answer_object(operation, answer.body)
+        raise self._error(operation, answer.status, answer.headers, answer.body)
 
     def _error(
         self, operation: str, status: int, headers: Mapping[str, str], body: bytes

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+import anyio
+import anyio.abc
 import pytest
 from aiobotocore.credentials import AioRefreshableCredentials
 from aiobotocore.session import get_session
@@ -23,13 +25,14 @@ from aiohttp import web
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+from botocore.exceptions import ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
 
-from asyncworker.errors import ServerFault, ThrottledFault, UnknownResourceFault
+from asyncworker.errors import ServerFault, SwfFault, ThrottledFault, UnknownResourceFault
 from asyncworker.swf.api import ActivityApi
 from asyncworker.swf.connect import open_client
 from asyncworker.swf.fast import FastActivityApi
 from asyncworker.swf.plain import AioActivityApi
-from tests.helpers import use_aws_credentials
+from tests.helpers import free_port, use_aws_credentials
 from tests.helpers.http import serve
 
 if TYPE_CHECKING:
@@ -240,3 +243,132 @@ async def test_refreshing_credentials_keep_working() -> None:
     for received, access in zip(rec.requests, used, strict=True):
         n = access.removeprefix("AKID")
         assert signature_valid(received, rec.url, access, f"secret-{n}", f"token-{n}")
+
+
+@dataclass
+class RawServer:
+    """A TCP server on 127.0.0.1 that records each request's bytes as received and answers
+    `behaviour`: "answer" (a JSON 200), "throttle" (a 400 ThrottlingException), "close" (hang
+    up unanswered) or "silent" (never answer)."""
+
+    behaviour: str = "answer"
+    requests: list[bytes] = field(default_factory=list)
+    done: anyio.Event = field(default_factory=anyio.Event)
+
+    async def handle(self, stream: anyio.abc.SocketStream) -> None:
+        async with stream:
+            buffer = b""
+            while True:
+                head, found, rest = buffer.partition(b"\r\n\r\n")
+                length = re.search(rb"(?im)^content-length: *(\d+)\r?$", head)
+                if found and length and len(rest) >= int(length.group(1)):
+                    end = len(head) + 4 + int(length.group(1))
+                    self.requests.append(buffer[:end])
+                    buffer = buffer[end:]
+                    if self.behaviour == "close":
+                        return
+                    if self.behaviour == "silent":
+                        await self.done.wait()
+                        return
+                    status, answer = ANSWERS[self.behaviour]
+                    await stream.send(ANSWER % (status, len(answer), answer))
+                    continue
+                try:
+                    buffer += await stream.receive()
+                except (anyio.EndOfStream, anyio.BrokenResourceError):
+                    return
+
+
+@asynccontextmanager
+async def raw_server(behaviour: str = "answer") -> AsyncIterator[tuple[RawServer, str]]:
+    server = RawServer(behaviour)
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
+    port = listener.extra(anyio.abc.SocketAttribute.local_port)
+    async with listener, anyio.create_task_group() as group:
+        group.start_soon(listener.serve, server.handle)
+        try:
+            yield server, f"http://127.0.0.1:{port}"
+        finally:
+            server.done.set()
+            group.cancel_scope.cancel()
+
+
+ANSWER = b"HTTP/1.1 %s\r\nContent-Type: application/x-amz-json-1.0\r\nContent-Length: %d\r\n\r\n%s"
+THROTTLED = b'{"__type": "com.amazon.coral.availability#ThrottlingException", "message": "Slow"}'
+ANSWERS = {
+    "answer": (b"200 OK", b'{"cancelRequested": false}'),
+    "throttle": (b"400 Bad Request", THROTTLED),
+}
+
+
+def masked(raw: bytes) -> bytes:
+    """A request's bytes with the values that differ on every request (the time, the signature
+    and the invocation id) replaced by a mark."""
+    return re.sub(rb"(?im)^(x-amz-date|authorization|amz-sdk-invocation-id): [^\r\n]*",
+                  rb"\1: <per request>", raw)  # fmt: skip
+
+
+@pytest.mark.parametrize("token", [None, "session-token"])
+@pytest.mark.parametrize("name", list(CALLS))
+async def test_same_bytes_on_the_wire(
+    name: str, token: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Byte for byte, request line, headers in order and body, apart from the per-request
+    values, the fast client's request is the plain client's."""
+    use_aws_credentials(monkeypatch, "AKIDTEST", "secret-test", token)
+    async with raw_server() as (server, url), client(url) as swf:
+        await CALLS[name](AioActivityApi(swf, "domain-1", "worker-1"))
+        await CALLS[name](await FastActivityApi.create(swf, "domain-1", "worker-1"))
+    plain, fast = server.requests
+    assert masked(fast) == masked(plain)
+    assert masked(fast) != fast  # the per-request values were there to mask
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "cause"),
+    [("refused", EndpointConnectionError), ("close", ConnectionClosedError),
+     ("silent", ReadTimeoutError)],
+)  # fmt: skip
+async def test_network_errors_are_the_plain_clients(behaviour: str, cause: type) -> None:
+    """A refused connection, a connection closed unanswered and an answer that never comes
+    raise the same fault, from the same botocore exception, through both clients."""
+    async with raw_server(behaviour) as (_, url):
+        if behaviour == "refused":
+            url = f"http://127.0.0.1:{free_port()}"
+        async with open_client(
+            region="us-east-1", endpoint_url=url, max_pool_connections=2, read_timeout=0.5
+        ) as swf:
+            raised = []
+            for api in (AioActivityApi(swf, "d", "w"), await FastActivityApi.create(swf, "d", "w")):
+                with pytest.raises(SwfFault) as caught:
+                    await api.heartbeat("t", "50%")
+                raised.append(caught.value)
+    assert [type(fault) for fault in raised] == [type(raised[0])] * 2
+    assert [type(fault.__cause__) for fault in raised] == [cause] * 2
+    assert str(raised[0]) == str(raised[1])
+
+
+@pytest.mark.parametrize("behaviour", ["answer", "throttle"])
+async def test_through_a_proxy_the_same_bytes_reach_it(
+    behaviour: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With an HTTP proxy (here from the environment), both clients hand the proxy the same
+    request for the endpoint, which the worker itself never resolves nor connects to, and read
+    its answer alike (an error answer becomes the same fault)."""
+    use_aws_credentials(monkeypatch, "AKIDTEST", "secret-test")
+    for name in ("NO_PROXY", "no_proxy", "HTTPS_PROXY", "https_proxy", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    results = []
+    async with raw_server(behaviour) as (server, proxy):
+        monkeypatch.setenv("HTTP_PROXY", proxy)
+        async with client("http://swf.test:8080") as swf:
+            for api in (AioActivityApi(swf, "d", "w"), await FastActivityApi.create(swf, "d", "w")):
+                try:
+                    results.append(await CALLS["heartbeat"](api))
+                except SwfFault as fault:
+                    results.append((type(fault), str(fault)))
+    plain, fast = server.requests
+    assert plain.startswith(b"POST http://swf.test:8080/ HTTP/1.1\r\n")
+    assert masked(fast) == masked(plain)
+    assert results[0] == results[1]
+    assert results[0] == (False if behaviour == "answer" else (ThrottledFault, results[0][1]))
