@@ -19,6 +19,10 @@ Worker(registry, settings, interceptors=[Timing()])
 - `heartbeat(ctx, details, next)` (outbound) wraps `ctx.heartbeat()`: `next(details)` records
   the details for sending. It runs where the handler called it (a worker thread, for a sync
   handler); what it raises, the handler's `ctx.heartbeat()` call raises.
+- `transfer(task, operation, next)` wraps each move of a claim-check value through S3:
+  `"GetObject"` of a referenced input before the handler runs, `"PutObject"` of a large result
+  or details after it; `await next()` moves the value (with its retries) and returns what the
+  worker goes on with. It should only observe: what it raises, the move raised.
 - `ended(outcome)` is told the task's outcome once it is decided, and `settled(outcome)` once
   its answer was acknowledged or given up on (at once for an outcome with no answer). They
   observe: the outcome is already decided, and what they raise is logged and dropped.
@@ -30,9 +34,11 @@ this: the handler is called directly.
 from __future__ import annotations
 
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
@@ -44,6 +50,8 @@ if TYPE_CHECKING:
     """The rest of the chain, then the handler: returns the handler's value."""
     Heartbeat = Callable[[str | None], None]
     """The rest of the chain, then the worker's heartbeat: records the details for sending."""
+    Transfer = Callable[[], Awaitable[T]]
+    """The rest of the chain, then the move of a value through S3."""
 
 log = structlog.get_logger(__name__)
 
@@ -58,6 +66,11 @@ class Interceptor:
     def heartbeat(self, ctx: ActivityContext, details: str | None, next: Heartbeat) -> None:
         """Record a heartbeat by calling `next(details)` (or don't, to drop it)."""
         next(details)
+
+    async def transfer(self, task: ActivityTask, operation: str, next: Transfer[T]) -> T:
+        """Move a claim-check value through S3 (`operation` is `"GetObject"` or `"PutObject"`)
+        by awaiting `next()`; return what it returns."""
+        return await next()
 
     def ended(self, outcome: Outcome) -> None:
         """The task's outcome is decided (it is about to be sent, if it is an answer)."""
@@ -90,7 +103,7 @@ class _InterceptedControl:
 class Interceptors:
     """The chain a worker runs: each hook calls only the interceptors that override it."""
 
-    __slots__ = ("_ended", "_inbound", "_outbound", "_settled")
+    __slots__ = ("_ended", "_inbound", "_outbound", "_settled", "_transfers")
 
     def __init__(self, interceptors: Sequence[Interceptor]) -> None:
         chain = list(interceptors)
@@ -101,6 +114,7 @@ class Interceptors:
         self._outbound = [i for i in chain if _overrides(i, "heartbeat")]
         self._ended = [i for i in chain if _overrides(i, "ended")]
         self._settled = [i for i in chain if _overrides(i, "settled")]
+        self._transfers = [i for i in chain if _overrides(i, "transfer")]
 
     @classmethod
     def of(cls, interceptors: Sequence[Interceptor]) -> Interceptors | None:
@@ -124,6 +138,15 @@ class Interceptors:
         step: Execute = handler
         for interceptor in reversed(self._inbound):
             step = partial(interceptor.execute, task, ctx, step)
+        return await step()
+
+    async def transfer(
+        self, task: ActivityTask, operation: str, move: Callable[[], Awaitable[T]]
+    ) -> T:
+        """Run `move` (one claim-check value through S3) inside the chain."""
+        step = move
+        for interceptor in reversed(self._transfers):
+            step = partial(interceptor.transfer, task, operation, step)
         return await step()
 
     def _heartbeat_chain(self, ctx: ActivityContext) -> Heartbeat:

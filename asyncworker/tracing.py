@@ -8,6 +8,8 @@ its handler until SWF acknowledged its answer (or, with no answer, until its out
   `asyncworker.outcome`; never the task token;
 - a child span `RespondActivityTask<Completed|Failed|Canceled>` from the answer's hand-off to
   the responder until SWF acknowledged it (waiting for room, the call, its retries);
+- a child span `S3.GetObject` / `S3.PutObject` for each claim-check value moved through S3 (a
+  referenced input before the handler, a large result or details after it; retries inside);
 - events `heartbeat` (each `ctx.heartbeat()`), `handler cancelled` (the handler stopped by a
   cancellation) and `cancellation` (the outcome says why the worker stopped it);
 - status OK when completed, ERROR when failed (with the reason), timed out or abandoned, unset
@@ -24,7 +26,7 @@ from __future__ import annotations
 import json
 import os
 from importlib.metadata import entry_points
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 from opentelemetry import context as otel_context
@@ -44,9 +46,10 @@ if TYPE_CHECKING:
     from opentelemetry.trace import Span
 
     from asyncworker.activity import ActivityContext
-    from asyncworker.interceptors import Execute, Heartbeat
+    from asyncworker.interceptors import Execute, Heartbeat, Transfer
     from asyncworker.pipeline.flow import ActivityTask, Outcome
 
+T = TypeVar("T")
 TRACE_FIELDS = ("traceparent", "tracestate")
 """The input members that carry a trace context (W3C Trace Context header names)."""
 RESPOND = {
@@ -121,7 +124,7 @@ class TracingInterceptor(Interceptor):
         return span
 
     async def execute(self, task: ActivityTask, ctx: ActivityContext, next: Execute) -> Any:
-        span = self._start(task)
+        span = self._spans.get(task.token) or self._start(task)  # started by an input fetch
         attached = otel_context.attach(trace.set_span_in_context(span))
         try:
             return await next()
@@ -133,6 +136,18 @@ class TracingInterceptor(Interceptor):
             raise
         finally:
             otel_context.detach(attached)
+
+    async def transfer(self, task: ActivityTask, operation: str, next: Transfer[T]) -> T:
+        """A client span `S3.<operation>` under the task's span for each claim-check move, its
+        retries inside it; a move that raises records the exception and an error status."""
+        parent = self._spans.get(task.token) or self._start(task)
+        with self._tracer.start_as_current_span(
+            f"S3.{operation}",
+            context=trace.set_span_in_context(parent),
+            kind=SpanKind.CLIENT,
+            attributes={"rpc.system": "aws-api", "rpc.service": "S3", "rpc.method": operation},
+        ):
+            return await next()
 
     def heartbeat(self, ctx: ActivityContext, details: str | None, next: Heartbeat) -> None:
         span = self._spans.get(ctx.task_token)

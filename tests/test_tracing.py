@@ -13,11 +13,14 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import StatusCode
+from opentelemetry.trace import SpanKind, StatusCode
 
-from asyncworker import JSON, ActivityContext, ActivityFailed, ActivityRegistry
-from asyncworker.testing import ActivityEnvironment
+from asyncworker import JSON, RAW, ActivityContext, ActivityFailed, ActivityRegistry, ClaimCheck
+from asyncworker.claimcheck import Reference
+from asyncworker.testing import ActivityEnvironment, FakeSwf
 from asyncworker.tracing import TracingInterceptor, inject_trace_context
+from tests.helpers import running
+from tests.helpers.s3 import new_bucket, s3_client
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -193,3 +196,44 @@ async def test_bad_input_still_gets_a_span(
     [run] = by_name(exporter)["RunActivity:ship:3"]
     assert run.status.status_code is StatusCode.ERROR
     assert (run.status.description or "").startswith("bad input")
+
+
+async def test_claim_check_moves_are_child_spans_of_the_task(
+    moto_url: str, provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    """A referenced input is fetched, and a result over the threshold stored, each under an
+    `S3.<operation>` client span whose parent is the task's span; a missing object's fetch is an
+    error span, and its task still gets its span."""
+    bucket = await new_bucket(moto_url)
+    text = "i" * 40_000
+    async with s3_client(moto_url) as client:
+        await client.put_object(Bucket=bucket, Key="upstream/input", Body=text.encode())
+    reg = ActivityRegistry()
+
+    @reg.activity(version="1", codec=ClaimCheck(RAW), start_to_close=30)
+    async def double(data: str) -> str:
+        return data * 2
+
+    fake = FakeSwf()
+    fetched = fake.add_task("double", str(Reference(bucket, "upstream/input", len(text))))
+    missing = fake.add_task("double", str(Reference(bucket, "upstream/nothing", 10)))
+    tracing = TracingInterceptor(tracer_provider=provider)
+    async with running(
+        reg, fake, interceptors=[tracing], payload_bucket=bucket, s3_endpoint_url=moto_url
+    ):
+        await fake.wait_for(lambda: len(fake.responses) == 2, within=30)
+    assert fake.response_for(fetched).kind == "completed"
+    assert fake.response_for(missing).kind == "failed"
+    spans = by_name(exporter)
+    tasks = spans["RunActivity:double:1"]
+    assert len(tasks) == 2
+    gets, (put,) = spans["S3.GetObject"], spans["S3.PutObject"]
+    assert len(gets) == 2
+    task_ids = {span.context.span_id for span in tasks if span.context is not None}
+    for span in [*gets, put]:
+        assert span.kind is SpanKind.CLIENT
+        assert span.parent is not None
+        assert span.parent.span_id in task_ids
+        assert attribute(span, "rpc.service") == "S3"
+        no_token(span)
+    assert sorted(span.status.status_code.name for span in gets) == ["ERROR", "UNSET"]

@@ -34,6 +34,7 @@ from asyncworker.pipeline.flow import (
     redact,
 )
 from asyncworker.pipeline.settle import NOTHING, SHUTDOWN_REASON, failed, input_problem, settle
+from asyncworker.s3 import GET_OBJECT, PUT_OBJECT
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -319,7 +320,10 @@ class Executor:
         with anyio.CancelScope() as running.scope:
             if running.reason is not None and running.reason is not CancelReason.REQUESTED:
                 running.scope.cancel()
-            return await self._payloads.offload(outcome)
+            store = partial(self._payloads.offload, outcome)
+            if self._interceptors is None:
+                return await store()
+            return await self._interceptors.transfer(running.task, PUT_OBJECT, store)
         return settle(running, NOTHING, None, outcome.handler_seconds)
 
     async def _load(self, running: RunningTask, placement: Placement) -> Any:
@@ -332,7 +336,10 @@ class Executor:
         with anyio.CancelScope() as running.scope:
             if running.reason is not None:
                 running.scope.cancel()
-            return await self._payloads.load(text, codec, placement, running.deadline)
+            fetch = partial(self._payloads.load, text, codec, placement, running.deadline)
+            if self._interceptors is None:
+                return await fetch()
+            return await self._interceptors.transfer(running.task, GET_OBJECT, fetch)
         return NOTHING
 
     async def _execute_limited(self, running: RunningTask, limit: TypeLimit) -> Outcome:
