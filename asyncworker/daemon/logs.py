@@ -6,9 +6,10 @@ token-like field, whatever the call site passed.
 
 from __future__ import annotations
 
+import io
 import logging
 import sys
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO, cast
 
 import structlog
 
@@ -32,6 +33,21 @@ LIBRARY_LOGGERS = ("aiobotocore", "aiohttp", "asyncio", "botocore", "urllib3")
 """Libraries whose stdlib loggers log below WARNING only when asked to debug them."""
 
 
+class _Stderr(io.TextIOBase):
+    """`sys.stderr` as it is at each write rather than at configuration: loggers are cached on
+    first use, and whoever swaps stderr later (an embedding application, a test's capture) gets
+    the lines, instead of a cached logger writing to a stream that was swapped out and closed."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
+
+
 def configure_logging(
     log_format: str | None = None, log_level: str = "INFO", stream: TextIO | None = None
 ) -> str:
@@ -42,7 +58,7 @@ def configure_logging(
     processors as structlog's, so both carry the running task's fields (`activity_type`,
     `activity_id`, `workflow_id`, `task_token` as its tail) and render alike.
     """
-    stream = stream or sys.stderr
+    stream = stream if stream is not None else cast("TextIO", _Stderr())
     fmt = log_format or ("console" if stream.isatty() else "json")
     level = logging.getLevelNamesMapping()[log_level.upper()]
     renderer: structlog.typing.Processor
