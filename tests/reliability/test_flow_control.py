@@ -98,10 +98,15 @@ async def test_pause_and_resume_by_http_and_by_signal(domain: str, tmp_path: Pat
             page = (await http_get(f"{base}/metrics"))[1]
             assert metric(page, "asyncworker_paused") == 1
 
-            async def no_poll_waiting() -> bool:
+            async def no_poll_in_flight() -> bool:
+                # The worker's own word first: a poll it sent just before the pause may still
+                # be on its way to the endpoint (it is never aborted); then the endpoint's.
+                page = (await http_get(f"{base}/metrics"))[1]
+                if metric(page, "asyncworker_pollers", state="polling"):
+                    return False
                 return not (await endpoint.stats())["waiting_polls"].get("default")
 
-            await poll_until(no_poll_waiting, within=5)  # in-flight polls came back (1 s)
+            await poll_until(no_poll_in_flight, within=5)  # in-flight polls came back (1 s)
             quiet = await polls(endpoint)
             execution = await start_activities(client, domain, [("echo", "a"), ("echo", "b")])
             await anyio.sleep(1.5)  # longer than a poll: a poll would have taken them
