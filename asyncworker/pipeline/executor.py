@@ -223,19 +223,50 @@ class Executor:
         await self._outcomes.aclose()
 
     async def _run(self, task: ActivityTask, slot: Slot) -> None:
+        """One task from start to its outcome handed over, in one coroutine (each coroutine a
+        task keeps alive is walked by every full garbage collection while it runs)."""
         try:
-            await self._run_task(task, slot)
+            bind_task_context(task)  # this task's own context: its handler's log lines carry it
+            definition = self._registry.get(task.activity_type)
+            if definition is None:
+                await self._finish(self._unknown_type(task, slot))
+                return
+            running = self._track(task, slot, definition)
+            beats, handed_over = running.beats, False
+            assert beats is not None
+            try:
+                if running.limit is None:
+                    outcome = await self._execute(running)
+                else:
+                    outcome = await self._execute_limited(running, running.limit)
+                if not running.answered:  # answer_stuck() may have answered for a stuck handler
+                    running.answered = True
+                    if outcome.needs_response and (definition.heartbeat_timeout or beats.extended):
+                        # The answer may wait for a busy responder: keep the task alive at SWF
+                        # until it is acknowledged, or it times out with its work done; and past
+                        # a deadline a probe already moved, keep probing: it moves on while SWF
+                        # still has the task. (Any other task's answer is retried until its
+                        # default deadline, one start-to-close timeout away at most.)
+                        if definition.heartbeat_timeout:
+                            beats.keep_alive()
+                        outcome.on_settle, handed_over = beats.close, True
+                    await self._finish(outcome)
+            except BaseException:
+                slot.release()  # only an outer cancellation gets here: the worker is stopping
+                handed_over = False
+                raise
+            finally:
+                if not handed_over:
+                    beats.close()
+                self._running.discard(running)  # only now: its outcome is with the responder
         finally:
             self._active -= 1
             if not self._active:
                 self._idle.set()
 
-    async def _run_task(self, task: ActivityTask, slot: Slot) -> None:
-        bind_task_context(task)  # this task's own context: its handler's log lines carry it
-        definition = self._registry.get(task.activity_type)
-        if definition is None:
-            await self._finish(self._unknown_type(task, slot))
-            return
+    def _track(self, task: ActivityTask, slot: Slot, definition: ActivityDefinition) -> RunningTask:
+        """The running record of `task`: its type's turn limit, where its large values go, and
+        its heartbeats (tracked from now on)."""
         running = RunningTask(task, slot, definition)
         if self._types is not None:
             running.limit = self._types.get(task.activity_type)
@@ -249,32 +280,7 @@ class Executor:
             deadline=running.deadline,
         )
         self._running.add(running)
-        beats, handed_over = running.beats, False
-        try:
-            if running.limit is None:
-                outcome = await self._execute(running)
-            else:
-                outcome = await self._execute_limited(running, running.limit)
-            if not running.answered:  # answer_stuck() may have answered for a stuck handler
-                running.answered = True
-                if outcome.needs_response and (definition.heartbeat_timeout or beats.extended):
-                    # The answer may wait for a busy responder: keep the task alive at SWF
-                    # until it is acknowledged, or it times out with its work done; and past
-                    # a deadline a probe already moved, keep probing: it moves on while SWF
-                    # still has the task. (Any other task's answer is retried until its
-                    # default deadline, one start-to-close timeout away at most.)
-                    if definition.heartbeat_timeout:
-                        beats.keep_alive()
-                    outcome.on_settle, handed_over = beats.close, True
-                await self._finish(outcome)
-        except BaseException:
-            slot.release()  # only an outer cancellation gets here: the worker itself is stopping
-            handed_over = False
-            raise
-        finally:
-            if not handed_over:
-                beats.close()
-            self._running.discard(running)  # only now: its outcome is with the responder
+        return running
 
     async def _execute(self, running: RunningTask) -> Outcome:
         task, definition, placement = running.task, running.definition, running.placement
@@ -295,10 +301,7 @@ class Executor:
             if running.reason is not None and running.reason is not CancelReason.REQUESTED:
                 scope.cancel()
             try:
-                if running.limit is None and self._interceptors is None:
-                    value = await self._call(running, data, ctx)  # the common path, direct
-                else:
-                    value = await self._call_through(running, data, ctx)
+                value = await self._invoke(running, data, ctx)
             except anyio.get_cancelled_exc_class() as exc:
                 if scope.cancel_called or anyio.current_effective_deadline() == -math.inf:
                     raise  # ours, or an enclosing scope's (the worker itself is being cancelled)
@@ -310,6 +313,20 @@ class Executor:
         if outcome.offload is not None:
             return await self._offload(running, outcome)
         return outcome
+
+    def _invoke(self, running: RunningTask, data: Any, ctx: ActivityContext) -> Awaitable[Any]:
+        """What to await for the handler's value. On the common path (an async handler, no
+        interceptors, no turn to wait for) that is the handler's own coroutine: no wrapper
+        coroutine stays alive in between while it runs."""
+        definition = running.definition
+        if running.limit is not None or self._interceptors is not None:
+            return self._call_through(running, data, ctx)
+        if definition.is_async:
+            call: Awaitable[Any] = definition.handler(
+                *((data, ctx) if definition.takes_context else (data,))
+            )
+            return call
+        return self._call(running, data, ctx)
 
     async def _offload(self, running: RunningTask, outcome: Outcome) -> Outcome:
         """`outcome` with its large value stored on S3, under the task's own cancel scope like
