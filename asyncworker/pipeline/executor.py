@@ -107,6 +107,11 @@ class RunningTask:
         """Its handler has ended and its large value is being stored: a cancel request no
         longer stops anything (the work is done), the drain and SWF dropping the task do."""
 
+    def __call__(self, reason: CancelReason) -> None:
+        """The task's cancel callback, as its heartbeats hold it: the record itself rather than
+        a bound `cancel` method, one object fewer per running task."""
+        self.cancel(reason)
+
     @property
     def cancel_requested(self) -> bool:
         return self.requested
@@ -276,7 +281,7 @@ class Executor:
             task.token,
             definition.heartbeat_interval,
             definition.auto_heartbeat,
-            running.cancel,
+            running,
             deadline=running.deadline,
         )
         self._running.add(running)
@@ -293,7 +298,6 @@ class Executor:
                 data = definition.codec.decode(task.input)
         except Exception as exc:
             return failed(task, running.slot, input_problem(exc), None, 0.0, running.deadline)
-        ctx = ActivityContext(task, running.deadline, running)
         value, error = NOTHING, None
         started = anyio.current_time()
         with anyio.CancelScope() as scope:
@@ -301,7 +305,7 @@ class Executor:
             if running.reason is not None and running.reason is not CancelReason.REQUESTED:
                 scope.cancel()
             try:
-                value = await self._invoke(running, data, ctx)
+                value = await self._invoke(running, data)
             except anyio.get_cancelled_exc_class() as exc:
                 if scope.cancel_called or anyio.current_effective_deadline() == -math.inf:
                     raise  # ours, or an enclosing scope's (the worker itself is being cancelled)
@@ -314,11 +318,15 @@ class Executor:
             return await self._offload(running, outcome)
         return outcome
 
-    def _invoke(self, running: RunningTask, data: Any, ctx: ActivityContext) -> Awaitable[Any]:
+    def _invoke(self, running: RunningTask, data: Any) -> Awaitable[Any]:
         """What to await for the handler's value. On the common path (an async handler, no
         interceptors, no turn to wait for) that is the handler's own coroutine: no wrapper
-        coroutine stays alive in between while it runs."""
+        coroutine stays alive in between while it runs; and the task's `ActivityContext` is
+        made only for those that see it (its handler or interceptors)."""
         definition = running.definition
+        ctx = None
+        if definition.takes_context or self._interceptors is not None:
+            ctx = ActivityContext(running.task, running.deadline, running)
         if running.limit is not None or self._interceptors is not None:
             return self._call_through(running, data, ctx)
         if definition.is_async:
@@ -362,12 +370,15 @@ class Executor:
             if not running.turn:
                 self._types.leave(limit)
 
-    async def _call_through(self, running: RunningTask, data: Any, ctx: ActivityContext) -> Any:
+    async def _call_through(
+        self, running: RunningTask, data: Any, ctx: ActivityContext | None
+    ) -> Any:
         """The handler inside the interceptor chain, once its type has a free turn
         (`max_concurrent`): interceptors see the handler's run, not the wait for its turn."""
         call: Callable[[], Awaitable[Any]] = partial(self._call, running, data, ctx)
         if self._interceptors is not None:
             handler = partial(self._call, running, data)
+            assert ctx is not None
             call = partial(self._interceptors.execute, running.task, ctx, handler)
         if running.limit is None:
             return await call()
@@ -405,7 +416,7 @@ class Executor:
             if beats is not None:
                 beats.auto = definition.auto_heartbeat
 
-    async def _call(self, running: RunningTask, data: Any, ctx: ActivityContext) -> Any:
+    async def _call(self, running: RunningTask, data: Any, ctx: ActivityContext | None) -> Any:
         definition = running.definition
         args = (data, ctx) if definition.takes_context else (data,)
         if definition.is_async:
