@@ -108,6 +108,11 @@ class RunningTask:
         """Its handler has ended and its large value is being stored: a cancel request no
         longer stops anything (the work is done), the drain and SWF dropping the task do."""
 
+    def __call__(self, reason: CancelReason) -> None:
+        """The task's cancel callback, as its heartbeats hold it: the record itself rather than
+        a bound `cancel` method, one object fewer per running task."""
+        self.cancel(reason)
+
     @property
     def cancel_requested(self) -> bool:
         return self.requested
@@ -224,19 +229,50 @@ class Executor:
         await self._outcomes.aclose()
 
     async def _run(self, task: ActivityTask, slot: Slot) -> None:
+        """One task from start to its outcome handed over, in one coroutine (each coroutine a
+        task keeps alive is walked by every full garbage collection while it runs)."""
         try:
-            await self._run_task(task, slot)
+            bind_task_context(task)  # this task's own context: its handler's log lines carry it
+            definition = self._registry.get(task.activity_type)
+            if definition is None:
+                await self._finish(self._unknown_type(task, slot))
+                return
+            running = self._track(task, slot, definition)
+            beats, handed_over = running.beats, False
+            assert beats is not None
+            try:
+                if running.limit is None:
+                    outcome = await self._execute(running)
+                else:
+                    outcome = await self._execute_limited(running, running.limit)
+                if not running.answered:  # answer_stuck() may have answered for a stuck handler
+                    running.answered = True
+                    if outcome.needs_response and (definition.heartbeat_timeout or beats.extended):
+                        # The answer may wait for a busy responder: keep the task alive at SWF
+                        # until it is acknowledged, or it times out with its work done; and past
+                        # a deadline a probe already moved, keep probing: it moves on while SWF
+                        # still has the task. (Any other task's answer is retried until its
+                        # default deadline, one start-to-close timeout away at most.)
+                        if definition.heartbeat_timeout:
+                            beats.keep_alive()
+                        outcome.on_settle, handed_over = beats.close, True
+                    await self._finish(outcome)
+            except BaseException:
+                slot.release()  # only an outer cancellation gets here: the worker is stopping
+                handed_over = False
+                raise
+            finally:
+                if not handed_over:
+                    beats.close()
+                self._running.discard(running)  # only now: its outcome is with the responder
         finally:
             self._active -= 1
             if not self._active:
                 self._idle.set()
 
-    async def _run_task(self, task: ActivityTask, slot: Slot) -> None:
-        bind_task_context(task)  # this task's own context: its handler's log lines carry it
-        definition = self._registry.get(task.activity_type)
-        if definition is None:
-            await self._finish(self._unknown_type(task, slot))
-            return
+    def _track(self, task: ActivityTask, slot: Slot, definition: ActivityDefinition) -> RunningTask:
+        """The running record of `task`: its type's turn limit, where its large values go, and
+        its heartbeats (tracked from now on)."""
         running = RunningTask(task, slot, definition)
         if self._types is not None:
             running.limit = self._types.get(task.activity_type)
@@ -246,36 +282,11 @@ class Executor:
             task.token,
             definition.heartbeat_interval,
             definition.auto_heartbeat,
-            running.cancel,
+            running,
             deadline=running.deadline,
         )
         self._running.add(running)
-        beats, handed_over = running.beats, False
-        try:
-            if running.limit is None:
-                outcome = await self._execute(running)
-            else:
-                outcome = await self._execute_limited(running, running.limit)
-            if not running.answered:  # answer_stuck() may have answered for a stuck handler
-                running.answered = True
-                if outcome.needs_response and (definition.heartbeat_timeout or beats.extended):
-                    # The answer may wait for a busy responder: keep the task alive at SWF
-                    # until it is acknowledged, or it times out with its work done; and past
-                    # a deadline a probe already moved, keep probing: it moves on while SWF
-                    # still has the task. (Any other task's answer is retried until its
-                    # default deadline, one start-to-close timeout away at most.)
-                    if definition.heartbeat_timeout:
-                        beats.keep_alive()
-                    outcome.on_settle, handed_over = beats.close, True
-                await self._finish(outcome)
-        except BaseException:
-            slot.release()  # only an outer cancellation gets here: the worker itself is stopping
-            handed_over = False
-            raise
-        finally:
-            if not handed_over:
-                beats.close()
-            self._running.discard(running)  # only now: its outcome is with the responder
+        return running
 
     async def _execute(self, running: RunningTask) -> Outcome:
         task, definition, placement = running.task, running.definition, running.placement
@@ -288,7 +299,6 @@ class Executor:
                 data = definition.codec.decode(task.input)
         except Exception as exc:
             return failed(task, running.slot, input_problem(exc), None, 0.0, running.deadline)
-        ctx = ActivityContext(task, running.deadline, running)
         value, error = NOTHING, None
         started = anyio.current_time()
         with anyio.CancelScope() as scope:
@@ -296,10 +306,7 @@ class Executor:
             if running.reason is not None and running.reason is not CancelReason.REQUESTED:
                 scope.cancel()
             try:
-                if running.limit is None and self._interceptors is None:
-                    value = await self._call(running, data, ctx)  # the common path, direct
-                else:
-                    value = await self._call_through(running, data, ctx)
+                value = await self._invoke(running, data)
             except anyio.get_cancelled_exc_class() as exc:
                 if scope.cancel_called or anyio.current_effective_deadline() == -math.inf:
                     raise  # ours, or an enclosing scope's (the worker itself is being cancelled)
@@ -311,6 +318,24 @@ class Executor:
         if outcome.offload is not None:
             return await self._offload(running, outcome)
         return outcome
+
+    def _invoke(self, running: RunningTask, data: Any) -> Awaitable[Any]:
+        """What to await for the handler's value. On the common path (an async handler, no
+        interceptors, no turn to wait for) that is the handler's own coroutine: no wrapper
+        coroutine stays alive in between while it runs; and the task's `ActivityContext` is
+        made only for those that see it (its handler or interceptors)."""
+        definition = running.definition
+        ctx = None
+        if definition.takes_context or self._interceptors is not None:
+            ctx = ActivityContext(running.task, running.deadline, running)
+        if running.limit is not None or self._interceptors is not None:
+            return self._call_through(running, data, ctx)
+        if definition.is_async:
+            call: Awaitable[Any] = definition.handler(
+                *((data, ctx) if definition.takes_context else (data,))
+            )
+            return call
+        return self._call(running, data, ctx)
 
     async def _offload(self, running: RunningTask, outcome: Outcome) -> Outcome:
         """`outcome` with its large value stored on S3, under the task's own cancel scope like
@@ -352,12 +377,15 @@ class Executor:
             if not running.turn:
                 self._types.leave(limit)
 
-    async def _call_through(self, running: RunningTask, data: Any, ctx: ActivityContext) -> Any:
+    async def _call_through(
+        self, running: RunningTask, data: Any, ctx: ActivityContext | None
+    ) -> Any:
         """The handler inside the interceptor chain, once its type has a free turn
         (`max_concurrent`): interceptors see the handler's run, not the wait for its turn."""
         call: Callable[[], Awaitable[Any]] = partial(self._call, running, data, ctx)
         if self._interceptors is not None:
             handler = partial(self._call, running, data)
+            assert ctx is not None
             call = partial(self._interceptors.execute, running.task, ctx, handler)
         if running.limit is None:
             return await call()
@@ -395,7 +423,7 @@ class Executor:
             if beats is not None:
                 beats.auto = definition.auto_heartbeat
 
-    async def _call(self, running: RunningTask, data: Any, ctx: ActivityContext) -> Any:
+    async def _call(self, running: RunningTask, data: Any, ctx: ActivityContext | None) -> Any:
         definition = running.definition
         args = (data, ctx) if definition.takes_context else (data,)
         if definition.is_async:

@@ -26,6 +26,21 @@ class ActivityType(NamedTuple):
         return f"{self.name}:{self.version}"
 
 
+_TYPES: dict[tuple[str, str], ActivityType] = {}
+"""One `ActivityType` per name and version polled: tasks share it (fewer objects per task)."""
+TYPES_KEPT = 1024
+"""At most this many are shared; a task list carrying more types gets fresh ones beyond."""
+
+
+def _activity_type(name: str, version: str) -> ActivityType:
+    found = _TYPES.get((name, version))
+    if found is None:
+        found = ActivityType(name, version)
+        if len(_TYPES) < TYPES_KEPT:
+            _TYPES[found] = found
+    return found
+
+
 def redact(token: str) -> str:
     """Return a log-safe reference to a task token: its tail only, never the whole secret."""
     return f"...{token[-8:]}" if len(token) > 8 else "..."
@@ -67,7 +82,7 @@ class ActivityTask:
             started_event_id=response.get("startedEventId", 0),
             workflow_id=execution["workflowId"],
             run_id=execution["runId"],
-            activity_type=ActivityType(kind["name"], kind["version"]),
+            activity_type=_activity_type(kind["name"], kind["version"]),
             input=response.get("input"),
             task_list=task_list,
             polled_at=polled_at,
