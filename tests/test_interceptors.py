@@ -7,10 +7,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from asyncworker import ActivityContext, ActivityFailed, ActivityRegistry
+from asyncworker import RAW, ActivityContext, ActivityFailed, ActivityRegistry, ClaimCheck
 from asyncworker.interceptors import Interceptor
 from asyncworker.testing import ActivityEnvironment, FakeSwf
 from tests.helpers import running
+from tests.helpers.s3 import new_bucket
 
 if TYPE_CHECKING:
     from asyncworker.interceptors import Execute, Heartbeat
@@ -134,3 +135,37 @@ async def test_a_failing_observer_is_logged_and_the_answer_still_goes_out() -> N
 def test_only_interceptors_are_accepted() -> None:
     with pytest.raises(TypeError, match="not an Interceptor"):
         ActivityEnvironment(registry, interceptors=[object()]).run_sync(beat, "x")  # type: ignore[list-item]
+
+
+class FailingStore(Interceptor):
+    """A transfer interceptor that raises when a result is stored."""
+
+    async def transfer(self, task: ActivityTask, operation: str, next: Any) -> Any:
+        if operation == "PutObject":
+            raise RuntimeError("transfer hook broke")
+        return await next()
+
+
+async def test_a_transfer_interceptor_that_raises_fails_the_task_and_not_the_worker(
+    moto_url: str,
+) -> None:
+    """What a transfer interceptor raises is the move's failure: the task is answered Failed and
+    the worker goes on with its other tasks."""
+    bucket = await new_bucket(moto_url)
+    reg = ActivityRegistry()
+
+    @reg.activity(version="1", codec=ClaimCheck(RAW, threshold=100), start_to_close=30)
+    async def big(text: str) -> str:
+        return text * 1_000
+
+    fake = FakeSwf()
+    first = fake.add_task("big", "x")
+    second = fake.add_task("big", "y")
+    async with running(
+        reg, fake, interceptors=[FailingStore()], payload_bucket=bucket, s3_endpoint_url=moto_url
+    ):
+        await fake.wait_for(lambda: len(fake.responses) == 2, within=30)
+    for token in (first, second):
+        response = fake.response_for(token)
+        assert response.kind == "failed"
+        assert "transfer hook broke" in (response.reason or "") + (response.details or "")

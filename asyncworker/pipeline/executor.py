@@ -348,7 +348,10 @@ class Executor:
             store = partial(self._payloads.offload, outcome)
             if self._interceptors is None:
                 return await store()
-            return await self._interceptors.transfer(running.task, PUT_OBJECT, store)
+            try:
+                return await self._interceptors.transfer(running.task, PUT_OBJECT, store)
+            except Exception as exc:  # an interceptor's own failure: the store's, not the worker's
+                return self._payloads.not_stored(outcome, exc)
         return settle(running, NOTHING, None, outcome.handler_seconds)
 
     async def _load(self, running: RunningTask, placement: Placement) -> Any:

@@ -160,6 +160,25 @@ class Payloads:
             return dataclasses.replace(outcome, result=str(reference), offload=None)
         return dataclasses.replace(outcome, details=str(reference), offload=None)
 
+    def not_stored(self, outcome: Outcome, error: Exception) -> Outcome:
+        """The outcome when what wraps the store (a transfer interceptor) raised `error`: as for
+        a store that failed (a result fails the task, details are cut), never an escape that
+        would stop the worker."""
+        placement = outcome.offload
+        assert placement is not None
+        self._failed += 1
+        direction = "result" if outcome.kind is OutcomeKind.COMPLETED else "details"
+        log.warning(
+            "claim-check value not stored", direction=direction, error=repr(error),
+            task=repr(outcome.task),
+        )  # fmt: skip
+        return _not_stored(
+            outcome,
+            direction,
+            fit(f"result not stored: {type(error).__name__}: {error}", MAX_REASON),
+            f"the {direction} could not be written to s3://{placement.bucket}/{placement.prefix}",
+        )
+
     async def _retrying(
         self, call: Callable[[], Awaitable[Any]], deadline: TaskDeadline | None
     ) -> Any:
