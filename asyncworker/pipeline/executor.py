@@ -315,6 +315,9 @@ class Executor:
                 error = exc
         elapsed = anyio.current_time() - started - running.waited
         outcome = settle(running, value, error, elapsed)
+        # The error's traceback holds this frame, and the frame holds the error: let go, so a
+        # failed task is freed by reference counting, not left to the collector as a cycle.
+        error = None
         if outcome.offload is not None:
             return await self._offload(running, outcome)
         return outcome
