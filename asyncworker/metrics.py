@@ -35,6 +35,10 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+GC_SCOPES = ("recent", "all")
+"""What a collection of the oldest generation walked: `recent`, the objects not frozen (that
+became long-lived since the last sweep); `all`, the whole heap."""
+
 LATENCY_BUCKETS = (
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
     1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0,
@@ -194,7 +198,10 @@ class Metrics:
         )
         self.gc_pause = Histogram(
             "asyncworker_gc_full_collection_seconds",
-            "How long each full garbage collection (every gc_interval) stopped the event loop.",
+            "How long each collection of the oldest generation stopped the event loop, by what it"
+            " walked: recent (what became long-lived since the last sweep, every 0.25 s) or all"
+            " (the whole heap, every gc_interval when quiet).",
+            ["scope"],
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
@@ -291,6 +298,12 @@ class Metrics:
         self.payload_series()
         for operation in S3_OPERATIONS:
             self.s3_series(operation)
+        for scope in GC_SCOPES:
+            self.gc_pause.labels(scope)
+
+    def observe_gc(self, scope: str, pause: float) -> None:
+        """One collection of the oldest generation (see `asyncworker.daemon.gcpolicy`)."""
+        self.gc_pause.labels(scope).observe(pause)
 
     def poll_series(self, task_list: str) -> PollSeries:
         series = self._polls.get(task_list)

@@ -595,16 +595,20 @@ def event_loop_row() -> list[Json]:
             width=12,
         ),
         panel(
-            "Full garbage collection pause",
-            "Mean time each worker's event loop stood still for a full garbage collection, which "
-            "runs every gc_interval seconds. It grows with the tasks in flight (about 25 ms per "
-            "1,000); shorten gc_interval if memory grows between collections.",
+            "Garbage collection pause",
+            "Mean time each worker's event loop stood still for a collection of the oldest "
+            "generation, by scope: recent, the sweep of what became long-lived, every 0.25 s "
+            "(a few ms); all, the whole heap, every gc_interval seconds when at most 500 tasks "
+            "are in flight (it grows with them, about 25 ms per 1,000), at most 30 intervals "
+            "apart. Shorten gc_interval if memory grows between whole-heap collections.",
             "s",
             [
                 (
-                    f"{rate('asyncworker_gc_full_collection_seconds_sum', TARGET)} / "
-                    f"{rate('asyncworker_gc_full_collection_seconds_count', TARGET)}",
-                    "{{instance}}",
+                    f"sum by (instance, scope) "
+                    f"({rate('asyncworker_gc_full_collection_seconds_sum', TARGET)}) / "
+                    f"sum by (instance, scope) "
+                    f"({rate('asyncworker_gc_full_collection_seconds_count', TARGET)})",
+                    "{{instance}} {{scope}}",
                 )
             ],
             width=24,

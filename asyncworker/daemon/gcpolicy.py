@@ -2,18 +2,31 @@
 
 CPython runs a full collection whenever the objects promoted to its oldest generation since the
 last full one exceed a quarter of that generation. A worker's in-flight activities are exactly
-such objects: each keeps about 50 tracked objects (coroutines and their frames, cancel scopes,
-futures, the task's records) alive past the young collections. With 10,000 in flight, a full
-collection walks half a million objects and stops the event loop for 150-280 ms (measured on a
-2-core AMD EPYC), and while tasks come and go one falls due every few seconds. They find
-nothing: finished tasks are freed by reference counting.
+such objects: each keeps about 45 tracked objects (coroutines, cancel scopes, futures, the task's
+records) alive past the young collections. With 10,000 in flight, a full collection walks half a
+million objects and stops the event loop for 200-300 ms (measured on a 2-core AMD EPYC), and
+while tasks come and go one falls due every few seconds. They find nothing: finished tasks are
+freed by reference counting.
 
 So the long-running entry points (``asyncworker run``, ``asyncworker local``, the load-testing
-rig) take the oldest generation over. What start-up allocated is frozen (never scanned again),
-the young generations are collected as CPython does it, and the full collection runs on a clock,
-every ``interval`` seconds, instead of on growth (with a safety valve, see ``VALVE``). Cyclic
-garbage that reached the oldest generation thus lives at most ``interval`` seconds, and each
-full collection's pause is reported.
+rig) take the oldest generation over, as a generation above CPython's three:
+
+* **Sweeps**, every ``SWEEP`` seconds: the objects that reached the oldest generation since the
+  last sweep are collected, and those still alive are frozen (``gc.freeze()``): no later
+  collection walks them again. A sweep's pause grows with what became long-lived in a quarter
+  of a second, not with everything alive (about 3 ms, at most 20 ms, while 1,000 tasks a second
+  arrive to stay). What is frozen is still freed by reference counting when it ends.
+* **Whole-heap collections**, every ``interval`` seconds: everything is unfrozen, collected and
+  frozen again, for cyclic garbage among frozen objects. This one walks all that is alive, so
+  while the process is busy (``quiet()`` is false: the daemon has more than ``QUIET_TASKS`` in
+  flight) it waits for a quiet sweep, up to ``MAX_DEFERRAL`` intervals; then it runs anyway.
+  Cyclic garbage thus lives at most ``interval`` seconds in a quiet process and at most
+  ``MAX_DEFERRAL`` intervals in one that is never quiet.
+
+CPython still runs young collections as it does, and runs a full one on its own only as a
+safety valve (``VALVE``). Every collection of the oldest generation, by whoever runs it, is timed
+and reported with its scope: ``recent`` (the unfrozen heap: sweeps, the valve, a library's
+``gc.collect()``) or ``all`` (whole-heap collections).
 """
 
 from __future__ import annotations
@@ -23,20 +36,41 @@ import math
 import time
 from collections import deque
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import TYPE_CHECKING
 
 import anyio
 import anyio.abc
 
+from asyncworker.metrics import GC_SCOPES
+
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
 
+    from asyncworker.worker import Worker
+
+RECENT, ALL = GC_SCOPES
+
+SWEEP = 0.25
+"""Seconds between sweeps (or ``interval``, if shorter). A sweep walks the objects that became
+long-lived since the last one: a quarter of a second of them keeps its pause in single
+milliseconds with 1,000 long tasks arriving a second, where a second of them took 15-27 ms."""
+QUIET_TASKS = 500
+"""Tasks in flight at or below which the daemon counts as quiet: a whole-heap collection then
+walks the start-up heap (about 75,000 objects) and some 25,000 of the tasks', 40-50 ms here."""
+MAX_DEFERRAL = 30
+"""Intervals a whole-heap collection may wait for a quiet moment (30 minutes by default)."""
 VALVE = 1000
 """The oldest generation's threshold while the policy holds: CPython still runs a full
 collection on its own after this many middle-generation collections (about 7 million net
-allocations, a minute or more of a busy worker) if the oldest generation also grew by a
-quarter. Only a flood of garbage, say tracebacks from an SWF outage, gets there before the clock.
+allocations) if the unfrozen oldest generation also grew by a quarter. Sweeps keep it small, so
+only a flood of garbage between two sweeps gets there.
 (The policy relies on the generational collector of CPython 3.11-3.13 and its three thresholds.)"""
+
+
+def quiet(worker: Worker) -> Callable[[], bool]:
+    """Whether ``worker`` has at most ``QUIET_TASKS`` tasks in flight (holding a slot)."""
+    return lambda: worker.statistics().slots_used <= QUIET_TASKS
 
 
 class _State:
@@ -49,16 +83,18 @@ class _State:
 
 async def run(
     interval: float,
-    observe: Callable[[float], None] | None = None,
+    observe: Callable[[str, float], None] | None = None,
     *,
+    quiet: Callable[[], bool] | None = None,
     task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     """Apply the policy until cancelled, then give the collector back its own rule.
 
-    ``interval`` is the number of seconds between full collections; 0 keeps CPython's rule (the
-    start-up heap is still frozen). ``observe`` receives the pause of every full collection, the
-    clock's and any other (the valve's, a library's), in seconds, at the clock's next tick or
-    when the policy ends.
+    ``interval`` is the number of seconds between whole-heap collections; 0 keeps CPython's rule
+    (the start-up heap is still frozen; no sweeps). ``observe`` receives the scope and pause (in
+    seconds) of every collection of the oldest generation, the policy's and any other, at the
+    next sweep or when the policy ends. ``quiet`` says whether a whole-heap collection may run
+    now (None: always).
     Settings hold ``interval`` to ``settings.check_gc_interval``; shorter ones are for tests.
     """
     if not math.isfinite(interval) or interval < 0:
@@ -71,17 +107,13 @@ async def run(
     young, middle, _ = _State.thresholds
     if interval > 0:
         gc.set_threshold(young, middle, VALVE)
-    timer = _FullCollectionTimer()
+    timer = _CollectionTimer()
     gc.callbacks.append(timer)
     task_status.started()
     try:
         if interval <= 0:
             await anyio.sleep_forever()
-        while True:
-            await anyio.sleep(interval)
-            if gc.get_count()[2]:  # young collections promoted objects since the last one
-                gc.collect()
-            timer.report(observe)
+        await _sweep_and_collect(interval, timer, observe, quiet)
     finally:
         gc.callbacks.remove(timer)
         timer.report(observe)
@@ -91,12 +123,46 @@ async def run(
             gc.unfreeze()
 
 
-class _FullCollectionTimer:
-    """A ``gc.callbacks`` entry timing every full collection, whichever thread runs it. It only
-    appends to a deque: taking a lock here could deadlock on one the collection interrupted."""
+async def _sweep_and_collect(
+    interval: float,
+    timer: _CollectionTimer,
+    observe: Callable[[str, float], None] | None,
+    quiet: Callable[[], bool] | None,
+) -> None:
+    """Sweep every ``SWEEP`` seconds; collect the whole heap when due and quiet (or overdue)."""
+    due = time.monotonic() + interval
+    latest = due + (MAX_DEFERRAL - 1) * interval
+    swept = False  # whether a sweep froze anything since the last whole-heap collection
+    while True:
+        await anyio.sleep(min(SWEEP, interval))
+        if gc.get_count()[2]:  # young collections promoted objects since the last sweep
+            gc.collect()
+            gc.freeze()
+            swept = True
+        now = time.monotonic()
+        if now >= due and (not swept or now >= latest or quiet is None or quiet()):
+            if swept:
+                timer.whole_heap = True
+                try:
+                    gc.unfreeze()
+                    gc.collect()
+                    gc.freeze()
+                finally:
+                    timer.whole_heap = False
+            due = now + interval
+            latest = due + (MAX_DEFERRAL - 1) * interval
+            swept = False
+        timer.report(observe)
+
+
+class _CollectionTimer:
+    """A ``gc.callbacks`` entry timing every collection of the oldest generation, whichever
+    thread runs it. It only appends to a deque: taking a lock here could deadlock on one the
+    collection interrupted."""
 
     def __init__(self) -> None:
-        self.pauses: deque[float] = deque(maxlen=1024)
+        self.pauses: deque[tuple[str, float]] = deque(maxlen=1024)
+        self.whole_heap = False
         self._began = 0.0
 
     def __call__(self, phase: str, info: dict[str, int]) -> None:
@@ -104,18 +170,22 @@ class _FullCollectionTimer:
             if phase == "start":
                 self._began = time.perf_counter()
             else:
-                self.pauses.append(time.perf_counter() - self._began)
+                scope = ALL if self.whole_heap else RECENT
+                self.pauses.append((scope, time.perf_counter() - self._began))
 
-    def report(self, observe: Callable[[float], None] | None) -> None:
+    def report(self, observe: Callable[[str, float], None] | None) -> None:
         while self.pauses:
-            pause = self.pauses.popleft()
+            scope, pause = self.pauses.popleft()
             if observe is not None:
-                observe(pause)
+                observe(scope, pause)
 
 
 @asynccontextmanager
 async def managed(
-    interval: float, observe: Callable[[float], None] | None = None
+    interval: float,
+    observe: Callable[[str, float], None] | None = None,
+    *,
+    quiet: Callable[[], bool] | None = None,
 ) -> AsyncIterator[None]:
     """The policy for the length of the block (the start-up heap is frozen when it begins).
 
@@ -123,7 +193,7 @@ async def managed(
     an ExceptionGroup, as from any anyio task group.
     """
     async with anyio.create_task_group() as tg:
-        await tg.start(run, interval, observe)
+        await tg.start(partial(run, interval, observe, quiet=quiet))
         try:
             yield
         finally:

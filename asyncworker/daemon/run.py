@@ -80,9 +80,12 @@ async def _run_then_stop(worker: Worker, scope: anyio.CancelScope) -> None:
 
 async def _manage_collector(worker: Worker) -> None:
     """Once the worker polls, freeze what start-up allocated (botocore's models, the registry,
-    the clients) and run full collections every ``gc_interval`` seconds (see gcpolicy)."""
+    the clients), sweep the oldest generation's newcomers and collect the whole heap every
+    ``gc_interval`` seconds when few tasks are in flight (see gcpolicy)."""
     await worker.started.wait()
-    await gcpolicy.run(worker.settings.gc_interval, worker.metrics.gc_pause.observe)
+    await gcpolicy.run(
+        worker.settings.gc_interval, worker.metrics.observe_gc, quiet=gcpolicy.quiet(worker)
+    )
 
 
 async def _report_to_systemd(worker: Worker, notifier: SystemdNotifier) -> None:

@@ -124,9 +124,10 @@ async def run_session(
         # Full collections on a clock: with thousands of executions open, CPython's rule would
         # stall the loop 100-300 ms every few seconds: lag that is the rig's, not the fleet's.
         interval = session.worker.gc_interval if session.worker else DEFAULT_GC_INTERVAL
-        observe = worker.metrics.gc_pause.observe if worker is not None else None
+        observe = worker.metrics.observe_gc if worker is not None else None
+        quiet = gcpolicy.quiet(worker) if worker is not None else None
         pool = PoolSampler(worker.statistics) if worker is not None else None
-        async with gcpolicy.managed(interval, observe):
+        async with gcpolicy.managed(interval, observe, quiet=quiet):
             with progress_view(console, session.title, live=session.live, pool=pool) as view:
                 result = await run_rig(
                     session.rig, endpoint_url=url, region=session.region, view=view, stop=stop

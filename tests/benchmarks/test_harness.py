@@ -44,6 +44,27 @@ def test_histogram_quantile_interpolates_within_buckets() -> None:
     assert scale.in_flight(METRICS) == 18
 
 
+GC_METRICS = """\
+# TYPE asyncworker_gc_full_collection_seconds histogram
+asyncworker_gc_full_collection_seconds_bucket{le="0.01",scope="recent"} 8.0
+asyncworker_gc_full_collection_seconds_bucket{le="0.025",scope="recent"} 10.0
+asyncworker_gc_full_collection_seconds_bucket{le="0.05",scope="recent"} 10.0
+asyncworker_gc_full_collection_seconds_bucket{le="+Inf",scope="recent"} 10.0
+asyncworker_gc_full_collection_seconds_bucket{le="0.01",scope="all"} 0.0
+asyncworker_gc_full_collection_seconds_bucket{le="0.025",scope="all"} 0.0
+asyncworker_gc_full_collection_seconds_bucket{le="0.05",scope="all"} 1.0
+asyncworker_gc_full_collection_seconds_bucket{le="+Inf",scope="all"} 1.0
+"""
+
+
+def test_the_slowest_observation_is_bounded_by_its_bucket_across_series() -> None:
+    name = "asyncworker_gc_full_collection_seconds"
+    assert scale.slowest_bound(GC_METRICS, name) == 0.05
+    assert scale.slowest_bound(METRICS, name) == 0.0  # no such histogram: nothing observed
+    recent = scale.histogram_quantile(GC_METRICS, name, 0.5, scope="recent")
+    assert recent == pytest.approx(0.01 * 5 / 8)
+
+
 def test_cpu_of_a_process_tree_includes_children(tmp_path: Path) -> None:
     script = "import subprocess, sys; subprocess.run([sys.executable, '-c', 'sum(range(10**7))'])"
     proc = harness.start("tree", [sys.executable, "-c", script], tmp_path)

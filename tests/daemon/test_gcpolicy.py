@@ -1,4 +1,5 @@
-"""The collector policy: full collections on a clock instead of on growth, start-up heap frozen."""
+"""The collector policy: the start-up heap frozen, the oldest generation swept and frozen on a
+clock, the whole heap collected on a clock when the process is quiet."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 
 from asyncworker.daemon import gcpolicy
 from asyncworker.settings import check_gc_interval
+from tests.helpers import poll_until
 
 pytestmark = pytest.mark.anyio
 
@@ -29,30 +31,100 @@ def old_cycle() -> weakref.ref[Node]:
     return weakref.ref(first)
 
 
-async def test_full_collections_run_on_the_clock_not_on_growth() -> None:
-    pauses: list[float] = []
+async def test_sweeps_collect_the_oldest_generation_on_the_clock_not_on_growth() -> None:
+    pauses: list[tuple[str, float]] = []
     collected = anyio.Event()
 
-    def observe(pause: float) -> None:
-        pauses.append(pause)
+    def observe(scope: str, pause: float) -> None:
+        pauses.append((scope, pause))
         collected.set()
 
     before = gc.get_threshold()
-    async with gcpolicy.managed(0.05, observe):
+    async with gcpolicy.managed(3600, observe):  # a sweep every SWEEP seconds; no whole heap
         assert gc.get_freeze_count() > 0  # the start-up heap is out of the collector's reach
         assert gc.get_threshold() == (before[0], before[1], gcpolicy.VALVE)
         garbage = old_cycle()
         with anyio.fail_after(5):
             await collected.wait()
         assert garbage() is None
-        assert pauses[0] >= 0
+        assert pauses[0][0] == "recent"
+        assert pauses[0][1] >= 0
     assert gc.get_threshold() == before
     assert gc.get_freeze_count() == 0
 
 
+async def frozen_cycle() -> tuple[Node, weakref.ref[Node]]:
+    """A two-node cycle that a sweep froze while alive; the caller drops the first node to
+    make it garbage that only a whole-heap collection frees."""
+    first, second = Node(), Node()
+    first.other, second.other = second, first
+    frozen = gc.get_freeze_count()
+    gc.collect(1)
+    await poll_until(lambda: gc.get_freeze_count() > frozen, every=0.01)  # the next sweep
+    return first, weakref.ref(second)
+
+
+def freed(ref: weakref.ref[Node]) -> bool:
+    """Whether ``ref``'s object is gone; if not, a young collection for the next sweep to find,
+    so that a whole-heap collection falls due (one follows only sweeps that froze something)."""
+    if ref() is None:
+        return True
+    gc.collect(1)
+    return False
+
+
+async def test_a_whole_heap_collection_frees_cycles_among_frozen_objects() -> None:
+    scopes: list[str] = []
+    async with gcpolicy.managed(0.2, lambda scope, _pause: scopes.append(scope)):
+        first, second = await frozen_cycle()
+        del first
+        await poll_until(lambda: freed(second), every=0.02)
+    assert "all" in scopes
+
+
+async def test_the_whole_heap_waits_for_a_quiet_moment_then_not_forever(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(gcpolicy, "MAX_DEFERRAL", 20)  # 2 s
+    is_quiet = False
+    asked = anyio.Event()
+
+    def quiet() -> bool:
+        asked.set()
+        return is_quiet
+
+    scopes: list[str] = []
+
+    def observe(scope: str, _pause: float) -> None:
+        scopes.append(scope)
+
+    async def garbage_when_due() -> weakref.ref[Node]:
+        first, second = await frozen_cycle()
+        del first
+        return second
+
+    async with gcpolicy.managed(0.1, observe, quiet=quiet):
+        second = await garbage_when_due()
+        with anyio.fail_after(5):
+            await asked.wait()  # due, and busy: put off
+        gc.collect(1)
+        await anyio.sleep(0.1)
+        assert second() is not None
+        assert "all" not in scopes
+        is_quiet = True
+        await poll_until(lambda: freed(second), every=0.02)
+        assert "all" in scopes
+
+        is_quiet = False  # never quiet again: the whole heap waits MAX_DEFERRAL intervals at most
+        scopes.clear()
+        second = await garbage_when_due()
+        await poll_until(lambda: freed(second), every=0.02)
+        assert "all" in scopes
+
+
 async def test_no_full_collection_without_young_collections_since_the_last() -> None:
     pauses: list[float] = []
-    async with gcpolicy.managed(0.02, pauses.append):
+    async with gcpolicy.managed(0.02, lambda _scope, pause: pauses.append(pause)):
         gc.collect()  # resets the count of young collections since the last full one
         gc.disable()  # nothing allocates its way into a young collection meanwhile
         try:
@@ -62,19 +134,23 @@ async def test_no_full_collection_without_young_collections_since_the_last() -> 
     assert len(pauses) == 1  # this test's own collection, reported; none by the clock
 
 
-async def test_every_full_collection_is_reported_whoever_runs_it() -> None:
-    pauses: list[float] = []
-    async with gcpolicy.managed(3600, pauses.append):  # the clock never ticks here
+async def test_every_full_collection_is_reported_whoever_runs_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(gcpolicy, "SWEEP", 3600.0)  # the clock never ticks here
+    pauses: list[tuple[str, float]] = []
+    async with gcpolicy.managed(3600, lambda scope, pause: pauses.append((scope, pause))):
         gc.collect(1)  # a young collection: not reported
         await anyio.to_thread.run_sync(gc.collect)  # a full one, not the clock's, on a thread
     assert len(pauses) == 1
-    assert pauses[0] >= 0
+    assert pauses[0][0] == "recent"
+    assert pauses[0][1] >= 0
 
 
 async def test_interval_zero_keeps_cpythons_rule() -> None:
     pauses: list[float] = []
     before = gc.get_threshold()
-    async with gcpolicy.managed(0, pauses.append):
+    async with gcpolicy.managed(0, lambda _scope, pause: pauses.append(pause)):
         assert gc.get_threshold() == before
         assert gc.get_freeze_count() > 0
         old_cycle()
