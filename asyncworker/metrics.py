@@ -199,8 +199,8 @@ class Metrics:
         self.gc_pause = Histogram(
             "asyncworker_gc_full_collection_seconds",
             "How long each collection of the oldest generation stopped the event loop, by what it"
-            " walked: recent (what became long-lived since the last sweep, every 0.25 s) or all"
-            " (the whole heap, every gc_interval when quiet).",
+            " walked: recent (what became long-lived since the last sweep, every 0.1 s) or all"
+            " (the whole heap, once it grew by a quarter, when quiet).",
             ["scope"],
             buckets=LATENCY_BUCKETS,
             registry=r,

@@ -239,11 +239,12 @@ class WorkerSettings(BaseSettings):
     gc_interval: float = Field(
         default=DEFAULT_GC_INTERVAL,
         ge=0,
-        description="Seconds between whole-heap garbage collections, on a clock instead of"
-        " CPython's growth rule (which stops the loop every few seconds with thousands of tasks in"
-        " flight); in between, what became long-lived is swept and frozen every 0.25 s, and with"
-        " over 500 tasks in flight the whole heap waits for a quieter moment, at most 30 intervals"
-        " (0: CPython's rule; else at least 1).",
+        description="Seconds between checks for a whole-heap garbage collection, which runs if"
+        " the frozen heap grew by a quarter since the last one and at most 500 tasks are in"
+        " flight (or 30 intervals passed); in between, what became long-lived is swept every"
+        " 0.1 s and frozen, instead of CPython's growth rule stopping the loop for a full"
+        " collection every few seconds with thousands of tasks in flight (0: CPython's rule;"
+        " else at least 1).",
     )
     payload_bucket: str | None = Field(
         default=None,

@@ -597,10 +597,10 @@ def event_loop_row() -> list[Json]:
         panel(
             "Garbage collection pause",
             "Mean time each worker's event loop stood still for a collection of the oldest "
-            "generation, by scope: recent, the sweep of what became long-lived, every 0.25 s "
-            "(a few ms); all, the whole heap, every gc_interval seconds when at most 500 tasks "
-            "are in flight (it grows with them, about 25 ms per 1,000), at most 30 intervals "
-            "apart. Shorten gc_interval if memory grows between whole-heap collections.",
+            "generation, by scope: recent, the sweep of what became long-lived, every 0.1 s "
+            "(a few ms); all, the whole heap (start-up state included), checked every "
+            "gc_interval seconds and run once the frozen heap grew by a quarter, when at most "
+            "500 tasks are in flight or after 30 intervals.",
             "s",
             [
                 (

@@ -13,15 +13,20 @@ rig) take the oldest generation over, as a generation above CPython's three:
 
 * **Sweeps**, every ``SWEEP`` seconds: the objects that reached the oldest generation since the
   last sweep are collected, and those still alive are frozen (``gc.freeze()``): no later
-  collection walks them again. A sweep's pause grows with what became long-lived in a quarter
-  of a second, not with everything alive (about 3 ms, at most 20 ms, while 1,000 tasks a second
-  arrive to stay). What is frozen is still freed by reference counting when it ends.
-* **Whole-heap collections**, every ``interval`` seconds: everything is unfrozen, collected and
-  frozen again, for cyclic garbage among frozen objects. This one walks all that is alive, so
-  while the process is busy (``quiet()`` is false: the daemon has more than ``QUIET_TASKS`` in
-  flight) it waits for a quiet sweep, up to ``MAX_DEFERRAL`` intervals; then it runs anyway.
-  Cyclic garbage thus lives at most ``interval`` seconds in a quiet process and at most
-  ``MAX_DEFERRAL`` intervals in one that is never quiet.
+  collection walks them again. A sweep's pause grows with what became long-lived in a tenth of
+  a second, not with everything alive (a few ms while 1,000 tasks a second arrive to stay). What
+  is frozen is still freed by reference counting when it ends; the worker's own records form no
+  cycles (``tests/worker/test_no_cycles.py``).
+* **Whole-heap collections**, for cyclic garbage among frozen objects (a handler's): everything
+  is unfrozen, collected and frozen again. This walks all that is alive, the start-up state
+  included (75-130 ms for an idle daemon on that machine), so it runs only if the frozen heap
+  grew by a quarter (``GROWTH``) since the last one (as CPython's own rule waits for its oldest
+  generation to grow by a quarter), checked every ``interval`` seconds once the process is
+  quiet (``quiet()``: the daemon has at most ``QUIET_TASKS`` in flight), or after
+  ``MAX_DEFERRAL`` intervals if it never is. Frozen objects that ended are not growth: they were
+  freed by reference counting. Cyclic garbage among frozen objects thus waits at most
+  ``interval`` seconds in a quiet process once it makes up a quarter of the heap, and at most
+  ``MAX_DEFERRAL`` intervals in a busy one.
 
 CPython still runs young collections as it does, and runs a full one on its own only as a
 safety valve (``VALVE``). Every collection of the oldest generation, by whoever runs it, is timed
@@ -51,13 +56,16 @@ if TYPE_CHECKING:
 
 RECENT, ALL = GC_SCOPES
 
-SWEEP = 0.25
+SWEEP = 0.1
 """Seconds between sweeps (or ``interval``, if shorter). A sweep walks the objects that became
-long-lived since the last one: a quarter of a second of them keeps its pause in single
+long-lived since the last one: a tenth of a second of them keeps its pause at a few
 milliseconds with 1,000 long tasks arriving a second, where a second of them took 15-27 ms."""
+GROWTH = 0.25
+"""The growth of the frozen heap since the last whole-heap collection (a fraction of what that
+one left alive) that calls for the next one."""
 QUIET_TASKS = 500
-"""Tasks in flight at or below which the daemon counts as quiet: a whole-heap collection then
-walks the start-up heap (about 75,000 objects) and some 25,000 of the tasks', 40-50 ms here."""
+"""Tasks in flight at or below which the daemon counts as quiet: few enough to be little of
+what a whole-heap collection walks, and of the tasks its pause delays."""
 MAX_DEFERRAL = 30
 """Intervals a whole-heap collection may wait for a quiet moment (30 minutes by default)."""
 VALVE = 1000
@@ -129,30 +137,41 @@ async def _sweep_and_collect(
     observe: Callable[[str, float], None] | None,
     quiet: Callable[[], bool] | None,
 ) -> None:
-    """Sweep every ``SWEEP`` seconds; collect the whole heap when due and quiet (or overdue)."""
+    """Sweep every ``SWEEP`` seconds; every ``interval``, collect the whole heap if it grew by
+    ``GROWTH`` and the process is quiet (or the collection is overdue)."""
+    heap = gc.get_freeze_count()  # what the last whole-heap collection left alive
+    frozen = 0  # what sweeps froze since, some of it since freed by reference counting
     due = time.monotonic() + interval
     latest = due + (MAX_DEFERRAL - 1) * interval
-    swept = False  # whether a sweep froze anything since the last whole-heap collection
     while True:
         await anyio.sleep(min(SWEEP, interval))
         if gc.get_count()[2]:  # young collections promoted objects since the last sweep
             gc.collect()
+            frozen += len(gc.get_objects(generation=2))
             gc.freeze()
-            swept = True
         now = time.monotonic()
-        if now >= due and (not swept or now >= latest or quiet is None or quiet()):
-            if swept:
-                timer.whole_heap = True
-                try:
-                    gc.unfreeze()
-                    gc.collect()
-                    gc.freeze()
-                finally:
-                    timer.whole_heap = False
+        if now >= due and (now >= latest or quiet is None or quiet()):
+            # What sweeps froze bounds the growth; only then count what is frozen now (a walk
+            # of the heap, a fraction of a collection's cost).
+            if frozen >= GROWTH * heap and gc.get_freeze_count() >= (1 + GROWTH) * heap:
+                heap = _collect_whole_heap(timer)
+            frozen = 0
             due = now + interval
             latest = due + (MAX_DEFERRAL - 1) * interval
-            swept = False
         timer.report(observe)
+
+
+def _collect_whole_heap(timer: _CollectionTimer) -> int:
+    """Unfreeze, collect and freeze everything; returns how many objects are left."""
+    timer.whole_heap = True
+    try:
+        gc.unfreeze()
+        gc.collect()
+    finally:
+        timer.whole_heap = False
+    alive = len(gc.get_objects(generation=2))
+    gc.freeze()
+    return alive
 
 
 class _CollectionTimer:

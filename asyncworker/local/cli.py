@@ -103,8 +103,9 @@ def _gc_interval(value: float) -> float:
     show_default=True,
     type=float,
     callback=lambda _ctx, _param, value: _gc_interval(value),
-    help="Seconds between whole-heap garbage collections; what became long-lived is swept and"
-    " frozen every 0.25 s in between (0: CPython's own rule; else at least 1).",
+    help="Seconds between checks for a whole-heap garbage collection (run if the frozen heap"
+    " grew by a quarter); what became long-lived is swept and frozen every 0.1 s in between"
+    " (0: CPython's own rule; else at least 1).",
 )
 @click.option(
     "--iam-policy",

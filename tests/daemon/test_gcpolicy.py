@@ -73,7 +73,10 @@ def freed(ref: weakref.ref[Node]) -> bool:
     return False
 
 
-async def test_a_whole_heap_collection_frees_cycles_among_frozen_objects() -> None:
+async def test_a_whole_heap_collection_frees_cycles_among_frozen_objects(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(gcpolicy, "GROWTH", 0.0)  # due on the clock alone
     scopes: list[str] = []
     async with gcpolicy.managed(0.2, lambda scope, _pause: scopes.append(scope)):
         first, second = await frozen_cycle()
@@ -82,10 +85,24 @@ async def test_a_whole_heap_collection_frees_cycles_among_frozen_objects() -> No
     assert "all" in scopes
 
 
+async def test_no_whole_heap_collection_until_sweeps_froze_a_quarter_of_the_heap() -> None:
+    scopes: list[str] = []
+    async with gcpolicy.managed(0.05, lambda scope, _pause: scopes.append(scope)):
+        first, second = await frozen_cycle()
+        del first
+        for _ in range(5):  # due five times over, and little frozen since the start
+            gc.collect(1)
+            await anyio.sleep(0.06)
+        assert second() is not None
+        assert "all" not in scopes
+        assert "recent" in scopes
+
+
 async def test_the_whole_heap_waits_for_a_quiet_moment_then_not_forever(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(gcpolicy, "MAX_DEFERRAL", 20)  # 2 s
+    monkeypatch.setattr(gcpolicy, "GROWTH", 0.0)
     is_quiet = False
     asked = anyio.Event()
 
