@@ -7,12 +7,18 @@ without HTTP; the baseline drives the same API with bare loops (poll, then answe
 difference is what asyncworker itself costs per task, the part its own code can cut.
 
     python -m benchmarks.pipeline --tasks 20000     # prints one JSON line
+    python -m benchmarks.pipeline --parked 10000    # tracked objects per task in flight
+
+`--parked` counts the objects the garbage collector tracks for each task in flight: `sleep`
+tasks parked in their handler (`len(gc.get_objects())` after the idle worker's heap was
+collected and frozen), against bare anyio tasks parked in `anyio.sleep` in one task group.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import time
 from contextlib import asynccontextmanager
@@ -24,6 +30,7 @@ from asyncworker.daemon.logs import configure_logging
 from asyncworker.examples.basic import registry
 from asyncworker.settings import WorkerSettings
 from asyncworker.swf.api import Apis
+from asyncworker.testing.swf import poll_until
 from asyncworker.worker import Worker
 
 if TYPE_CHECKING:
@@ -135,6 +142,76 @@ async def run_bare(tasks: int) -> float:
     return (time.process_time() - begun) / tasks
 
 
+class ParkingApi(InstantApi):
+    """`InstantApi` handing out `sleep` tasks that outlast the measurement; the answers a drain
+    sends for them (failed: worker shutdown) are counted, not refused."""
+
+    def __init__(self, tasks: int) -> None:
+        super().__init__(tasks, activity="sleep", data="3600")
+
+    async def fail(self, token: str, reason: str | None, details: str | None) -> None:
+        await asyncio.sleep(0)
+
+
+def _tracked() -> int:
+    """Objects the collector tracks and has not frozen, after collecting."""
+    gc.collect()
+    return len(gc.get_objects())
+
+
+async def parked_worker(tasks: int) -> float:
+    """Tracked objects per task in flight in a Worker, ``tasks`` `sleep` tasks parked."""
+    api = ParkingApi(tasks)
+    settings = WorkerSettings(
+        domain="bench",
+        metrics_port=None,
+        pollers=POLLERS,
+        region="us-east-1",
+        log_level="WARNING",
+        max_concurrency=tasks + POLLERS,
+        drain_timeout=0,
+    )
+    async with Worker(registry, settings, api_factory=instant_apis(api)) as worker:
+        await anyio.sleep(0.2)  # started: its pollers, clients and records exist
+        gc.collect()
+        gc.freeze()
+        try:
+            idle = _tracked()
+            await poll_until(lambda: worker.statistics().executor.running >= tasks, 120)
+            return (_tracked() - idle) / tasks
+        finally:
+            gc.unfreeze()
+
+
+async def parked_bare(tasks: int) -> float:
+    """Tracked objects per bare anyio task parked in `anyio.sleep` in one task group."""
+    gc.collect()
+    gc.freeze()
+    try:
+        idle = _tracked()
+        async with anyio.create_task_group() as tg:
+            for _ in range(tasks):
+                tg.start_soon(anyio.sleep, 3600)
+            await anyio.wait_all_tasks_blocked()
+            per_task = (_tracked() - idle) / tasks
+            tg.cancel_scope.cancel()
+        return per_task
+    finally:
+        gc.unfreeze()
+
+
+def parked(tasks: int) -> dict[str, float]:
+    """Tracked objects per task in flight: the worker's, and a bare anyio task's."""
+    configure_logging("json", "WARNING")
+    uvloop = {"use_uvloop": True}
+    worker = anyio.run(parked_worker, tasks, backend="asyncio", backend_options=uvloop)
+    bare = anyio.run(parked_bare, tasks, backend="asyncio", backend_options=uvloop)
+    return {
+        "worker_objects_per_task": round(worker, 1),
+        "bare_anyio_objects_per_task": round(bare, 1),
+    }
+
+
 def measure(tasks: int, repeats: int, limits: bool = False) -> dict[str, float]:
     """Median µs of CPU per task, asyncworker's pipeline and the bare loops, alternating."""
     configure_logging("json", "WARNING")
@@ -161,7 +238,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--limits", action="store_true", help="flow control on, never binding (its steps' cost)"
     )
+    parser.add_argument(
+        "--parked", type=int, metavar="N", help="tracked objects per task, N tasks in flight"
+    )
     args = parser.parse_args(argv)
+    if args.parked:
+        print(json.dumps(parked(args.parked)))
+        return
     print(json.dumps(measure(args.tasks, args.repeats, args.limits)))
 
 

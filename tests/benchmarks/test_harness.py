@@ -15,6 +15,7 @@ from benchmarks.cli import exit_code
 from benchmarks.cli import main as bench_main
 from benchmarks.core import Context, Row, Scenario, markdown, write_results
 from benchmarks.pipeline import measure as measure_pipeline
+from benchmarks.pipeline import parked
 from benchmarks.throughput import Contender, asyncworker_argv, bare_argv, measure
 
 if TYPE_CHECKING:
@@ -122,6 +123,12 @@ def test_pipeline_measure_runs() -> None:
     figures = measure_pipeline(300, 1)
     assert figures["worker_us_per_task"] > 0
     assert figures["bare_us_per_task"] > 0
+
+
+def test_objects_per_parked_task_are_counted() -> None:
+    figures = parked(300)
+    # a worker's task keeps a bare anyio task's objects and its own records alive
+    assert figures["worker_objects_per_task"] > figures["bare_anyio_objects_per_task"] > 1
 
 
 @pytest.mark.parametrize(
