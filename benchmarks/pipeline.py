@@ -148,6 +148,12 @@ class ParkingApi(InstantApi):
 
     def __init__(self, tasks: int) -> None:
         super().__init__(tasks, activity="sleep", data="3600")
+        self.open = anyio.Event()
+        """Set once the idle worker's heap is counted: polls wait for it."""
+
+    async def poll(self, task_list: str) -> dict[str, Any]:
+        await self.open.wait()
+        return await super().poll(task_list)
 
     async def fail(self, token: str, reason: str | None, details: str | None) -> None:
         await asyncio.sleep(0)
@@ -172,11 +178,12 @@ async def parked_worker(tasks: int) -> float:
         drain_timeout=0,
     )
     async with Worker(registry, settings, api_factory=instant_apis(api)) as worker:
-        await anyio.sleep(0.2)  # started: its pollers, clients and records exist
+        await anyio.sleep(0.2)  # started: its pollers wait in their first poll
         gc.collect()
         gc.freeze()
         try:
             idle = _tracked()
+            api.open.set()
             await poll_until(lambda: worker.statistics().executor.running >= tasks, 120)
             return (_tracked() - idle) / tasks
         finally:
