@@ -20,13 +20,14 @@ rig) take the oldest generation over, as a generation above CPython's three:
 * **Whole-heap collections**, for cyclic garbage among frozen objects (a handler's): everything
   is unfrozen, collected and frozen again. This walks all that is alive, the start-up state
   included (75-130 ms for an idle daemon on that machine), so it runs only if the frozen heap
-  grew by a quarter (``GROWTH``) since the last one (as CPython's own rule waits for its oldest
-  generation to grow by a quarter), checked every ``interval`` seconds once the process is
-  quiet (``quiet()``: the daemon has at most ``QUIET_TASKS`` in flight), or after
-  ``MAX_DEFERRAL`` intervals if it never is. Frozen objects that ended are not growth: they were
-  freed by reference counting. Cyclic garbage among frozen objects thus waits at most
-  ``interval`` seconds in a quiet process once it makes up a quarter of the heap, and at most
-  ``MAX_DEFERRAL`` intervals in a busy one.
+  grew by a quarter (``GROWTH``) since the last one left it, or since it was smallest if it
+  shrank (as CPython's own rule waits for its oldest generation to grow by a quarter), checked
+  every ``interval`` seconds once the process is quiet (``quiet()``: the daemon has at most
+  ``QUIET_TASKS`` in flight), or after ``MAX_DEFERRAL`` intervals if it never is. Frozen
+  objects that ended are not growth: they were freed by reference counting. Growth adds up
+  over intervals, however slowly garbage comes. Cyclic garbage among frozen objects thus waits
+  at most ``interval`` seconds in a quiet process once it makes up a quarter of the heap, and
+  at most ``MAX_DEFERRAL`` intervals in a busy one.
 
 CPython still runs young collections as it does, and runs a full one on its own only as a
 safety valve (``VALVE``). Every collection of the oldest generation, by whoever runs it, is timed
@@ -139,23 +140,24 @@ async def _sweep_and_collect(
 ) -> None:
     """Sweep every ``SWEEP`` seconds; every ``interval``, collect the whole heap if it grew by
     ``GROWTH`` and the process is quiet (or the collection is overdue)."""
-    heap = gc.get_freeze_count()  # what the last whole-heap collection left alive
-    frozen = 0  # what sweeps froze since, some of it since freed by reference counting
+    # What the last whole-heap collection left alive, or the frozen heap at its smallest since:
+    # frozen objects that ended were freed by reference counting, so the count follows what is
+    # alive down, and growth from there is cyclic garbage or more alive.
+    heap = gc.get_freeze_count()
     due = time.monotonic() + interval
     latest = due + (MAX_DEFERRAL - 1) * interval
     while True:
         await anyio.sleep(min(SWEEP, interval))
         if gc.get_count()[2]:  # young collections promoted objects since the last sweep
             gc.collect()
-            frozen += len(gc.get_objects(generation=2))
             gc.freeze()
         now = time.monotonic()
         if now >= due and (now >= latest or quiet is None or quiet()):
-            # What sweeps froze bounds the growth; only then count what is frozen now (a walk
-            # of the heap, a fraction of a collection's cost).
-            if frozen >= GROWTH * heap and gc.get_freeze_count() >= (1 + GROWTH) * heap:
+            frozen = gc.get_freeze_count()  # a walk of the heap, a fraction of a collection
+            if frozen >= (1 + GROWTH) * heap:
                 heap = _collect_whole_heap(timer)
-            frozen = 0
+            else:
+                heap = min(heap, frozen)
             due = now + interval
             latest = due + (MAX_DEFERRAL - 1) * interval
         timer.report(observe)

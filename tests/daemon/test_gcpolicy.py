@@ -139,6 +139,76 @@ async def test_the_whole_heap_waits_for_a_quiet_moment_then_not_forever(
         assert "all" in scopes
 
 
+class Checks:
+    """A ``quiet`` that always says yes and counts how often the policy asked: once per check
+    for a whole-heap collection."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self) -> bool:
+        self.count += 1
+        return True
+
+    async def next(self) -> None:
+        """Wait for the next check."""
+        count = self.count
+        await poll_until(lambda: self.count > count, every=0.01)
+
+
+async def freeze_garbage(objects: int) -> weakref.ref[Node]:
+    """About ``objects`` objects in two-node cycles, alive until a sweep froze them, then
+    dropped: garbage only a whole-heap collection frees. A weak reference to one of them."""
+    held = []
+    for _ in range(objects // 2):
+        first, second = Node(), Node()
+        first.other, second.other = second, first
+        held.append(first)
+    frozen = gc.get_freeze_count()
+    gc.collect(1)
+    await poll_until(lambda: gc.get_freeze_count() > frozen, every=0.01)
+    return weakref.ref(held[0])
+
+
+async def garbage_until_collected(checks: Checks, scopes: list[str], step: int) -> bool:
+    """Freeze ``step`` objects of garbage between each two checks until a whole-heap collection
+    ran (True, and the garbage is freed), six times at most (False)."""
+    first = None
+    for _ in range(6):
+        ref = await freeze_garbage(step)
+        first = first or ref
+        await checks.next()
+        if "all" in scopes:
+            return first() is None
+    return False
+
+
+async def test_garbage_frozen_a_little_at_a_time_adds_up_to_a_whole_heap_collection() -> None:
+    """A tenth of the heap becomes frozen garbage between each two checks: less than GROWTH in
+    any one interval, but a quarter of the heap after three."""
+    checks = Checks()
+    scopes: list[str] = []
+    async with gcpolicy.managed(0.2, lambda scope, _pause: scopes.append(scope), quiet=checks):
+        step = gc.get_freeze_count() // 10
+        assert await garbage_until_collected(checks, scopes, step)
+
+
+async def test_the_heap_garbage_is_measured_against_follows_the_live_heap_down() -> None:
+    """A whole-heap collection while much was alive (a burst of tasks, a cache) leaves a large
+    heap; once that ended, freed by reference counting, garbage a quarter of what is left
+    alive calls for the next collection, not a quarter of what was."""
+    checks = Checks()
+    scopes: list[str] = []
+    async with gcpolicy.managed(0.2, lambda scope, _pause: scopes.append(scope), quiet=checks):
+        heap = gc.get_freeze_count()
+        alive = [Node() for _ in range(heap // 2)]
+        await poll_until(lambda: "all" in scopes, every=0.02)  # the heap grew by half: collected
+        del alive
+        scopes.clear()
+        await checks.next()
+        assert await garbage_until_collected(checks, scopes, heap // 10)
+
+
 async def test_no_full_collection_without_young_collections_since_the_last() -> None:
     pauses: list[float] = []
     async with gcpolicy.managed(0.02, lambda _scope, pause: pauses.append(pause)):
