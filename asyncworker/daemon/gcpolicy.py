@@ -179,20 +179,26 @@ def _collect_whole_heap(timer: _CollectionTimer) -> int:
 class _CollectionTimer:
     """A ``gc.callbacks`` entry timing every collection of the oldest generation, whichever
     thread runs it. It only appends to a deque: taking a lock here could deadlock on one the
-    collection interrupted."""
+    collection interrupted.
+
+    CPython runs one collection at a time, but another thread's may be under way when the
+    timer is installed, or finish (its finalizers free the interpreter) while a whole-heap
+    collection is being prepared: a collection is labelled by what it was when it started, and
+    one whose start the timer did not see is not reported."""
 
     def __init__(self) -> None:
         self.pauses: deque[tuple[str, float]] = deque(maxlen=1024)
         self.whole_heap = False
-        self._began = 0.0
+        self._began: tuple[str, float] | None = None
 
     def __call__(self, phase: str, info: dict[str, int]) -> None:
         if info["generation"] == 2:
             if phase == "start":
-                self._began = time.perf_counter()
-            else:
-                scope = ALL if self.whole_heap else RECENT
-                self.pauses.append((scope, time.perf_counter() - self._began))
+                self._began = (ALL if self.whole_heap else RECENT, time.perf_counter())
+            elif self._began is not None:
+                scope, began = self._began
+                self._began = None
+                self.pauses.append((scope, time.perf_counter() - began))
 
     def report(self, observe: Callable[[str, float], None] | None) -> None:
         while self.pauses:

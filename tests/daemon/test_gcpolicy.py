@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import gc
 import math
+import threading
+import time
 import weakref
 
 import anyio
@@ -232,6 +234,50 @@ async def test_every_full_collection_is_reported_whoever_runs_it(
     assert len(pauses) == 1
     assert pauses[0][0] == "recent"
     assert pauses[0][1] >= 0
+
+
+class Stalls:
+    """Garbage whose finalizer waits for ``release``: a collection that finds it stands still,
+    the interpreter free for other threads, until then."""
+
+    def __init__(self, entered: threading.Event, release: threading.Event) -> None:
+        self.entered, self.release = entered, release
+        self.me = self
+
+    def __del__(self) -> None:
+        self.entered.set()
+        self.release.wait(10)
+
+
+async def test_a_collection_under_way_when_the_policy_starts_is_not_timed_from_zero() -> None:
+    """A thread's full collection that began before the policy did ends under its timer: it saw
+    no start, so it reports no pause (not the seconds since the machine booted)."""
+    entered, release = threading.Event(), threading.Event()
+
+    def collect_stalling_garbage() -> None:
+        gc.disable()  # no collection but this one finds the garbage
+        try:
+            Stalls(entered, release)
+            gc.collect()
+        finally:
+            gc.enable()
+
+    collected = anyio.Event()
+
+    async def collect() -> None:
+        await anyio.to_thread.run_sync(collect_stalling_garbage)
+        collected.set()
+
+    pauses: list[tuple[str, float]] = []
+    began = time.perf_counter()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(collect)
+        await poll_until(entered.is_set, every=0.01)
+        async with gcpolicy.managed(3600, lambda scope, pause: pauses.append((scope, pause))):
+            release.set()
+            await collected.wait()
+        elapsed = time.perf_counter() - began
+    assert all(pause <= elapsed for _scope, pause in pauses), pauses
 
 
 async def test_interval_zero_keeps_cpythons_rule() -> None:
