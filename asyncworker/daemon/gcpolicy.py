@@ -84,9 +84,11 @@ def quiet(worker: Worker) -> Callable[[], bool]:
 
 class _State:
     """What the outermost policy changed, shared by policies that overlap in one process (the
-    collector is process-wide): the first to start applies it, the last to end restores it."""
+    collector is process-wide): the first to start applies it, the last to end restores it.
+    The valve holds while any of them sweeps."""
 
     active = 0
+    sweeping = 0
     thresholds = (0, 0, 0)
 
 
@@ -115,6 +117,7 @@ async def run(
     _State.active += 1
     young, middle, _ = _State.thresholds
     if interval > 0:
+        _State.sweeping += 1
         gc.set_threshold(young, middle, VALVE)
     timer = _CollectionTimer()
     gc.callbacks.append(timer)
@@ -127,8 +130,11 @@ async def run(
         gc.callbacks.remove(timer)
         timer.report(observe)
         _State.active -= 1
-        if not _State.active:
+        if interval > 0:
+            _State.sweeping -= 1
+        if not _State.sweeping:
             gc.set_threshold(*_State.thresholds)
+        if not _State.active:
             gc.unfreeze()
 
 

@@ -305,6 +305,21 @@ async def test_overlapping_policies_restore_the_collector_once_the_last_ends() -
     assert gc.get_freeze_count() == 0
 
 
+async def test_cpythons_rule_is_back_once_the_last_policy_that_sweeps_ends() -> None:
+    """A policy that keeps CPython's rule (interval 0) outliving one that swept: nothing sweeps
+    any more, so the oldest generation's threshold is CPython's again, not the safety valve."""
+    before = gc.get_threshold()
+    async with gcpolicy.managed(0):
+        async with gcpolicy.managed(60):
+            assert gc.get_threshold() == (before[0], before[1], gcpolicy.VALVE)
+        assert gc.get_threshold() == before
+        async with gcpolicy.managed(60):
+            async with gcpolicy.managed(0):
+                pass
+            assert gc.get_threshold() == (before[0], before[1], gcpolicy.VALVE)
+    assert gc.get_threshold() == before
+
+
 @pytest.mark.parametrize("value", [-1.0, 0.5, math.nan, math.inf])
 def test_intervals_outside_the_allowed_range_are_refused(value: float) -> None:
     with pytest.raises(ValueError, match="at least 1"):
