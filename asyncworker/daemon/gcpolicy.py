@@ -154,32 +154,43 @@ async def _sweep_and_collect(
     latest = due + (MAX_DEFERRAL - 1) * interval
     while True:
         await anyio.sleep(min(SWEEP, interval))
-        if gc.get_count()[2]:  # young collections promoted objects since the last sweep
-            gc.collect()
+        # Young collections promoted objects since the last sweep: collect, and freeze only
+        # what a collection walked (garbage left unwalked would wait for the whole heap).
+        if gc.get_count()[2] and _collected(timer):
             gc.freeze()
         now = time.monotonic()
         if now >= due and (now >= latest or quiet is None or quiet()):
             frozen = gc.get_freeze_count()  # a walk of the heap, a fraction of a collection
-            if frozen >= (1 + GROWTH) * heap:
-                heap = _collect_whole_heap(timer)
-            else:
+            if frozen < (1 + GROWTH) * heap:
                 heap = min(heap, frozen)
+            elif (alive := _collect_whole_heap(timer)) is not None:
+                heap = alive
             due = now + interval
             latest = due + (MAX_DEFERRAL - 1) * interval
         timer.report(observe)
 
 
-def _collect_whole_heap(timer: _CollectionTimer) -> int:
-    """Unfreeze, collect and freeze everything; returns how many objects are left."""
+def _collected(timer: _CollectionTimer) -> bool:
+    """``gc.collect()``, and whether it ran: CPython runs one collection at a time, and does
+    nothing for this call while another thread's is under way (one whose finalizers or
+    callbacks let this thread run meanwhile)."""
+    started = timer.started
+    gc.collect()
+    return timer.started > started
+
+
+def _collect_whole_heap(timer: _CollectionTimer) -> int | None:
+    """Unfreeze, collect and freeze everything; returns how many objects are left (None: the
+    collection could not run, see `_collected`)."""
     timer.whole_heap = True
     try:
         gc.unfreeze()
-        gc.collect()
+        ran = _collected(timer)
     finally:
         timer.whole_heap = False
     alive = len(gc.get_objects(generation=2))
     gc.freeze()
-    return alive
+    return alive if ran else None
 
 
 class _CollectionTimer:
@@ -195,11 +206,13 @@ class _CollectionTimer:
     def __init__(self) -> None:
         self.pauses: deque[tuple[str, float]] = deque(maxlen=1024)
         self.whole_heap = False
+        self.started = 0  # collections of the oldest generation begun since the timer was installed
         self._began: tuple[str, float] | None = None
 
     def __call__(self, phase: str, info: dict[str, int]) -> None:
         if info["generation"] == 2:
             if phase == "start":
+                self.started += 1
                 self._began = (ALL if self.whole_heap else RECENT, time.perf_counter())
             elif self._began is not None:
                 scope, began = self._began

@@ -280,6 +280,41 @@ async def test_a_collection_under_way_when_the_policy_starts_is_not_timed_from_z
     assert all(pause <= elapsed for _scope, pause in pauses), pauses
 
 
+async def test_a_whole_heap_collection_kept_from_running_is_retried() -> None:
+    """CPython runs one collection at a time: ``gc.collect()`` does nothing while another
+    thread's is under way (here stalled in a finalizer). The whole-heap collection due then did
+    not run; it runs at a later check, and the frozen garbage that called for it is freed."""
+    allowed = False
+    checks = Checks()
+
+    def quiet() -> bool:
+        return allowed and checks()
+
+    entered, release = threading.Event(), threading.Event()
+
+    def collect_stalling_garbage() -> None:
+        gc.disable()
+        try:
+            Stalls(entered, release)
+            gc.collect()
+        finally:
+            gc.enable()
+
+    async with (
+        anyio.create_task_group() as tg,
+        gcpolicy.managed(0.2, None, quiet=quiet),
+    ):
+        garbage = await freeze_garbage(gc.get_freeze_count() // 2)
+        tg.start_soon(anyio.to_thread.run_sync, collect_stalling_garbage)
+        await poll_until(entered.is_set, every=0.01)
+        allowed = True
+        await checks.next()  # due, quiet, grown: but the collection could not run
+        release.set()
+        await checks.next()
+        await checks.next()
+        assert garbage() is None
+
+
 async def test_interval_zero_keeps_cpythons_rule() -> None:
     pauses: list[float] = []
     before = gc.get_threshold()
