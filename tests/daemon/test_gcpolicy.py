@@ -248,13 +248,9 @@ class Stalls:
         self.entered.set()
         self.release.wait(10)
 
-
-async def test_a_collection_under_way_when_the_policy_starts_is_not_timed_from_zero() -> None:
-    """A thread's full collection that began before the policy did ends under its timer: it saw
-    no start, so it reports no pause (not the seconds since the machine booted)."""
-    entered, release = threading.Event(), threading.Event()
-
-    def collect_stalling_garbage() -> None:
+    @staticmethod
+    def collect(entered: threading.Event, release: threading.Event) -> None:
+        """Make such garbage and collect it (on a thread: this one stalls)."""
         gc.disable()  # no collection but this one finds the garbage
         try:
             Stalls(entered, release)
@@ -262,10 +258,16 @@ async def test_a_collection_under_way_when_the_policy_starts_is_not_timed_from_z
         finally:
             gc.enable()
 
+
+async def test_a_collection_under_way_when_the_policy_starts_is_not_timed_from_zero() -> None:
+    """A thread's full collection that began before the policy did ends under its timer: it saw
+    no start, so it reports no pause (not the seconds since the machine booted)."""
+    entered, release = threading.Event(), threading.Event()
+
     collected = anyio.Event()
 
     async def collect() -> None:
-        await anyio.to_thread.run_sync(collect_stalling_garbage)
+        await anyio.to_thread.run_sync(Stalls.collect, entered, release)
         collected.set()
 
     pauses: list[tuple[str, float]] = []
@@ -292,20 +294,12 @@ async def test_a_whole_heap_collection_kept_from_running_is_retried() -> None:
 
     entered, release = threading.Event(), threading.Event()
 
-    def collect_stalling_garbage() -> None:
-        gc.disable()
-        try:
-            Stalls(entered, release)
-            gc.collect()
-        finally:
-            gc.enable()
-
     async with (
         anyio.create_task_group() as tg,
         gcpolicy.managed(0.2, None, quiet=quiet),
     ):
         garbage = await freeze_garbage(gc.get_freeze_count() // 2)
-        tg.start_soon(anyio.to_thread.run_sync, collect_stalling_garbage)
+        tg.start_soon(anyio.to_thread.run_sync, Stalls.collect, entered, release)
         await poll_until(entered.is_set, every=0.01)
         allowed = True
         await checks.next()  # due, quiet, grown: but the collection could not run
