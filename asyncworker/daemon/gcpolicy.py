@@ -20,13 +20,14 @@ rig) take the oldest generation over, as a generation above CPython's three:
 * **Whole-heap collections**, for cyclic garbage among frozen objects (a handler's): everything
   is unfrozen, collected and frozen again. This walks all that is alive, the start-up state
   included (75-130 ms for an idle daemon on that machine), so it runs only if the frozen heap
-  grew by a quarter (``GROWTH``) since the last one (as CPython's own rule waits for its oldest
-  generation to grow by a quarter), checked every ``interval`` seconds once the process is
-  quiet (``quiet()``: the daemon has at most ``QUIET_TASKS`` in flight), or after
-  ``MAX_DEFERRAL`` intervals if it never is. Frozen objects that ended are not growth: they were
-  freed by reference counting. Cyclic garbage among frozen objects thus waits at most
-  ``interval`` seconds in a quiet process once it makes up a quarter of the heap, and at most
-  ``MAX_DEFERRAL`` intervals in a busy one.
+  grew by a quarter (``GROWTH``) since the last one left it, or since it was smallest if it
+  shrank (as CPython's own rule waits for its oldest generation to grow by a quarter), checked
+  every ``interval`` seconds once the process is quiet (``quiet()``: the daemon has at most
+  ``QUIET_TASKS`` in flight), or after ``MAX_DEFERRAL`` intervals if it never is. Frozen
+  objects that ended are not growth: they were freed by reference counting. Growth adds up
+  over intervals, however slowly garbage comes. Cyclic garbage among frozen objects thus waits
+  at most ``interval`` seconds in a quiet process once it makes up a quarter of the heap, and
+  at most ``MAX_DEFERRAL`` intervals in a busy one.
 
 CPython still runs young collections as it does, and runs a full one on its own only as a
 safety valve (``VALVE``). Every collection of the oldest generation, by whoever runs it, is timed
@@ -83,9 +84,11 @@ def quiet(worker: Worker) -> Callable[[], bool]:
 
 class _State:
     """What the outermost policy changed, shared by policies that overlap in one process (the
-    collector is process-wide): the first to start applies it, the last to end restores it."""
+    collector is process-wide): the first to start applies it, the last to end restores it.
+    The valve holds while any of them sweeps."""
 
     active = 0
+    sweeping = 0
     thresholds = (0, 0, 0)
 
 
@@ -114,6 +117,7 @@ async def run(
     _State.active += 1
     young, middle, _ = _State.thresholds
     if interval > 0:
+        _State.sweeping += 1
         gc.set_threshold(young, middle, VALVE)
     timer = _CollectionTimer()
     gc.callbacks.append(timer)
@@ -126,8 +130,11 @@ async def run(
         gc.callbacks.remove(timer)
         timer.report(observe)
         _State.active -= 1
-        if not _State.active:
+        if interval > 0:
+            _State.sweeping -= 1
+        if not _State.sweeping:
             gc.set_threshold(*_State.thresholds)
+        if not _State.active:
             gc.unfreeze()
 
 
@@ -139,58 +146,78 @@ async def _sweep_and_collect(
 ) -> None:
     """Sweep every ``SWEEP`` seconds; every ``interval``, collect the whole heap if it grew by
     ``GROWTH`` and the process is quiet (or the collection is overdue)."""
-    heap = gc.get_freeze_count()  # what the last whole-heap collection left alive
-    frozen = 0  # what sweeps froze since, some of it since freed by reference counting
+    # What the last whole-heap collection left alive, or the frozen heap at its smallest since:
+    # frozen objects that ended were freed by reference counting, so the count follows what is
+    # alive down, and growth from there is cyclic garbage or more alive.
+    heap = gc.get_freeze_count()
     due = time.monotonic() + interval
     latest = due + (MAX_DEFERRAL - 1) * interval
     while True:
         await anyio.sleep(min(SWEEP, interval))
-        if gc.get_count()[2]:  # young collections promoted objects since the last sweep
-            gc.collect()
-            frozen += len(gc.get_objects(generation=2))
+        # Young collections promoted objects since the last sweep: collect, and freeze only
+        # what a collection walked (garbage left unwalked would wait for the whole heap).
+        if gc.get_count()[2] and _collected(timer):
             gc.freeze()
         now = time.monotonic()
         if now >= due and (now >= latest or quiet is None or quiet()):
-            # What sweeps froze bounds the growth; only then count what is frozen now (a walk
-            # of the heap, a fraction of a collection's cost).
-            if frozen >= GROWTH * heap and gc.get_freeze_count() >= (1 + GROWTH) * heap:
-                heap = _collect_whole_heap(timer)
-            frozen = 0
+            frozen = gc.get_freeze_count()  # a walk of the heap, a fraction of a collection
+            if frozen < (1 + GROWTH) * heap:
+                heap = min(heap, frozen)
+            elif (alive := _collect_whole_heap(timer)) is not None:
+                heap = alive
             due = now + interval
             latest = due + (MAX_DEFERRAL - 1) * interval
         timer.report(observe)
 
 
-def _collect_whole_heap(timer: _CollectionTimer) -> int:
-    """Unfreeze, collect and freeze everything; returns how many objects are left."""
+def _collected(timer: _CollectionTimer) -> bool:
+    """``gc.collect()``, and whether it ran: CPython runs one collection at a time, and does
+    nothing for this call while another thread's is under way (one whose finalizers or
+    callbacks let this thread run meanwhile)."""
+    started = timer.started
+    gc.collect()
+    return timer.started > started
+
+
+def _collect_whole_heap(timer: _CollectionTimer) -> int | None:
+    """Unfreeze, collect and freeze everything; returns how many objects are left (None: the
+    collection could not run, see `_collected`)."""
     timer.whole_heap = True
     try:
         gc.unfreeze()
-        gc.collect()
+        ran = _collected(timer)
     finally:
         timer.whole_heap = False
     alive = len(gc.get_objects(generation=2))
     gc.freeze()
-    return alive
+    return alive if ran else None
 
 
 class _CollectionTimer:
     """A ``gc.callbacks`` entry timing every collection of the oldest generation, whichever
     thread runs it. It only appends to a deque: taking a lock here could deadlock on one the
-    collection interrupted."""
+    collection interrupted.
+
+    CPython runs one collection at a time, but another thread's may be under way when the
+    timer is installed, or finish (its finalizers free the interpreter) while a whole-heap
+    collection is being prepared: a collection is labelled by what it was when it started, and
+    one whose start the timer did not see is not reported."""
 
     def __init__(self) -> None:
         self.pauses: deque[tuple[str, float]] = deque(maxlen=1024)
         self.whole_heap = False
-        self._began = 0.0
+        self.started = 0  # collections of the oldest generation begun since the timer was installed
+        self._began: tuple[str, float] | None = None
 
     def __call__(self, phase: str, info: dict[str, int]) -> None:
         if info["generation"] == 2:
             if phase == "start":
-                self._began = time.perf_counter()
-            else:
-                scope = ALL if self.whole_heap else RECENT
-                self.pauses.append((scope, time.perf_counter() - self._began))
+                self.started += 1
+                self._began = (ALL if self.whole_heap else RECENT, time.perf_counter())
+            elif self._began is not None:
+                scope, began = self._began
+                self._began = None
+                self.pauses.append((scope, time.perf_counter() - began))
 
     def report(self, observe: Callable[[str, float], None] | None) -> None:
         while self.pauses:

@@ -53,6 +53,17 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 
+def _capturing(handler: Callable[..., Any], *args: Any) -> tuple[Any, BaseException | None]:
+    """``handler(*args)`` on a worker thread, its exception returned instead of raised: raised
+    through anyio's future, it would keep that future, and the future it, in a cycle with the
+    frame awaiting it (the handler's frames and their locals included) that only the garbage
+    collector frees."""
+    try:
+        return handler(*args), None
+    except BaseException as exc:
+        return NOTHING, exc
+
+
 def _debug_logging() -> bool:
     """Whether debug lines are logged: their fields cost time to build on every task."""
     try:
@@ -440,7 +451,15 @@ class Executor:
             return await self._processes.execute(running, data)
         # Never abandoned: a cancelled sync handler sees `ctx.cancel_requested` and is waited
         # for, so `thread_limit` bounds the threads really running.
-        return await anyio.to_thread.run_sync(definition.handler, *args, limiter=self._threads)
+        value, error = await anyio.to_thread.run_sync(
+            _capturing, definition.handler, *args, limiter=self._threads
+        )
+        if error is None:
+            return value
+        try:
+            raise error
+        finally:
+            error = None  # the traceback holds this frame: no cycle through it either
 
     def _unknown_type(self, task: ActivityTask, slot: Slot) -> Outcome:
         registered = ", ".join(self._registry.names()) or "none"

@@ -39,6 +39,14 @@ def endings() -> ActivityRegistry:
             raise ActivityCanceled("stopping")
         return how
 
+    @reg.activity(name="ends_on_a_thread")
+    def ends_on_a_thread(how: str) -> str:
+        if how == "failed":
+            raise ActivityFailed("failed on purpose", "details")
+        if how == "raised":
+            raise ValueError("a bug in a handler")
+        return how
+
     @reg.activity(
         name="heartbeats", heartbeat_timeout=10, heartbeat_interval=0.05, auto_heartbeat=True
     )
@@ -74,11 +82,14 @@ async def test_finished_tasks_leave_no_cycles_whatever_their_ending() -> None:
         await fake.wait_for(lambda: len(fake.responses) == 1)
         with cyclic_garbage() as garbage:
             tokens = [fake.add_task("ends", how) for how in ("done", "failed", "raised") * 20]
+            tokens += [
+                fake.add_task("ends_on_a_thread", how) for how in ("done", "failed", "raised")
+            ]
             tokens += [fake.add_task("ends", "canceled")]
             slow = fake.add_task("heartbeats", "stop me")
-            await fake.wait_for(lambda: len(fake.responses) == 62)
+            await fake.wait_for(lambda: len(fake.responses) == 65)
             fake.cancel_requested.add(slow)
-            await fake.wait_for(lambda: len(fake.responses) == 63)
+            await fake.wait_for(lambda: len(fake.responses) == 66)
             del tokens, slow
         kinds = sorted({r.kind for r in fake.responses})
     assert kinds == ["canceled", "completed", "failed"]
