@@ -107,18 +107,23 @@ def instant_apis(api: InstantApi) -> Callable[[WorkerSettings], AbstractAsyncCon
     return apis
 
 
-async def run_worker(tasks: int, limits: bool = False) -> float:
-    """CPU seconds per task of a Worker over `InstantApi` (with `limits`: a rate and per-list
-    slots that never bind, so the token and list-slot steps run on every poll)."""
-    api = InstantApi(tasks)
-    settings = WorkerSettings(
+def bench_settings(**overrides: Any) -> WorkerSettings:
+    """The benchmark worker's settings: `POLLERS` pollers, no metrics server, warnings only."""
+    return WorkerSettings(
         domain="bench",
         metrics_port=None,
         pollers=POLLERS,
         region="us-east-1",
         log_level="WARNING",
-        **(LIMITS if limits else {}),
+        **overrides,
     )
+
+
+async def run_worker(tasks: int, limits: bool = False) -> float:
+    """CPU seconds per task of a Worker over `InstantApi` (with `limits`: a rate and per-list
+    slots that never bind, so the token and list-slot steps run on every poll)."""
+    api = InstantApi(tasks)
+    settings = bench_settings(**(LIMITS if limits else {}))
     async with Worker(registry, settings, api_factory=instant_apis(api)):
         begun = time.process_time()
         await api.done.wait()
@@ -168,15 +173,7 @@ def _tracked() -> int:
 async def parked_worker(tasks: int) -> float:
     """Tracked objects per task in flight in a Worker, ``tasks`` `sleep` tasks parked."""
     api = ParkingApi(tasks)
-    settings = WorkerSettings(
-        domain="bench",
-        metrics_port=None,
-        pollers=POLLERS,
-        region="us-east-1",
-        log_level="WARNING",
-        max_concurrency=tasks + POLLERS,
-        drain_timeout=0,
-    )
+    settings = bench_settings(max_concurrency=tasks + POLLERS, drain_timeout=0)
     async with Worker(registry, settings, api_factory=instant_apis(api)) as worker:
         await anyio.sleep(0.2)  # started: its pollers wait in their first poll
         gc.collect()
