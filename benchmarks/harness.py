@@ -16,6 +16,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -69,6 +70,13 @@ def pin_self(core: int) -> None:
     """Pin this process (the orchestrator) to ``core`` when possible."""
     if can_pin():
         os.sched_setaffinity(0, {core})
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def median(values: Sequence[float]) -> float:

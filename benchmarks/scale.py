@@ -21,7 +21,6 @@ median of the three.
 from __future__ import annotations
 
 import math
-import socket
 import time
 import urllib.request
 from dataclasses import replace
@@ -47,12 +46,6 @@ SAMPLE_EVERY = 2.0
 lines on the worker's loop (2 ms); Prometheus takes one every 15-60 s, so sampling every second
 would put an observer's cost into the overhead measured. All 10,000 tasks are in flight for
 about 5 s, so the peak is still seen."""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def scrape(port: int) -> str:
@@ -178,7 +171,7 @@ def run(ctx: Context) -> Scenario:
 
 def _once(ctx: Context, tasks: int, sleep: float) -> dict[str, float | None]:
     """One run: a fresh endpoint and daemon, ``tasks`` sleeps in flight; its figures."""
-    port = free_port()
+    port = harness.free_port()
     endpoint = harness.start_endpoint(ctx.logs, "--poll-timeout", POLL_TIMEOUT, name="endpoint-d")
     try:
         # A whole-heap collection falls due while every task is in flight (after the arrivals,
