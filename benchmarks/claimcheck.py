@@ -18,11 +18,12 @@ import argparse
 import json
 import os
 import socket
-import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -31,14 +32,15 @@ from aiobotocore.session import get_session
 from asyncworker import RAW, ActivityRegistry, ClaimCheck
 from asyncworker.claimcheck import PayloadStore, is_reference
 from asyncworker.daemon.logs import configure_logging
-from asyncworker.settings import WorkerSettings
-from asyncworker.swf.api import Apis
 from asyncworker.swf.connect import client_config
 from asyncworker.worker import Worker
-from benchmarks.pipeline import POLLERS, InstantApi
+from benchmarks import harness
+from benchmarks.pipeline import InstantApi, bench_settings, instant_apis
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
+
+    from asyncworker.settings import WorkerSettings
 
 LARGE = 256 * 1024
 CONCURRENCY = 32
@@ -82,25 +84,10 @@ class CountingStore:
         pass
 
 
-def settings(**overrides: Any) -> WorkerSettings:
-    values: dict[str, Any] = {
-        "domain": "bench",
-        "metrics_port": None,
-        "pollers": POLLERS,
-        "region": "us-east-1",
-        "log_level": "WARNING",
-    }
-    return WorkerSettings(**(values | overrides))
-
-
 async def small_values(tasks: int, claim_check: bool) -> float:
     """CPU seconds per echo task, with or without the claim-check codec."""
     api = InstantApi(tasks)
     store = CountingStore()
-
-    @asynccontextmanager
-    async def apis(_: WorkerSettings) -> AsyncIterator[Apis]:
-        yield Apis(api, api)
 
     @asynccontextmanager
     async def stores(_: WorkerSettings) -> AsyncIterator[PayloadStore]:
@@ -108,7 +95,10 @@ async def small_values(tasks: int, claim_check: bool) -> float:
 
     registry = echo_registry(ClaimCheck(RAW) if claim_check else RAW)
     overrides = {"payload_bucket": BUCKET} if claim_check else {}
-    async with Worker(registry, settings(**overrides), api_factory=apis, store_factory=stores):
+    worker_settings = bench_settings(**overrides)
+    async with Worker(
+        registry, worker_settings, api_factory=instant_apis(api), store_factory=stores
+    ):
         begun = time.process_time()
         await api.done.wait()
         spent = (time.process_time() - begun) / tasks
@@ -120,14 +110,11 @@ async def small_values(tasks: int, claim_check: bool) -> float:
 async def large_results(tasks: int, s3_url: str) -> float:
     """Results per second of a worker storing 256 KiB results on S3 at `s3_url`."""
     api = InstantApi(tasks, activity="large")
-
-    @asynccontextmanager
-    async def apis(_: WorkerSettings) -> AsyncIterator[Apis]:
-        yield Apis(api, api)
-
     options = {"payload_bucket": BUCKET, "s3_endpoint_url": s3_url}
-    worker_settings = settings(max_concurrency=CONCURRENCY, **options)
-    async with Worker(echo_registry(ClaimCheck(RAW)), worker_settings, api_factory=apis):
+    worker_settings = bench_settings(max_concurrency=CONCURRENCY, **options)
+    async with Worker(
+        echo_registry(ClaimCheck(RAW)), worker_settings, api_factory=instant_apis(api)
+    ):
         begun = time.perf_counter()
         await api.done.wait()
         rate = tasks / (time.perf_counter() - begun)
@@ -166,32 +153,22 @@ async def create_bucket(s3_url: str) -> None:
 @contextmanager
 def moto_server() -> Iterator[str]:
     """moto server in its own process on 127.0.0.1 (so its CPU is not the worker's)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    url = f"http://127.0.0.1:{port}"
+    port = harness.free_port()
     code = f"from moto.server import main; main(['-H', '127.0.0.1', '-p', '{port}'])"
-    process = subprocess.Popen(
-        [sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    try:
-        give_up = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > give_up or process.poll() is not None:
-                    raise RuntimeError("moto server did not start") from None
-                time.sleep(0.1)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(10)
+    with tempfile.TemporaryDirectory(prefix="claimcheck-") as logs:
+        proc = harness.start("moto", [sys.executable, "-c", code], Path(logs))
+        with harness.running(proc, timeout=10):
 
+            def listening() -> bool | None:
+                proc.check_alive()
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                except OSError:
+                    return None
+                return True
 
-def median(values: list[float]) -> float:
-    return sorted(values)[len(values) // 2]
+            harness.wait_until(listening, 30, "moto server to listen", every=0.1)
+            yield f"http://127.0.0.1:{port}"
 
 
 def measure(tasks: int, large: int, repeats: int) -> dict[str, float]:
@@ -214,15 +191,15 @@ def measure(tasks: int, large: int, repeats: int) -> dict[str, float]:
                 anyio.run(large_results, large, url, backend="asyncio", backend_options=UVLOOP)
             )
             bare.append(anyio.run(bare_puts, large, url, backend="asyncio", backend_options=UVLOOP))
-    small_ratio = median(claim) / median(plain)
+    small_ratio = harness.median(claim) / harness.median(plain)
     return {
-        "plain_us_per_task": round(1e6 * median(plain), 1),
-        "claimcheck_us_per_task": round(1e6 * median(claim), 1),
+        "plain_us_per_task": round(1e6 * harness.median(plain), 1),
+        "claimcheck_us_per_task": round(1e6 * harness.median(claim), 1),
         "small_value_ratio": round(small_ratio, 3),
-        "large_results_per_s": round(median(worker), 1),
-        "bare_puts_per_s": round(median(bare), 1),
-        "large_mib_per_s": round(median(worker) * LARGE / 1024**2, 1),
-        "large_ratio": round(median(worker) / median(bare), 3),
+        "large_results_per_s": round(harness.median(worker), 1),
+        "bare_puts_per_s": round(harness.median(bare), 1),
+        "large_mib_per_s": round(harness.median(worker) * LARGE / 1024**2, 1),
+        "large_ratio": round(harness.median(worker) / harness.median(bare), 3),
     }
 
 
