@@ -34,9 +34,9 @@ import anyio
 
 from asyncworker.daemon.logs import configure_logging
 from asyncworker.examples.basic import cpu, registry
-from asyncworker.settings import WorkerSettings
 from asyncworker.worker import Worker
-from benchmarks.pipeline import POLLERS, InstantApi, instant_apis
+from benchmarks import harness
+from benchmarks.pipeline import InstantApi, bench_settings, instant_apis
 
 if TYPE_CHECKING:
     from asyncworker.activity import ActivityContext
@@ -82,16 +82,7 @@ def p99(values: list[float]) -> float:
 async def run(work: list[tuple[str, str]]) -> dict[str, float]:
     """Wall and worker CPU seconds for `work`, the loop's lag p99 and the echoes' overhead p99."""
     api = MixedApi(work)
-    settings = WorkerSettings(
-        domain="bench",
-        metrics_port=None,
-        pollers=POLLERS,
-        max_concurrency=64,
-        thread_limit=40,
-        process_limit=PROCESSES,
-        region="us-east-1",
-        log_level="WARNING",
-    )
+    settings = bench_settings(max_concurrency=64, thread_limit=40, process_limit=PROCESSES)
     lags: list[float] = []
 
     async def monitor() -> None:
@@ -159,8 +150,7 @@ def measure(tasks: int, ms: int, trivial: int, repeats: int) -> dict[str, float]
             small[kind].append(anyio.run(run, work, backend="asyncio", backend_options=uvloop))
 
     def median(samples: list[dict[str, float]], key: str) -> float:
-        values = sorted(sample[key] for sample in samples)
-        return values[len(values) // 2]
+        return harness.median([sample[key] for sample in samples])
 
     figures: dict[str, float] = {"tasks": tasks, "ms": ms, "trivial_tasks": trivial}
     figures["load_average_1m_before"] = load_before
@@ -174,8 +164,8 @@ def measure(tasks: int, ms: int, trivial: int, repeats: int) -> dict[str, float]
         figures[f"{kind}_trivial_worker_cpu_us_per_task"] = round(
             1e6 * median(small[kind], "cpu") / trivial
         )
-    figures["bare_pool_cpu_tasks_per_s"] = round(tasks / sorted(pool)[len(pool) // 2], 2)
-    figures["throughput_ratio"] = round(sorted(ratios)[len(ratios) // 2], 3)
+    figures["bare_pool_cpu_tasks_per_s"] = round(tasks / harness.median(pool), 2)
+    figures["throughput_ratio"] = round(harness.median(ratios), 3)
     return figures
 
 
