@@ -40,6 +40,8 @@ from benchmarks.pipeline import InstantApi, bench_settings, instant_apis
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
 
+    from types_aiobotocore_s3 import S3Client
+
     from asyncworker.settings import WorkerSettings
 
 LARGE = 256 * 1024
@@ -122,14 +124,21 @@ async def large_results(tasks: int, s3_url: str) -> float:
     return rate
 
 
+@asynccontextmanager
+async def s3_client(s3_url: str, connections: int) -> AsyncIterator[S3Client]:
+    """A bare aiobotocore S3 client of the moto server at `s3_url` (path-style keys)."""
+    config = client_config(
+        max_pool_connections=connections, read_timeout=60, s3={"addressing_style": "path"}
+    )
+    async with get_session().create_client("s3", endpoint_url=s3_url, config=config) as client:
+        yield client
+
+
 async def bare_puts(tasks: int, s3_url: str) -> float:
     """PutObjects per second of `CONCURRENCY` bare aiobotocore loops, 256 KiB each."""
     body = b"x" * LARGE
     left = tasks
-    config = client_config(
-        max_pool_connections=CONCURRENCY, read_timeout=60, s3={"addressing_style": "path"}
-    )
-    async with get_session().create_client("s3", endpoint_url=s3_url, config=config) as client:
+    async with s3_client(s3_url, CONCURRENCY) as client:
 
         async def loop() -> None:
             nonlocal left
@@ -145,8 +154,7 @@ async def bare_puts(tasks: int, s3_url: str) -> float:
 
 
 async def create_bucket(s3_url: str) -> None:
-    config = client_config(max_pool_connections=1, read_timeout=30, s3={"addressing_style": "path"})
-    async with get_session().create_client("s3", endpoint_url=s3_url, config=config) as client:
+    async with s3_client(s3_url, 1) as client:
         await client.create_bucket(Bucket=BUCKET)
 
 
