@@ -16,18 +16,15 @@ from asyncworker.codec import MAX_DATA
 from tests.helpers import (
     aws_credentials,
     cli,
-    daemon,
     free_port,
     http_get,
     local_endpoint_process,
     metric,
     start_activities,
-    swf_client,
     wait_closed,
-    wait_http,
 )
 from tests.helpers.s3 import new_bucket, read_object, s3_client
-from tests.reliability.conftest import setup_domain, worker_args
+from tests.reliability.conftest import endpoint_with_domain, ready_worker, worker_args
 
 if TYPE_CHECKING:
     from types_aiobotocore_s3.type_defs import BucketLifecycleConfigurationTypeDef
@@ -49,20 +46,14 @@ async def test_the_daemon_moves_large_results_through_s3(moto_url: str, tmp_path
 
     domain = f"claims-{uuid.uuid4().hex[:8]}"
     sizes = [1024**2, MAX_DATA + 1, MAX_DATA, 10]
-    async with (
-        local_endpoint_process("--poll-timeout", "2", log=tmp_path / "endpoint.log") as endpoint,
-        swf_client(endpoint.url) as client,
-    ):
-        await setup_domain(client, domain)
+    async with endpoint_with_domain(domain, tmp_path, "--poll-timeout", "2") as (endpoint, client):
         execution = await start_activities(client, domain, [("big", str(n)) for n in sizes])
-        port = free_port()
-        args = worker_args(endpoint.url, domain, port, "--task-list", "default")
-        args += ["--payload-bucket", bucket, "--s3-endpoint-url", moto_url, "--log-level", "DEBUG"]
+        extra = ("--task-list", "default", "--payload-bucket", bucket,
+                 "--s3-endpoint-url", moto_url, "--log-level", "DEBUG")  # fmt: skip
         env = aws_credentials("AKIA" + SECRET, SECRET)
-        with daemon(args, tmp_path / "worker.log", env) as worker:
-            await wait_http(f"http://127.0.0.1:{port}/readyz", within=30)
+        async with ready_worker(endpoint.url, domain, tmp_path, *extra, env=env) as (worker, base):
             closed = await wait_closed(client, domain, execution, len(sizes), within=90)
-            _, metrics = await http_get(f"http://127.0.0.1:{port}/metrics")
+            _, metrics = await http_get(f"{base}/metrics")
             assert worker.stop(within=40) == 0
             logs = worker.logs()
     results = [closed[f"a{i}"] for i in range(len(sizes))]

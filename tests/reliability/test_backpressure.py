@@ -10,16 +10,11 @@ import pytest
 
 from tests.helpers import (
     closed_activities,
-    daemon,
-    free_port,
     http_get,
-    local_endpoint_process,
     metric,
     start_activities,
-    swf_client,
-    wait_http,
 )
-from tests.reliability.conftest import setup_domain, worker_args
+from tests.reliability.conftest import endpoint_with_domain, ready_worker
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -31,18 +26,10 @@ SLOTS, TASKS = 4, 8
 
 async def test_backpressure_with_slow_responses(domain: str, tmp_path: Path) -> None:
     flags = ["--latency-ms", "2000", "--poll-timeout", "3"]
-    async with (
-        local_endpoint_process(*flags, log=tmp_path / "endpoint.log") as endpoint,
-        swf_client(endpoint.url) as client,
-    ):
-        await setup_domain(client, domain)
+    async with endpoint_with_domain(domain, tmp_path, *flags) as (endpoint, client):
         execution = await start_activities(client, domain, [("echo", str(i)) for i in range(TASKS)])
-        port = free_port()
-        args = worker_args(endpoint.url, domain, port, "--max-concurrency", str(SLOTS),
-                           "--pollers", "4", "--response-concurrency", "2")  # fmt: skip
-        with daemon(args, tmp_path / "worker.log") as worker:
-            base = f"http://127.0.0.1:{port}"
-            await wait_http(f"{base}/readyz", within=30)
+        extra = ("--max-concurrency", str(SLOTS), "--pollers", "4", "--response-concurrency", "2")
+        async with ready_worker(endpoint.url, domain, tmp_path, *extra) as (worker, base):
             samples = []
             with anyio.fail_after(120):
                 while len(await closed_activities(client, domain, execution)) < TASKS:

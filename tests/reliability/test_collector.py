@@ -10,19 +10,14 @@ import pytest
 
 from asyncworker.swf.admin import ensure_activity_types
 from tests.helpers import (
-    daemon,
-    free_port,
     http_get,
-    local_endpoint_process,
     metric,
     poll_until,
     start_activities,
-    swf_client,
     wait_closed,
-    wait_http,
 )
 from tests.reliability import cycles_app
-from tests.reliability.conftest import setup_domain, worker_args
+from tests.reliability.conftest import endpoint_with_domain, ready_worker
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -39,18 +34,10 @@ GC = "asyncworker_gc_full_collection_seconds"
 async def test_sweeps_freeze_tasks_and_their_end_is_no_growth(domain: str, tmp_path: Path) -> None:
     """Tasks frozen while in flight are freed by reference counting when they end: once they
     have, nothing calls for a whole-heap collection, quiet as the daemon then is."""
-    async with (
-        local_endpoint_process("--poll-timeout", "2", log=tmp_path / "endpoint.log") as endpoint,
-        swf_client(endpoint.url) as client,
-    ):
-        await setup_domain(client, domain)
+    async with endpoint_with_domain(domain, tmp_path, "--poll-timeout", "2") as (endpoint, client):
         execution = await start_activities(client, domain, [("sleep", "2")] * TASKS)
-        port = free_port()
         flags = ["--gc-interval", "1", "--max-concurrency", str(TASKS + 100)]
-        args = worker_args(endpoint.url, domain, port, *flags)
-        with daemon(args, tmp_path / "worker.log") as worker:
-            url = f"http://127.0.0.1:{port}"
-            await wait_http(f"{url}/readyz", within=30)
+        async with ready_worker(endpoint.url, domain, tmp_path, *flags) as (worker, url):
             await wait_closed(client, domain, execution, TASKS, within=90)
             await anyio.sleep(3)  # three intervals, all of them quiet
             text = (await http_get(f"{url}/metrics"))[1]
@@ -65,19 +52,11 @@ async def test_cyclic_garbage_among_frozen_objects_is_collected_when_quiet(
 ) -> None:
     """A handler's cycles, frozen while alive, then dropped: the frozen heap grew, so the whole
     heap is collected at the next interval."""
-    async with (
-        local_endpoint_process("--poll-timeout", "2", log=tmp_path / "endpoint.log") as endpoint,
-        swf_client(endpoint.url) as client,
-    ):
-        await setup_domain(client, domain)
+    async with endpoint_with_domain(domain, tmp_path, "--poll-timeout", "2") as (endpoint, client):
         await ensure_activity_types(client, domain, cycles_app.registry)
         execution = await start_activities(client, domain, [("cycles", "100000")] * 4)
-        port = free_port()
-        args = worker_args(endpoint.url, domain, port, "--gc-interval", "1")
-        args[1] = "tests.reliability.cycles_app:registry"
-        with daemon(args, tmp_path / "worker.log") as worker:
-            url = f"http://127.0.0.1:{port}"
-            await wait_http(f"{url}/readyz", within=30)
+        app, flags = "tests.reliability.cycles_app:registry", ("--gc-interval", "1")
+        async with ready_worker(endpoint.url, domain, tmp_path, *flags, app=app) as (worker, url):
             await wait_closed(client, domain, execution, 4, within=90)
 
             async def collected() -> str | None:

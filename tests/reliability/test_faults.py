@@ -10,18 +10,13 @@ import pytest
 
 from tests.helpers import (
     activity_events,
-    daemon,
-    free_port,
     history_events,
     http_get,
-    local_endpoint_process,
     metric,
     start_activities,
-    swf_client,
     wait_closed,
-    wait_http,
 )
-from tests.reliability.conftest import setup_domain, worker_args
+from tests.reliability.conftest import endpoint_with_domain, ready_worker
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -33,31 +28,27 @@ WORKFLOWS, PER_WORKFLOW = 4, 500
 
 async def test_faults_and_quotas_lose_nothing(domain: str, tmp_path: Path) -> None:
     flags = ["--fault-rate", "0.05", "--quotas", "aws", "--seed", "7", "--poll-timeout", "5"]
-    async with local_endpoint_process(*flags, log=tmp_path / "endpoint.log") as endpoint:
-        async with swf_client(endpoint.url) as client:
-            await setup_domain(client, domain)
-            executions = [
-                await start_activities(
-                    client, domain, [("echo", f"{w}-{i}") for i in range(PER_WORKFLOW)]
-                )
-                for w in range(WORKFLOWS)
-            ]
-            port = free_port()
-            args = worker_args(endpoint.url, domain, port, "--pollers", "8")
-            with daemon([*args, "--max-concurrency", "100"], tmp_path / "worker.log") as worker:
-                await wait_http(f"http://127.0.0.1:{port}/readyz", within=30)
-                for execution in executions:
-                    await wait_closed(client, domain, execution, PER_WORKFLOW, within=180)
-                _, text = await http_get(f"http://127.0.0.1:{port}/metrics")
-                assert worker.process.poll() is None, "the worker died"
-                assert worker.stop(within=60) == 0, worker.logs()
-            kinds: Counter[str] = Counter()
+    async with endpoint_with_domain(domain, tmp_path, *flags) as (endpoint, client):
+        executions = [
+            await start_activities(
+                client, domain, [("echo", f"{w}-{i}") for i in range(PER_WORKFLOW)]
+            )
+            for w in range(WORKFLOWS)
+        ]
+        extra = ("--pollers", "8", "--max-concurrency", "100")
+        async with ready_worker(endpoint.url, domain, tmp_path, *extra) as (worker, base):
             for execution in executions:
-                for timeline in activity_events(
-                    await history_events(client, domain, execution)
-                ).values():
-                    kinds.update(timeline)
-                    assert timeline[-1] == "ActivityTaskCompleted", timeline
+                await wait_closed(client, domain, execution, PER_WORKFLOW, within=180)
+            _, text = await http_get(f"{base}/metrics")
+            assert worker.process.poll() is None, "the worker died"
+            assert worker.stop(within=60) == 0, worker.logs()
+        kinds: Counter[str] = Counter()
+        for execution in executions:
+            for timeline in activity_events(
+                await history_events(client, domain, execution)
+            ).values():
+                kinds.update(timeline)
+                assert timeline[-1] == "ActivityTaskCompleted", timeline
         stats = await endpoint.stats()
 
     tasks = WORKFLOWS * PER_WORKFLOW

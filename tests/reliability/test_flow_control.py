@@ -15,19 +15,19 @@ import pytest
 
 from tests.helpers import (
     closed_activities,
-    daemon,
-    free_port,
     http_get,
     http_post,
-    local_endpoint_process,
     metric,
     poll_until,
     start_activities,
-    swf_client,
     wait_closed,
     wait_http,
 )
-from tests.reliability.conftest import APP, setup_domain, worker_args
+from tests.reliability.conftest import (
+    APP,
+    endpoint_with_domain,
+    ready_worker,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -49,24 +49,16 @@ async def test_the_rate_limit_holds_on_the_endpoints_counts(domain: str, tmp_pat
     """A backlog bigger than the window can take: over the window, the polls the endpoint saw
     stay within rate x seconds + one second of burst + the polls already holding a token, and
     every task polled completes."""
-    log = tmp_path / "endpoint.log"
-    async with (
-        local_endpoint_process("--poll-timeout", "2", log=log) as endpoint,
-        swf_client(endpoint.url) as client,
-    ):
-        await setup_domain(client, domain)
+    async with endpoint_with_domain(domain, tmp_path, "--poll-timeout", "2") as (endpoint, client):
         execution = await start_activities(client, domain, [("echo", str(i)) for i in range(150)])
-        port = free_port()
-        args = worker_args(endpoint.url, domain, port, "--pollers", str(POLLERS),
-                           "--max-activities-per-second", str(RATE))  # fmt: skip
-        with daemon(args, tmp_path / "worker.log") as worker:
-            await wait_http(f"http://127.0.0.1:{port}/readyz", within=30)
+        extra = ("--pollers", str(POLLERS), "--max-activities-per-second", str(RATE))
+        async with ready_worker(endpoint.url, domain, tmp_path, *extra) as (worker, base):
             started = anyio.current_time()
             before = await polls(endpoint)
             await anyio.sleep(WINDOW)
             after = await polls(endpoint)
             elapsed = anyio.current_time() - started
-            page = (await http_get(f"http://127.0.0.1:{port}/metrics"))[1]
+            page = (await http_get(f"{base}/metrics"))[1]
             assert worker.stop(within=30) == 0, worker.logs()
         closed = await closed_activities(client, domain, execution)
         stats = await endpoint.stats()
@@ -82,17 +74,9 @@ async def test_the_rate_limit_holds_on_the_endpoints_counts(domain: str, tmp_pat
 
 
 async def test_pause_and_resume_by_http_and_by_signal(domain: str, tmp_path: Path) -> None:
-    log = tmp_path / "endpoint.log"
-    async with (
-        local_endpoint_process("--poll-timeout", "1", log=log) as endpoint,
-        swf_client(endpoint.url) as client,
-    ):
-        await setup_domain(client, domain)
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        args = worker_args(endpoint.url, domain, port, "--admin-endpoints", "true")
-        with daemon(args, tmp_path / "worker.log") as worker:
-            await wait_http(f"{base}/readyz", within=30)
+    async with endpoint_with_domain(domain, tmp_path, "--poll-timeout", "1") as (endpoint, client):
+        extra = ("--admin-endpoints", "true")
+        async with ready_worker(endpoint.url, domain, tmp_path, *extra) as (worker, base):
             assert await http_post(f"{base}/pause") == (200, '{"status": "paused"}')
             await wait_http(f"{base}/readyz", status=503, within=5)
             page = (await http_get(f"{base}/metrics"))[1]

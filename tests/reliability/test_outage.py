@@ -9,7 +9,6 @@ import anyio
 import pytest
 
 from tests.helpers import (
-    daemon,
     free_port,
     http_get,
     local_endpoint_process,
@@ -18,9 +17,8 @@ from tests.helpers import (
     start_activities,
     swf_client,
     wait_closed,
-    wait_http,
 )
-from tests.reliability.conftest import setup_domain, worker_args
+from tests.reliability.conftest import ready_worker, setup_domain
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -36,14 +34,12 @@ async def run_batch(url: str, domain: str, count: int) -> None:
 
 
 async def test_endpoint_outage(domain: str, tmp_path: Path) -> None:
-    port, endpoint_port = free_port(), free_port()
+    endpoint_port = free_port()
     flags = ["--port", str(endpoint_port), "--poll-timeout", "2"]
     url = f"http://127.0.0.1:{endpoint_port}"
     async with local_endpoint_process(*flags, log=tmp_path / "endpoint1.log") as endpoint:
         await setup_domain_at(endpoint.url, domain)
-        with daemon(worker_args(url, domain, port), tmp_path / "worker.log") as worker:
-            base = f"http://127.0.0.1:{port}"
-            await wait_http(f"{base}/readyz", within=30)
+        async with ready_worker(url, domain, tmp_path) as (worker, base):
             await run_batch(url, domain, 50)
             before = (await http_get(f"{base}/metrics"))[1]
             endpoint.process.kill()  # the endpoint dies, taking every poll with it

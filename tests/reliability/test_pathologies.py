@@ -11,20 +11,15 @@ import pytest
 from asyncworker.swf.admin import ensure_activity_types
 from tests.helpers import (
     activity_events,
-    daemon,
-    free_port,
     history_events,
     http_get,
-    local_endpoint_process,
     metric,
     poll_until,
     start_activities,
-    swf_client,
     wait_closed,
-    wait_http,
 )
 from tests.reliability import pathological
-from tests.reliability.conftest import setup_domain, worker_args
+from tests.reliability.conftest import endpoint_with_domain, ready_worker
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -46,22 +41,14 @@ EXPECTED = {
 
 
 async def test_pathological_handlers(domain: str, tmp_path: Path) -> None:
-    async with (
-        local_endpoint_process("--poll-timeout", "2", log=tmp_path / "ep.log") as endpoint,
-        swf_client(endpoint.url) as client,
-    ):
-        await setup_domain(client, domain)
+    async with endpoint_with_domain(domain, tmp_path, "--poll-timeout", "2") as (endpoint, client):
         await ensure_activity_types(client, domain, pathological.registry)
         work = [(name, "1.5" if name == "block_loop" else "") for name in EXPECTED]
         work.append(("huge_error", ""))
         execution = await start_activities(client, domain, work, task_list="pathological")
-        port = free_port()
         app = "tests.reliability.pathological:registry"
-        args = worker_args(endpoint.url, domain, port, "--task-list", "pathological")
-        args[1] = app
-        with daemon([*args, "--drain-timeout", "1"], tmp_path / "worker.log") as worker:
-            base = f"http://127.0.0.1:{port}"
-            await wait_http(f"{base}/readyz", within=30)
+        extra = ("--task-list", "pathological", "--drain-timeout", "1")
+        async with ready_worker(endpoint.url, domain, tmp_path, *extra, app=app) as (worker, base):
             closed = await wait_closed(client, domain, execution, len(work), within=60)
             status, health = await http_get(f"{base}/healthz")
             assert status == 503, health  # the loop was blocked for 1.5 s moments ago

@@ -3,33 +3,26 @@ cancellation from a child, crashes, memory, pickling, recycling, and SIGTERM wit
 
 from __future__ import annotations
 
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
-from asyncworker.swf.admin import ensure_activity_types, ensure_domain
 from tests.helpers import (
     activity_events,
-    daemon,
-    free_port,
     history_events,
     http_get,
-    local_endpoint_process,
     metric,
     poll_until,
     request_cancel,
     start_activities,
-    swf_client,
     wait_closed,
-    wait_http,
 )
 from tests.pipeline.process_handlers import registry
+from tests.reliability.conftest import endpoint_with_domain, ready_worker
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
-    from contextlib import AbstractContextManager
+    from contextlib import AbstractAsyncContextManager
 
     from types_aiobotocore_swf import SWFClient
     from types_aiobotocore_swf.type_defs import WorkflowExecutionTypeDef
@@ -46,15 +39,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def worker_daemon(
-    url: str, domain: str, port: int, tmp_path: Path, *extra: str
-) -> AbstractContextManager[Daemon]:
-    """`asyncworker run` of the process handlers against `url`, with two worker processes."""
-    command = [
-        "run", APP, "--domain", domain, "--endpoint-url", url, "--region", "us-east-1",
-        "--metrics-host", "127.0.0.1", "--metrics-port", str(port), "--process-limit", "2",
-        *extra,
-    ]  # fmt: skip
-    return daemon(command, tmp_path / "worker.log", env={"PYTHONPATH": str(ROOT)})
+    url: str, domain: str, tmp_path: Path, *extra: str
+) -> AbstractAsyncContextManager[tuple[Daemon, str]]:
+    """`asyncworker run` of the process handlers against `url`, with two worker processes, once
+    ready; with the base URL of its metrics server."""
+    env = {"PYTHONPATH": str(ROOT)}
+    return ready_worker(url, domain, tmp_path, "--process-limit", "2", *extra, app=APP, env=env)
 
 
 def descendants(pid: int) -> dict[int, str]:
@@ -93,18 +83,11 @@ def still_running(processes: dict[int, str]) -> list[int]:
     return left
 
 
-@asynccontextmanager
-async def stack(domain: str, tmp_path: Path) -> AsyncIterator[tuple[Endpoint, SWFClient]]:
+def stack(domain: str, tmp_path: Path) -> AbstractAsyncContextManager[tuple[Endpoint, SWFClient]]:
     """The local endpoint (short empty polls: the drain waits for those in flight), a client,
     and the domain with the handlers' activity types."""
-    log = tmp_path / "endpoint.log"
-    async with (
-        local_endpoint_process("--poll-timeout", POLL_TIMEOUT, log=log) as endpoint,
-        swf_client(endpoint.url) as client,
-    ):
-        await ensure_domain(client, domain)
-        await ensure_activity_types(client, domain, registry)
-        yield endpoint, client
+    flags = ("--poll-timeout", POLL_TIMEOUT)
+    return endpoint_with_domain(domain, tmp_path, *flags, registry=registry)
 
 
 async def started(client: SWFClient, domain: str, execution: WorkflowExecutionTypeDef,
@@ -130,16 +113,14 @@ async def test_process_tasks_end_as_the_readme_says(domain: str, tmp_path: Path)
     ]
     async with stack(domain, tmp_path) as (endpoint, client):
         execution = await start_activities(client, domain, work)
-        port = free_port()
         extra = ("--cancel-grace", "0.5", "--max-process-memory", "150MiB",
                  "--max-concurrency", "16")  # fmt: skip
-        with worker_daemon(endpoint.url, domain, port, tmp_path, *extra) as worker:
-            await wait_http(f"http://127.0.0.1:{port}/readyz", within=30)
+        async with worker_daemon(endpoint.url, domain, tmp_path, *extra) as (worker, base):
             for activity_id in ("a1", "a2"):
                 await started(client, domain, execution, activity_id)
                 await request_cancel(client, domain, execution, activity_id)
             closed = await wait_closed(client, domain, execution, len(work), within=60)
-            _, page = await http_get(f"http://127.0.0.1:{port}/metrics")
+            _, page = await http_get(f"{base}/metrics")
             assert worker.stop(within=30) == 0, worker.logs()
     outcome = {key: (kind, attrs.get("reason") or attrs.get("details") or attrs.get("result"))
                for key, (kind, attrs) in closed.items()}  # fmt: skip
@@ -169,10 +150,8 @@ async def test_sigterm_drains_process_tasks_and_leaves_no_orphans(
     work = [("ignore_cancel", "term"), *[("pid", str(i)) for i in range(4)]]
     async with stack(domain, tmp_path) as (endpoint, client):
         execution = await start_activities(client, domain, work)
-        port = free_port()
         extra = ("--drain-timeout", "1", "--max-tasks-per-process", "2")
-        with worker_daemon(endpoint.url, domain, port, tmp_path, *extra) as worker:
-            await wait_http(f"http://127.0.0.1:{port}/readyz", within=30)
+        async with worker_daemon(endpoint.url, domain, tmp_path, *extra) as (worker, _):
             await wait_closed(client, domain, execution, 4, within=30)
             await started(client, domain, execution, "a0")
             family = descendants(worker.process.pid)
@@ -192,8 +171,7 @@ async def test_a_killed_daemon_leaves_no_orphans(domain: str, tmp_path: Path) ->
     work = [("ignore_cancel", "term"), ("pid", "0")]
     async with stack(domain, tmp_path) as (endpoint, client):
         execution = await start_activities(client, domain, work)
-        port = free_port()
-        with worker_daemon(endpoint.url, domain, port, tmp_path) as worker:
+        async with worker_daemon(endpoint.url, domain, tmp_path) as (worker, _):
             await wait_closed(client, domain, execution, 1, within=30)
             await started(client, domain, execution, "a0")
             family = descendants(worker.process.pid)
@@ -208,11 +186,10 @@ async def test_many_tasks_across_recycles_lose_none(domain: str, tmp_path: Path)
     work = [("pid", str(i)) for i in range(count)]
     async with stack(domain, tmp_path) as (endpoint, client):
         execution = await start_activities(client, domain, work)
-        port = free_port()
         extra = ("--max-tasks-per-process", "20", "--max-concurrency", "20")
-        with worker_daemon(endpoint.url, domain, port, tmp_path, *extra) as worker:
+        async with worker_daemon(endpoint.url, domain, tmp_path, *extra) as (worker, base):
             closed = await wait_closed(client, domain, execution, count, within=120)
-            _, page = await http_get(f"http://127.0.0.1:{port}/metrics")
+            _, page = await http_get(f"{base}/metrics")
             assert worker.stop(within=30) == 0, worker.logs()
         assert (await endpoint.stats())["lost_tasks"] == 0
     assert sorted(closed) == sorted(f"a{i}" for i in range(count))

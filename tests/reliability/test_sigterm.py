@@ -14,14 +14,11 @@ from tests.helpers import (
     daemon,
     free_port,
     history_events,
-    local_endpoint_process,
     poll_until,
     start_activities,
-    swf_client,
     wait_closed,
-    wait_http,
 )
-from tests.reliability.conftest import setup_domain, worker_args
+from tests.reliability.conftest import endpoint_with_domain, ready_worker, worker_args
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -37,32 +34,30 @@ async def test_sigterm_under_load(domain: str, tmp_path: Path, seed: int) -> Non
     work = [("sleep", f"{rng.uniform(0, 0.3):.3f}") for _ in range(400)]
     work += [("echo", str(i)) for i in range(200)] + [("sleep", "6") for _ in range(5)]
     rng.shuffle(work)
-    log = tmp_path / "endpoint.log"
-    async with local_endpoint_process("--poll-timeout", str(POLL_TIMEOUT), log=log) as endpoint:
-        async with swf_client(endpoint.url) as client:
-            await setup_domain(client, domain)
-            execution = await start_activities(client, domain, work)
-            port = free_port()
-            args = worker_args(endpoint.url, domain, port, "--max-concurrency", "40",
-                               "--drain-timeout", str(DRAIN_TIMEOUT))  # fmt: skip
-            with daemon(args, tmp_path / "first.log") as first:
-                await wait_http(f"http://127.0.0.1:{port}/readyz", within=30)
-                await wait_closed(client, domain, execution, rng.randint(20, 300), within=60)
-                started = anyio.current_time()
-                code = first.stop(within=POLL_TIMEOUT + DRAIN_TIMEOUT + MARGIN)
-                assert code == 0, first.logs()
-                assert anyio.current_time() - started < POLL_TIMEOUT + DRAIN_TIMEOUT + MARGIN
-            timelines = activity_events(await history_events(client, domain, execution))
-            stranded = [a for a, t in timelines.items() if t[-1] == "ActivityTaskStarted"]
-            assert not stranded, "tasks left started by the stopped worker"
-            shutdown = sum(t[-1] == "ActivityTaskFailed" for t in timelines.values())
-            assert shutdown <= 5  # only the long sleeps can outlive the drain timeout
-            assert (await endpoint.stats())["lost_tasks"] == 0
+    flags = ("--poll-timeout", str(POLL_TIMEOUT))
+    async with endpoint_with_domain(domain, tmp_path, *flags) as (endpoint, client):
+        execution = await start_activities(client, domain, work)
+        extra = ("--max-concurrency", "40", "--drain-timeout", str(DRAIN_TIMEOUT))
+        async with ready_worker(endpoint.url, domain, tmp_path, *extra, log="first.log") as (
+            first,
+            _,
+        ):
+            await wait_closed(client, domain, execution, rng.randint(20, 300), within=60)
+            started = anyio.current_time()
+            code = first.stop(within=POLL_TIMEOUT + DRAIN_TIMEOUT + MARGIN)
+            assert code == 0, first.logs()
+            assert anyio.current_time() - started < POLL_TIMEOUT + DRAIN_TIMEOUT + MARGIN
+        timelines = activity_events(await history_events(client, domain, execution))
+        stranded = [a for a, t in timelines.items() if t[-1] == "ActivityTaskStarted"]
+        assert not stranded, "tasks left started by the stopped worker"
+        shutdown = sum(t[-1] == "ActivityTaskFailed" for t in timelines.values())
+        assert shutdown <= 5  # only the long sleeps can outlive the drain timeout
+        assert (await endpoint.stats())["lost_tasks"] == 0
 
-            port = free_port()
-            with daemon(worker_args(endpoint.url, domain, port), tmp_path / "second.log") as second:
-                closed = await wait_closed(client, domain, execution, len(work), within=120)
-                assert second.stop(within=POLL_TIMEOUT + 60) == 0
+        port = free_port()
+        with daemon(worker_args(endpoint.url, domain, port), tmp_path / "second.log") as second:
+            closed = await wait_closed(client, domain, execution, len(work), within=120)
+            assert second.stop(within=POLL_TIMEOUT + 60) == 0
         stats = await endpoint.stats()
     assert stats["lost_tasks"] == 0
     kinds = [kind for kind, _ in closed.values()]
