@@ -337,20 +337,10 @@ class Metrics:
         return series
 
     def api_series(self, operation: str) -> ApiSeries:
-        series = self._operations.get(operation)
-        if series is None:
-            outcomes = {o: self.api_requests.labels(operation, o) for o in API_OUTCOMES}
-            duration = self.api_duration.labels(operation)
-            series = self._operations[operation] = ApiSeries(duration, outcomes)
-        return series
+        return _api_series(self._operations, self.api_requests, self.api_duration, operation)
 
     def s3_series(self, operation: str) -> ApiSeries:
-        series = self._s3_operations.get(operation)
-        if series is None:
-            outcomes = {o: self.s3_requests.labels(operation, o) for o in API_OUTCOMES}
-            duration = self.s3_duration.labels(operation)
-            series = self._s3_operations[operation] = ApiSeries(duration, outcomes)
-        return series
+        return _api_series(self._s3_operations, self.s3_requests, self.s3_duration, operation)
 
     def payload_series(self) -> Mapping[str, PayloadSeries]:
         """The claim-check series by direction (`PAYLOAD_DIRECTIONS`)."""
@@ -385,6 +375,17 @@ class Metrics:
         """Export the state gauges from the worker's `statistics()` at every scrape (None: the
         worker has not started, and there is no state to report yet)."""
         self.registry.register(StatisticsCollector(statistics))
+
+
+def _api_series(
+    made: dict[str, ApiSeries], requests: Counter, duration: Histogram, operation: str
+) -> ApiSeries:
+    """The series of `operation` (SWF's or S3's), made once and kept in `made`."""
+    series = made.get(operation)
+    if series is None:
+        outcomes = {o: requests.labels(operation, o) for o in API_OUTCOMES}
+        series = made[operation] = ApiSeries(duration.labels(operation), outcomes)
+    return series
 
 
 class _Timed:

@@ -96,6 +96,7 @@ class _Pipeline(NamedTuple):
     processes: ProcessPool | None
     apis: tuple[InstrumentedApi, ...]
     payloads: Payloads
+    types: TypeLimits
 
 
 class Worker:
@@ -133,7 +134,6 @@ class Worker:
             for name, slots in settings.task_list_concurrency.items()
         }
         self._pause = Pause()
-        self._types = TypeLimits(registry, self.metrics.type_wait)
         self._monitor = LoopMonitor(self.metrics)
         self._http: HttpService | None = None
         if settings.metrics_port is not None:
@@ -286,8 +286,8 @@ class Worker:
         processes = self._process_pool()
         payloads = Payloads(store, s, self.metrics, backoff=self._backoff)
         # Built now, not in __init__: a type registered since then gets its limit too.
-        self._types = TypeLimits(self.registry, self.metrics.type_wait)
-        types = self._types or None
+        type_limits = TypeLimits(self.registry, self.metrics.type_wait)
+        types = type_limits or None
         executor = Executor(
             self.registry,
             heartbeats,
@@ -310,7 +310,14 @@ class Worker:
             flow=FlowControl(self._pause, self._list_slots, self._poll_rates(), types),
         )
         self._pipeline = pipeline = _Pipeline(
-            pollers, executor, responder, heartbeats, processes, (poll_api, respond_api), payloads
+            pollers,
+            executor,
+            responder,
+            heartbeats,
+            processes,
+            (poll_api, respond_api),
+            payloads,
+            type_limits,
         )
         with send, receive:  # closed on every way out, not only after a full drain
             await self._supervise(pipeline, apis.domain, task_status)
@@ -484,7 +491,7 @@ class Worker:
                 name: (limiter.borrowed_tokens, int(limiter.total_tokens))
                 for name, limiter in self._list_slots.items()
             },
-            types=self._types.statistics(),
+            types=p.types.statistics(),
         )
 
     async def __aenter__(self) -> Worker:

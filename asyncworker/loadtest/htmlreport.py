@@ -20,8 +20,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from asyncworker.loadtest.live import seconds_text
-from asyncworker.loadtest.measure import INTERVAL_PERCENTILES, LATENCIES, REPORTED_PERCENTILES
-from asyncworker.loadtest.report import Threshold, final_lines
+from asyncworker.loadtest.measure import INTERVAL_PERCENTILES, LATENCIES
+from asyncworker.loadtest.report import LATENCY_HEADERS, Threshold, final_lines, latency_rows
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -129,16 +129,6 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], css: str = "")
     return f"<table{attribute}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _latency_table(result: RunResult) -> str:
-    headers = ["latency", "samples", *(f"p{p:g}" for p in REPORTED_PERCENTILES), "max"]
-    rows = []
-    for name in LATENCIES:
-        hist = result.latency[name]
-        cells = [seconds_text(hist.percentile(p)) for p in REPORTED_PERCENTILES]
-        rows.append([name, str(hist.count), *cells, seconds_text(hist.max())])
-    return _table(headers, rows)
-
-
 def _type_table(result: RunResult) -> str:
     headers = ["type", "scheduled", "completed", "failed", "timed out", "canceled", "p50", "p99"]
     rows = []
@@ -207,7 +197,7 @@ def render(result: RunResult, context: ReportContext) -> str:
 <h2>Latency percentiles over time (per interval, from SWF history timestamps)</h2>
 <figure id="chart-latency">{latency}</figure>
 <h2>Latency over the whole run</h2>
-{_latency_table(result)}
+{_table(LATENCY_HEADERS, latency_rows(result))}
 <h2>By activity type (schedule-to-close)</h2>
 {_type_table(result)}
 <h2>Parameters</h2>

@@ -29,18 +29,28 @@ LAG_WARNING_S = 0.1
 """Generator lag (p99) above which the final report warns that arrivals went out late."""
 
 
-def final_table(result: RunResult) -> Table:
-    """The percentile table: one row per latency, one column per percentile."""
-    table = Table(title="Latency (from SWF history timestamps)")
-    table.add_column("latency")
-    table.add_column("samples", justify="right")
-    for percentile in REPORTED_PERCENTILES:
-        table.add_column(f"p{percentile:g}", justify="right")
-    table.add_column("max", justify="right")
+LATENCY_HEADERS = ("latency", "samples", *(f"p{p:g}" for p in REPORTED_PERCENTILES), "max")
+"""The columns of the final latency table (the terminal's and the HTML report's)."""
+
+
+def latency_rows(result: RunResult) -> list[list[str]]:
+    """The final latency table's rows: one per latency, its samples, percentiles and max."""
+    rows = []
     for name in LATENCIES:
         hist = result.latency[name]
         cells = [seconds_text(hist.percentile(p)) for p in REPORTED_PERCENTILES]
-        table.add_row(name, str(hist.count), *cells, seconds_text(hist.max()))
+        rows.append([name, str(hist.count), *cells, seconds_text(hist.max())])
+    return rows
+
+
+def final_table(result: RunResult) -> Table:
+    """The percentile table: one row per latency, one column per percentile."""
+    table = Table(title="Latency (from SWF history timestamps)")
+    table.add_column(LATENCY_HEADERS[0])
+    for header in LATENCY_HEADERS[1:]:
+        table.add_column(header, justify="right")
+    for row in latency_rows(result):
+        table.add_row(*row)
     return table
 
 

@@ -28,12 +28,12 @@ import queue
 import signal
 import struct
 import threading
-import traceback
 from typing import TYPE_CHECKING, Any
 
 from asyncworker.activity import ActivityContext
 from asyncworker.errors import ActivityCanceled, ActivityFailed
 from asyncworker.pipeline.flow import TaskDeadline
+from asyncworker.pipeline.settle import describe, text_or_none
 
 if TYPE_CHECKING:
     import socket
@@ -50,36 +50,14 @@ def encode(message: tuple[Any, ...]) -> bytes:
     return HEADER.pack(len(payload)) + payload
 
 
-def describe(error: BaseException) -> tuple[str, str]:
-    """`ExcType: message` and the formatted traceback of `error`, robust to a hostile `__str__`."""
-    try:
-        text = str(error)
-    except Exception:
-        text = f"<unprintable {type(error).__name__}>"
-    summary = f"{type(error).__name__}: {text}"
-    try:
-        return summary, "".join(traceback.format_exception(error))
-    except Exception:
-        return summary, summary
-
-
 def error_message(seq: int, error: BaseException) -> tuple[Any, ...]:
     """The `error` message of a task whose handler raised `error`: only text crosses."""
     if isinstance(error, ActivityCanceled):
-        return ("error", seq, "canceled", _text(error.details), None)
+        return ("error", seq, "canceled", text_or_none(error.details), None)
     if isinstance(error, ActivityFailed):
-        return ("error", seq, "failed", _text(error.reason), _text(error.details))
+        return ("error", seq, "failed", text_or_none(error.reason), text_or_none(error.details))
     summary, trace = describe(error)
     return ("error", seq, "failed", summary, trace)
-
-
-def _text(value: object) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    try:
-        return str(value)
-    except Exception:
-        return f"<unprintable {type(value).__name__}>"
 
 
 class _Channel:

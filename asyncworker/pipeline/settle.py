@@ -88,7 +88,7 @@ def _raised(
     if isinstance(error, ActivityCanceled) or reason is CancelReason.REQUESTED:
         if reason is CancelReason.REQUESTED:
             details = error.details if isinstance(error, ActivityCanceled) else None
-            return _with_details(outcome, OutcomeKind.CANCELED, _text_or_none(details), placement)
+            return _with_details(outcome, OutcomeKind.CANCELED, text_or_none(details), placement)
         return outcome(
             OutcomeKind.FAILED, reason="ActivityCanceled raised without a cancel request"
         )
@@ -96,12 +96,14 @@ def _raised(
         return _with_details(
             outcome,
             OutcomeKind.FAILED,
-            _text_or_none(error.details),
+            text_or_none(error.details),
             placement,
             reason=fit(_text(error.reason), MAX_REASON),
         )
-    summary, trace = _describe(error)
-    return outcome(OutcomeKind.FAILED, reason=fit(summary, MAX_REASON), details=trace)
+    summary, trace = describe(error)
+    return outcome(
+        OutcomeKind.FAILED, reason=fit(summary, MAX_REASON), details=fit(trace, MAX_DATA)
+    )
 
 
 def _with_details(
@@ -189,15 +191,17 @@ def _text(value: object) -> str:
         return f"<unprintable {type(value).__name__}>"
 
 
-def _text_or_none(value: object | None) -> str | None:
+def text_or_none(value: object | None) -> str | None:
+    """`str(value)` that survives a hostile `__str__`; None stays None."""
     return None if value is None else _text(value)
 
 
-def _describe(error: BaseException) -> tuple[str, str]:
-    """`ExcType: message` and the traceback, fitted; robust to exceptions that fail to print."""
+def describe(error: BaseException) -> tuple[str, str]:
+    """`ExcType: message` and the formatted traceback of `error`, not yet fitted to SWF's limits;
+    robust to exceptions that fail to print (worker processes send these as the error's text)."""
     summary = f"{type(error).__name__}: {_text(error)}"
     try:
         trace = "".join(traceback.format_exception(error))
     except Exception:
         trace = summary
-    return summary, fit(trace, MAX_DATA)
+    return summary, trace

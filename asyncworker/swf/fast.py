@@ -53,6 +53,8 @@ _SIGNER_HEADERS = ("x-amz-date", "x-amz-security-token", "authorization")
 """The headers botocore's SigV4 signer adds."""
 _PER_REQUEST = frozenset({*_SIGNER_HEADERS, "amz-sdk-invocation-id", "content-length"})
 """Headers botocore computes anew for every request; the rest is the same for an operation."""
+_KINDS = {"amz-sdk-invocation-id": 1, "content-length": 2}
+"""The per-request headers added after signing, by how `FastActivityApi.call` fills them."""
 _SAMPLES: dict[str, dict[str, Any]] = {
     POLL: {"domain": "d", "taskList": {"name": "t"}, "identity": "i"},
     COMPLETE: {"taskToken": "t", "result": "r"},
@@ -142,11 +144,20 @@ def _text(value: str | bytes | int) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def _unsigned(template: Template) -> tuple[tuple[str, str, int], ...]:
-    """The headers botocore adds after signing: (name, value, kind), kind 0 for a fixed value,
-    1 for the invocation id and 2 for Content-Length, computed per request."""
-    kinds = {"amz-sdk-invocation-id": 1, "content-length": 2}
-    return tuple((name, value, kinds.get(name.lower(), 0)) for name, value in template.unsigned)
+class _Operation:
+    """Everything one operation's calls reuse: its template, signer, the headers added after
+    signing as (name, value, kind) (kind 0 for a fixed value, 1 for the invocation id and 2 for
+    Content-Length, computed per request), and its transport."""
+
+    __slots__ = ("signer", "template", "transport", "unsigned")
+
+    def __init__(self, template: Template, http: Any) -> None:
+        t = self.template = template
+        self.signer = OperationSigner(t.method, t.url, t.signed, t.region, t.service)
+        self.unsigned = tuple(
+            (name, value, _KINDS.get(name.lower(), 0)) for name, value in t.unsigned
+        )
+        self.transport = Transport(http, t.url)
 
 
 class FastActivityApi:
@@ -162,19 +173,13 @@ class FastActivityApi:
         now: Callable[[], float] = time.time,
     ) -> None:
         self._client = client
-        self._templates = dict(templates)
-        self._signers = {
-            operation: OperationSigner(t.method, t.url, t.signed, t.region, t.service)
-            for operation, t in templates.items()
-        }
+        http: Any = client._endpoint.http_session  # type: ignore[attr-defined]
+        self._operations = {operation: _Operation(t, http) for operation, t in templates.items()}
         self._clock = Clock(now)
-        self._unsigned = {operation: _unsigned(t) for operation, t in templates.items()}
         self._domain = domain
         self._identity = identity
         signer: Any = client._request_signer  # type: ignore[attr-defined]
         self._credentials = signer._credentials
-        http: Any = client._endpoint.http_session  # type: ignore[attr-defined]
-        self._transports = {operation: Transport(http, t.url) for operation, t in templates.items()}
         self._parser = JSONParser()
 
     @classmethod
@@ -183,15 +188,16 @@ class FastActivityApi:
 
     async def call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
         """One SWF call; raises the same botocore exceptions a plain aiobotocore call raises."""
-        template = self._templates[operation]
+        op = self._operations[operation]
+        template = op.template
         body = json.dumps(params).encode("utf-8")
         frozen: Any = None
         if self._credentials is not None:
             frozen = await self._credentials.get_frozen_credentials()
         headers = CIMultiDict(template.signed)
         # None credentials: NoCredentialsError, as a plain call raises
-        self._signers[operation].sign(headers, body, frozen, self._clock.timestamp())
-        for name, value, kind in self._unsigned[operation]:
+        op.signer.sign(headers, body, frozen, self._clock.timestamp())
+        for name, value, kind in op.unsigned:
             if kind == 0:
                 headers[name] = value
             elif kind == 1:
@@ -199,7 +205,7 @@ class FastActivityApi:
             else:
                 headers[name] = str(len(body))
         request = Request(template.method, template.url, headers, body)
-        answer = await self._transports[operation].send(request)
+        answer = await op.transport.send(request)
         if answer.status < 300:
             return answer_object(operation, answer.body)
         raise self._error(operation, answer.status, answer.headers, answer.body)
