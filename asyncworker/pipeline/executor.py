@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import math
+from contextlib import contextmanager
 from functools import partial
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -37,7 +38,7 @@ from asyncworker.pipeline.settle import NOTHING, SHUTDOWN_REASON, failed, input_
 from asyncworker.s3 import GET_OBJECT, PUT_OBJECT
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Iterator
 
     from anyio.abc import TaskGroup
     from anyio.streams.memory import MemoryObjectSendStream
@@ -147,6 +148,22 @@ class RunningTask:
             self.scope.cancel()
         elif self.on_request is not None:
             self.on_request()
+
+
+@contextmanager
+def _kept_alive(running: RunningTask) -> Iterator[None]:
+    """Heartbeat for the task while its handler cannot (it waits for its type's turn, or a
+    claim-check value moves, which S3 throttling may stretch past the heartbeat timeout) when
+    its type declares a heartbeat timeout: SWF would time it out otherwise. Then the handler's
+    own rule again."""
+    definition, beats = running.definition, running.beats
+    if definition.heartbeat_timeout and beats is not None:
+        beats.keep_alive()
+    try:
+        yield
+    finally:
+        if beats is not None:
+            beats.auto = definition.auto_heartbeat
 
 
 class Executor:
@@ -356,7 +373,7 @@ class Executor:
         the handler (so the drain or SWF dropping the task stop the S3 retries, and the task is
         answered as for a stopped handler rather than left stuck)."""
         running.storing = True
-        with anyio.CancelScope() as running.scope:
+        with _kept_alive(running), anyio.CancelScope() as running.scope:
             if running.reason is not None and running.reason is not CancelReason.REQUESTED:
                 running.scope.cancel()
             store = partial(self._payloads.offload, outcome)
@@ -375,7 +392,7 @@ class Executor:
         codec, text = running.definition.codec, running.task.input
         assert isinstance(codec, ClaimCheck)
         assert text is not None
-        with anyio.CancelScope() as running.scope:
+        with _kept_alive(running), anyio.CancelScope() as running.scope:
             if running.reason is not None:
                 running.scope.cancel()
             fetch = partial(self._payloads.load, text, codec, placement, running.deadline)
@@ -427,18 +444,14 @@ class Executor:
         declares a heartbeat timeout (SWF would time it out otherwise), and any cancellation
         (a cancel request too) stops the wait."""
         assert self._types is not None
-        definition, beats = running.definition, running.beats
-        if definition.heartbeat_timeout and beats is not None:
-            beats.keep_alive()
         running.waiting = True
         started = anyio.current_time()
         try:
-            await self._types.acquire(limit, running)
+            with _kept_alive(running):
+                await self._types.acquire(limit, running)
         finally:
             running.waiting = False
             running.waited = anyio.current_time() - started
-            if beats is not None:
-                beats.auto = definition.auto_heartbeat
 
     async def _call(self, running: RunningTask, data: Any, ctx: ActivityContext | None) -> Any:
         definition = running.definition
