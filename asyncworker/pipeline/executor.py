@@ -39,6 +39,7 @@ from asyncworker.s3 import GET_OBJECT, PUT_OBJECT
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterator
+    from contextlib import AbstractContextManager
 
     from anyio.abc import TaskGroup
     from anyio.streams.memory import MemoryObjectSendStream
@@ -133,6 +134,10 @@ class RunningTask:
         if self.beats is not None:
             self.beats.beat(details)
 
+    def kept_alive(self) -> AbstractContextManager[None]:
+        """Heartbeat for the task while its handler cannot (see `_kept_alive`)."""
+        return _kept_alive(self)
+
     def cancel(self, reason: CancelReason) -> None:
         """Stop the handler. A sync handler asked to cancel only sees the flag (threads can't be
         interrupted; a process handler gets `cancel_grace` before its process is killed);
@@ -152,10 +157,10 @@ class RunningTask:
 
 @contextmanager
 def _kept_alive(running: RunningTask) -> Iterator[None]:
-    """Heartbeat for the task while its handler cannot (it waits for its type's turn, or a
-    claim-check value moves, which S3 throttling may stretch past the heartbeat timeout) when
-    its type declares a heartbeat timeout: SWF would time it out otherwise. Then the handler's
-    own rule again."""
+    """Heartbeat for the task while its handler cannot (it waits for its type's turn or for a
+    worker process, or a claim-check value moves, which S3 throttling may stretch past the
+    heartbeat timeout) when its type declares a heartbeat timeout: SWF would time it out
+    otherwise. Then the handler's own rule again."""
     definition, beats = running.definition, running.beats
     if definition.heartbeat_timeout and beats is not None:
         beats.keep_alive()
