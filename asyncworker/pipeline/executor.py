@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import math
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from functools import partial
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -31,6 +31,7 @@ from asyncworker.pipeline.flow import (
     OutcomeKind,
     Slot,
     TaskDeadline,
+    acquire_for,
     bind_task_context,
     redact,
 )
@@ -196,6 +197,9 @@ class Executor:
         self._outcomes = outcomes
         self._metrics = metrics
         self._threads = anyio.CapacityLimiter(thread_limit)
+        """A sync handler's turn, before its thread: a task waiting for one is heartbeaten."""
+        self._thread_runs = anyio.CapacityLimiter(thread_limit)
+        """What `to_thread` takes (never waited on: a turn was taken first)."""
         self._processes = processes
         self._tg: TaskGroup | None = None
         self._running: set[RunningTask] = set()
@@ -467,11 +471,16 @@ class Executor:
             if self._processes is None:
                 raise RuntimeError("a process handler, and no process pool: a bug")
             return await self._processes.execute(running, data)
+        with _kept_alive(running) if self._threads.available_tokens < 1 else nullcontext():
+            await acquire_for(self._threads, running)
         # Never abandoned: a cancelled sync handler sees `ctx.cancel_requested` and is waited
         # for, so `thread_limit` bounds the threads really running.
-        value, error = await anyio.to_thread.run_sync(
-            _capturing, definition.handler, *args, limiter=self._threads
-        )
+        try:
+            value, error = await anyio.to_thread.run_sync(
+                _capturing, definition.handler, *args, limiter=self._thread_runs
+            )
+        finally:
+            self._threads.release_on_behalf_of(running)
         if error is None:
             return value
         try:
