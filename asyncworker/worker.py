@@ -380,6 +380,10 @@ class Worker:
             if pipeline.processes is not None:
                 await tg.start(pipeline.processes.run)
             await tg.start(responder.run)
+            if self._drain_requested.is_set():  # during the processes' start, say: no poll
+                log.info("drain requested during start-up: stopping before any poll")
+                tg.cancel_scope.cancel()
+                return
             await tg.start(pollers.run)
             self._ready = True
             log.info(

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import math
+from contextlib import contextmanager, nullcontext
 from functools import partial
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -30,6 +31,7 @@ from asyncworker.pipeline.flow import (
     OutcomeKind,
     Slot,
     TaskDeadline,
+    acquire_for,
     bind_task_context,
     redact,
 )
@@ -37,7 +39,8 @@ from asyncworker.pipeline.settle import NOTHING, SHUTDOWN_REASON, failed, input_
 from asyncworker.s3 import GET_OBJECT, PUT_OBJECT
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Iterator
+    from contextlib import AbstractContextManager
 
     from anyio.abc import TaskGroup
     from anyio.streams.memory import MemoryObjectSendStream
@@ -132,6 +135,10 @@ class RunningTask:
         if self.beats is not None:
             self.beats.beat(details)
 
+    def kept_alive(self) -> AbstractContextManager[None]:
+        """Heartbeat for the task while its handler cannot (see `_kept_alive`)."""
+        return _kept_alive(self)
+
     def cancel(self, reason: CancelReason) -> None:
         """Stop the handler. A sync handler asked to cancel only sees the flag (threads can't be
         interrupted; a process handler gets `cancel_grace` before its process is killed);
@@ -147,6 +154,22 @@ class RunningTask:
             self.scope.cancel()
         elif self.on_request is not None:
             self.on_request()
+
+
+@contextmanager
+def _kept_alive(running: RunningTask) -> Iterator[None]:
+    """Heartbeat for the task while its handler cannot (it waits for its type's turn or for a
+    worker process, or a claim-check value moves, which S3 throttling may stretch past the
+    heartbeat timeout) when its type declares a heartbeat timeout: SWF would time it out
+    otherwise. Then the handler's own rule again."""
+    definition, beats = running.definition, running.beats
+    if definition.heartbeat_timeout and beats is not None:
+        beats.keep_alive()
+    try:
+        yield
+    finally:
+        if beats is not None:
+            beats.auto = definition.auto_heartbeat
 
 
 class Executor:
@@ -174,6 +197,9 @@ class Executor:
         self._outcomes = outcomes
         self._metrics = metrics
         self._threads = anyio.CapacityLimiter(thread_limit)
+        """A sync handler's turn, before its thread: a task waiting for one is heartbeaten."""
+        self._thread_runs = anyio.CapacityLimiter(thread_limit)
+        """What `to_thread` takes (never waited on: a turn was taken first)."""
         self._processes = processes
         self._tg: TaskGroup | None = None
         self._running: set[RunningTask] = set()
@@ -356,7 +382,7 @@ class Executor:
         the handler (so the drain or SWF dropping the task stop the S3 retries, and the task is
         answered as for a stopped handler rather than left stuck)."""
         running.storing = True
-        with anyio.CancelScope() as running.scope:
+        with _kept_alive(running), anyio.CancelScope() as running.scope:
             if running.reason is not None and running.reason is not CancelReason.REQUESTED:
                 running.scope.cancel()
             store = partial(self._payloads.offload, outcome)
@@ -375,7 +401,7 @@ class Executor:
         codec, text = running.definition.codec, running.task.input
         assert isinstance(codec, ClaimCheck)
         assert text is not None
-        with anyio.CancelScope() as running.scope:
+        with _kept_alive(running), anyio.CancelScope() as running.scope:
             if running.reason is not None:
                 running.scope.cancel()
             fetch = partial(self._payloads.load, text, codec, placement, running.deadline)
@@ -427,18 +453,14 @@ class Executor:
         declares a heartbeat timeout (SWF would time it out otherwise), and any cancellation
         (a cancel request too) stops the wait."""
         assert self._types is not None
-        definition, beats = running.definition, running.beats
-        if definition.heartbeat_timeout and beats is not None:
-            beats.keep_alive()
         running.waiting = True
         started = anyio.current_time()
         try:
-            await self._types.acquire(limit, running)
+            with _kept_alive(running):
+                await self._types.acquire(limit, running)
         finally:
             running.waiting = False
             running.waited = anyio.current_time() - started
-            if beats is not None:
-                beats.auto = definition.auto_heartbeat
 
     async def _call(self, running: RunningTask, data: Any, ctx: ActivityContext | None) -> Any:
         definition = running.definition
@@ -449,11 +471,16 @@ class Executor:
             if self._processes is None:
                 raise RuntimeError("a process handler, and no process pool: a bug")
             return await self._processes.execute(running, data)
+        with _kept_alive(running) if self._threads.available_tokens < 1 else nullcontext():
+            await acquire_for(self._threads, running)
         # Never abandoned: a cancelled sync handler sees `ctx.cancel_requested` and is waited
         # for, so `thread_limit` bounds the threads really running.
-        value, error = await anyio.to_thread.run_sync(
-            _capturing, definition.handler, *args, limiter=self._threads
-        )
+        try:
+            value, error = await anyio.to_thread.run_sync(
+                _capturing, definition.handler, *args, limiter=self._thread_runs
+            )
+        finally:
+            self._threads.release_on_behalf_of(running)
         if error is None:
             return value
         try:

@@ -52,6 +52,7 @@ from asyncworker.pipeline.flow import acquire_for
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
+    from contextlib import AbstractContextManager
     from multiprocessing.process import BaseProcess
 
     from anyio.abc import TaskGroup
@@ -92,6 +93,11 @@ class ProcessTask(Protocol):
     def cancel_requested(self) -> bool: ...
 
     def heartbeat(self, details: str | None) -> None: ...
+
+    def kept_alive(self) -> AbstractContextManager[None]:
+        """Heartbeat for the task meanwhile (when its type has a heartbeat timeout): it waits
+        for a process, where its handler cannot heartbeat."""
+        ...
 
 
 class ProcessStatistics(NamedTuple):
@@ -317,10 +323,16 @@ class ProcessPool:
             raise ActivityFailed(
                 f"cannot send the task to a worker process: {type(exc).__name__}: {exc}"
             ) from None
-        await acquire_for(self._tokens, control)
+        waits = not self._idle or self._tokens.available_tokens < 1
+        with control.kept_alive() if waits else contextlib.nullcontext():
+            await acquire_for(self._tokens, control)
+            try:
+                while not self._idle:
+                    await self._available.wait()
+            except BaseException:
+                self._tokens.release_on_behalf_of(control)
+                raise
         try:
-            while not self._idle:
-                await self._available.wait()
             process = self._idle.popleft()
             answer = await self._run_on(process, control, payload, deadline)
             return _result(answer, self._grace)

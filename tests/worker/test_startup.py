@@ -9,7 +9,8 @@ from asyncworker import ActivityRegistry, Worker
 from asyncworker.errors import NetworkFault, OperationNotPermittedFault
 from asyncworker.swf.api import DESCRIBE_DOMAIN, POLL
 from asyncworker.testing import FakeSwf
-from tests.helpers import running, settings
+from tests.helpers import poll_until, running, settings
+from tests.pipeline.process_handlers import registry as process_registry
 
 pytestmark = pytest.mark.anyio
 
@@ -68,3 +69,28 @@ async def test_a_drain_before_run_starts_no_poll() -> None:
         await worker.run()
     assert fake.calls[POLL] == 0
     assert fake.calls[DESCRIBE_DOMAIN] == 0
+
+
+async def test_a_drain_while_worker_processes_start_stops_start_up_before_any_poll() -> None:
+    """Worker processes take a while to start (a forkserver, the handlers' modules imported):
+    a drain meanwhile ends start-up as one during the domain check does, with no poll, no task
+    taken and no readiness reported."""
+    fake = FakeSwf()
+    fake.add_task("pid", "x")
+    worker = Worker(process_registry, settings(process_limit=1), api_factory=fake.factory())
+
+    def starting() -> bool:
+        try:
+            processes = worker.statistics().processes
+        except RuntimeError:  # the pipeline is not built yet
+            return False
+        return processes is not None and processes.starting > 0
+
+    with anyio.fail_after(60):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(worker.run)
+            await poll_until(starting, within=30, every=0.005)
+            worker.drain()
+    assert worker.drained.is_set()
+    assert not worker.started.is_set()
+    assert fake.calls[POLL] == 0
